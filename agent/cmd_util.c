@@ -1,0 +1,26 @@
+/* cmd_util: output helpers shared by the subcommands. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "cmd.h"
+#include "err.h"
+
+int
+cmd_die(int code, const char *msg)
+{
+	fprintf(stderr, "nixos-kexec: %s\n", msg);
+	return nk_exit_code(code);
+}
+
+int
+cmd_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "nixos-kexec %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'nixos-kexec %s --help'.\n", cmd);
+	return NK_EXIT_USAGE;
+}

@@ -1,0 +1,74 @@
+/* main: the nixos-kexec command line front door. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "version.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "keygen", cmd_keygen, "make a minisign key pair" },
+	{ "bundle", cmd_bundle, "make a bundle directory from a kernel and initrd" },
+	{ "sign", cmd_sign, "sign a bundle's manifest (writes manifest.minisig)" },
+	{ "fetch", cmd_fetch, "download and verify a bundle into a directory" },
+	{ "verify", cmd_verify, "re-check a bundle on disk" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+	    "usage: nixos-kexec COMMAND [OPTIONS]\n"
+	    "\n"
+	    "Fetch a signed NixOS kernel/initrd bundle over HTTPS, verify every\n"
+	    "byte against a minisign key you trust, and boot it from RAM.\n"
+	    "\n"
+	    "commands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+	    "\n"
+	    "Run 'nixos-kexec COMMAND --help' for a command's options.\n"
+	    "\n"
+	    "A first run, on the build machine and then on the target:\n"
+	    "  nixos-kexec keygen -p kexec.pub -s kexec.key\n"
+	    "  nixos-kexec bundle --kernel bzImage --initrd initrd \\\n"
+	    "      --cmdline 'init=/nix/store/...-nixos-system/init' --version 1 -o out\n"
+	    "  nixos-kexec sign -s kexec.key out        # or: minisign -Sm out/manifest\n"
+	    "  nixos-kexec fetch https://example.org/nixos/ -p kexec.pub -o /run/bundle\n"
+	    "\n"
+	    "exit status: 0 done, 64 usage, 65 bundle rejected, 69 source unavailable\n"
+	    "(retry later), 70 internal, 71 kernel refused, 74 local I/O error,\n"
+	    "75 locked, 77 not permitted.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 64;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("nixos-kexec %s\n", NK_VERSION);
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "nixos-kexec: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 64;
+}

@@ -1,0 +1,51 @@
+/* manifest: bundle manifest format v1 (DESIGN.md), strict parse and write.
+ * Pure: no I/O, no allocation; every copy bounded by its destination. */
+#ifndef NK_MANIFEST_H
+#define NK_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "sha256.h"
+
+#define MANIFEST_MAGIC "nixos-kexec-manifest 1"
+#define MANIFEST_MAX_BYTES (64 * 1024)
+#define MANIFEST_LINE_MAX_BYTES 4200       /* "cmdline " + 4096, with room */
+#define MANIFEST_CMDLINE_MAX_BYTES 4096
+#define MANIFEST_NAME_MAX_BYTES 128        /* bundle name */
+#define MANIFEST_FILE_MAX_BYTES 128        /* artifact file name */
+#define MANIFEST_ARCH_MAX_BYTES 32
+#define MANIFEST_ARTIFACT_MAX_BYTES (16ULL << 30) /* 16 GiB per artifact */
+
+struct manifest_artifact {
+	char file[MANIFEST_FILE_MAX_BYTES + 1];
+	uint64_t size;
+	uint8_t sha256[SHA256_BYTES];
+};
+
+struct manifest {
+	char name[MANIFEST_NAME_MAX_BYTES + 1];
+	uint64_t version;
+	char arch[MANIFEST_ARCH_MAX_BYTES + 1];
+	uint64_t issued;  /* Unix seconds */
+	uint64_t expires; /* Unix seconds */
+	struct manifest_artifact kernel;
+	struct manifest_artifact initrd;
+	char cmdline[MANIFEST_CMDLINE_MAX_BYTES + 1];
+};
+
+/* Parses a v1 manifest. Every key exactly once; unknown or repeated keys,
+ * CR, NUL, over-long lines, bad numbers and bad names are errors. */
+int manifest_parse(const uint8_t *buf, size_t len, struct manifest *out, struct nk_err *e);
+
+/* Writes m in canonical form into buf (not NUL-terminated); refuses any
+ * manifest the parser would reject. */
+int manifest_write(const struct manifest *m, char *buf, size_t cap, size_t *outlen,
+    struct nk_err *e);
+
+/* 1 when s[0..len) is a valid artifact file name: [A-Za-z0-9][A-Za-z0-9._-]*,
+ * at most MANIFEST_FILE_MAX_BYTES, never "." or "..". */
+int manifest_file_name_ok(const char *s, size_t len);
+
+#endif

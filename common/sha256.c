@@ -1,0 +1,137 @@
+/* sha256: streaming SHA-256 on OpenSSL EVP. */
+#include "sha256.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define SHA256_FD_CHUNK_BYTES (256 * 1024)
+
+int
+sha256_init(struct sha256 *h, struct nk_err *e)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	h->ctx = NULL;
+	if (c == NULL)
+		return nk_fail(e, NK_E_NOMEM, "sha256: out of memory");
+	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		return nk_fail(e, NK_E_INTERNAL, "sha256: EVP init failed");
+	}
+	h->ctx = c;
+	return 0;
+}
+
+int
+sha256_update(struct sha256 *h, const void *buf, size_t len, struct nk_err *e)
+{
+	if (h->ctx == NULL)
+		return nk_fail(e, NK_E_INTERNAL, "sha256: update without init");
+	if (len > 0 && EVP_DigestUpdate(h->ctx, buf, len) != 1)
+		return nk_fail(e, NK_E_INTERNAL, "sha256: EVP update failed");
+	return 0;
+}
+
+int
+sha256_final(struct sha256 *h, uint8_t out[SHA256_BYTES], struct nk_err *e)
+{
+	unsigned int n = 0;
+	int rc = 0;
+
+	if (h->ctx == NULL)
+		return nk_fail(e, NK_E_INTERNAL, "sha256: final without init");
+	if (EVP_DigestFinal_ex(h->ctx, out, &n) != 1 || n != SHA256_BYTES)
+		rc = nk_fail(e, NK_E_INTERNAL, "sha256: EVP final failed");
+	sha256_free(h);
+	return rc;
+}
+
+void
+sha256_free(struct sha256 *h)
+{
+	if (h->ctx != NULL)
+		EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+int
+sha256_fd(int fd, uint8_t out[SHA256_BYTES], struct nk_err *e)
+{
+	static uint8_t buf[SHA256_FD_CHUNK_BYTES];
+	struct sha256 h;
+	off_t off = 0;
+	ssize_t n;
+	int rc;
+
+	if ((rc = sha256_init(&h, e)) != 0)
+		return rc;
+	for (;;) {
+		n = pread(fd, buf, sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = nk_fail(e, NK_E_IO, "read: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((rc = sha256_update(&h, buf, (size_t)n, e)) != 0)
+			goto out;
+		off += n;
+	}
+	return sha256_final(&h, out, e);
+out:
+	sha256_free(&h);
+	return rc;
+}
+
+void
+sha256_hex(const uint8_t d[SHA256_BYTES], char out[SHA256_HEX_BYTES])
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < SHA256_BYTES; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[2 * SHA256_BYTES] = '\0';
+}
+
+static int
+unhex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+sha256_unhex(const char *hex, size_t len, uint8_t out[SHA256_BYTES])
+{
+	size_t i;
+	int hi, lo;
+
+	if (len != 2 * SHA256_BYTES)
+		return -1;
+	for (i = 0; i < SHA256_BYTES; i++) {
+		hi = unhex_digit(hex[2 * i]);
+		lo = unhex_digit(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int
+sha256_equal(const uint8_t a[SHA256_BYTES], const uint8_t b[SHA256_BYTES])
+{
+	return CRYPTO_memcmp(a, b, SHA256_BYTES) == 0;
+}

@@ -1,0 +1,35 @@
+/* sha256: streaming SHA-256 on OpenSSL EVP, and digest helpers. */
+#ifndef NK_SHA256_H
+#define NK_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SHA256_BYTES 32
+#define SHA256_HEX_BYTES 65 /* 64 lowercase hex digits and NUL */
+
+struct sha256 {
+	void *ctx; /* EVP_MD_CTX */
+};
+
+/* Starts a digest. */
+int sha256_init(struct sha256 *h, struct nk_err *e);
+/* Adds len bytes. */
+int sha256_update(struct sha256 *h, const void *buf, size_t len, struct nk_err *e);
+/* Finishes into out and releases the context. */
+int sha256_final(struct sha256 *h, uint8_t out[SHA256_BYTES], struct nk_err *e);
+/* Releases the context without a result (safe on a finished or zeroed h). */
+void sha256_free(struct sha256 *h);
+/* Hashes the whole of a file descriptor from offset 0 (pread). */
+int sha256_fd(int fd, uint8_t out[SHA256_BYTES], struct nk_err *e);
+
+/* Lowercase hex of a digest. */
+void sha256_hex(const uint8_t d[SHA256_BYTES], char out[SHA256_HEX_BYTES]);
+/* Parses exactly 64 lowercase hex digits; -1 on anything else. */
+int sha256_unhex(const char *hex, size_t len, uint8_t out[SHA256_BYTES]);
+/* Constant-time comparison; 1 when equal. */
+int sha256_equal(const uint8_t a[SHA256_BYTES], const uint8_t b[SHA256_BYTES]);
+
+#endif

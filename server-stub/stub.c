@@ -1,0 +1,2 @@
+/* placeholder until the stub lands */
+int main(void) { return 70; }
