@@ -33,6 +33,9 @@ AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/obj/%.o)
 STUB_OBJ   := $(STUB_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
+# V=1 shows every command.
+Q = $(if $(V),,@)
+
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps test unit integration check check-san check-valgrind e2e demo \
@@ -50,19 +53,23 @@ $(B)/.deps-ok: tests/install-deps.sh
 
 $(B)/obj/%.o: %.c $(B)/.deps-ok $(wildcard common/*.h agent/*.h server-stub/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/nixos-kexec: $(B)/obj/agent/main.o $(AGENT_OBJ) $(COMMON_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/nixos-kexec-stub: $(STUB_OBJ) $(COMMON_OBJ)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests link every module but main; a test that replaces system calls
 # lists them in WRAP_<test> (e.g. WRAP_test_stage = memfd_create fcntl).
 $(B)/tests/%: tests/unit/%.c $(AGENT_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
 		$(foreach w,$(WRAP_$*),-Wl,--wrap=$(w)) $(LIBS) $(TEST_LIBS)
 
 -include tests/unit/wraps.mk

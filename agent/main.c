@@ -1,6 +1,8 @@
 /* main: the nixos-kexec command line front door. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "version.h"
@@ -15,6 +17,8 @@ static const struct {
 	{ "sign", cmd_sign, "sign a bundle's manifest (writes manifest.minisig)" },
 	{ "fetch", cmd_fetch, "download and verify a bundle into a directory" },
 	{ "verify", cmd_verify, "re-check a bundle on disk" },
+	{ "check", cmd_check, "can this machine kexec? (preflight report)" },
+	{ "boot", cmd_boot, "fetch, verify, stage in RAM and kexec into a bundle" },
 };
 
 static void
@@ -47,12 +51,44 @@ usage(FILE *f)
 	    "75 locked, 77 not permitted.\n");
 }
 
+/* The offline tarball and `nix build` carry a bundle beside the agent:
+ * <prefix>/bin/nixos-kexec with <prefix>/share/nixos-kexec/bundle/ and
+ * its key bundle.pub. Run with no arguments, the agent boots it. */
+static int
+boot_carried(void)
+{
+	char exe[PATH_MAX], dir[PATH_MAX + 32], key[PATH_MAX + 32], manifest[PATH_MAX + 48];
+	char *argv[] = { "boot", dir, "-p", key, NULL };
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return -1;
+	*slash = '\0'; /* <prefix>/bin */
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return -1;
+	*slash = '\0'; /* <prefix> */
+	snprintf(dir, sizeof(dir), "%s/share/nixos-kexec/bundle", exe);
+	snprintf(key, sizeof(key), "%s/share/nixos-kexec/bundle.pub", exe);
+	snprintf(manifest, sizeof(manifest), "%s/manifest", dir);
+	if (access(manifest, R_OK) != 0 || access(key, R_OK) != 0)
+		return -1;
+	fprintf(stderr, "nixos-kexec: booting the bundle carried in %s\n", dir);
+	return cmd_boot(4, argv);
+}
+
 int
 main(int argc, char **argv)
 {
 	size_t i;
+	int rc;
 
 	if (argc < 2) {
+		if ((rc = boot_carried()) >= 0)
+			return rc;
 		usage(stderr);
 		return 64;
 	}

@@ -8,12 +8,15 @@
 int
 nk_fail(struct nk_err *e, int code, const char *fmt, ...)
 {
+	char tmp[NK_ERR_MAX];
 	va_list ap;
 
 	if (e != NULL) {
+		/* Through a copy, so e->msg may itself be an argument. */
 		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+		vsnprintf(tmp, sizeof(tmp), fmt, ap);
 		va_end(ap);
+		memcpy(e->msg, tmp, sizeof(e->msg));
 	}
 	return code;
 }
@@ -53,6 +56,7 @@ static const struct {
 	{ NK_E_NET, NK_EXIT_UNAVAILABLE, "network" },
 	{ NK_E_TLS, NK_EXIT_UNAVAILABLE, "tls" },
 	{ NK_E_HTTP, NK_EXIT_UNAVAILABLE, "http" },
+	{ NK_E_REDIRECT, NK_EXIT_UNAVAILABLE, "redirect" },
 	{ NK_E_SOURCE, NK_EXIT_USAGE, "source" },
 	{ NK_E_NOMEM, NK_EXIT_INTERNAL, "out-of-memory" },
 	{ NK_E_INTERNAL, NK_EXIT_INTERNAL, "internal" },

@@ -34,7 +34,8 @@ enum nk_code {
 	NK_E_NET = -30,       /* connect, DNS, timeout, reset */
 	NK_E_TLS = -31,       /* certificate, pin, handshake */
 	NK_E_HTTP = -32,      /* HTTP status after retries */
-	NK_E_SOURCE = -33,    /* source URL refused (scheme, redirect) */
+	NK_E_REDIRECT = -33,  /* redirected to a non-https URL */
+	NK_E_SOURCE = -34,    /* source URL refused (64: scheme, form) */
 	/* 70: internal */
 	NK_E_NOMEM = -40,
 	NK_E_INTERNAL = -41,
@@ -60,8 +61,8 @@ enum {
 	NK_EXIT_PERM = 77,
 };
 
-/* Formats a message into e (may be NULL) and returns code, so that a
- * failing path reads: return nk_fail(e, NK_E_HASH, "...", ...); */
+/* Formats a message into e (may be NULL; e->msg may be an argument) and
+ * returns code, so that a failing path reads: return nk_fail(e, NK_E_HASH, "...", ...); */
 int nk_fail(struct nk_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

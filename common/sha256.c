@@ -8,7 +8,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "fileio.h"
+
 #define SHA256_FD_CHUNK_BYTES (256 * 1024)
+#define SHA256_COPY_CHUNK_BYTES (64 * 1024) /* on the stack: reentrant */
 
 int
 sha256_init(struct sha256 *h, struct nk_err *e)
@@ -84,6 +87,54 @@ sha256_fd(int fd, uint8_t out[SHA256_BYTES], struct nk_err *e)
 		off += n;
 	}
 	return sha256_final(&h, out, e);
+out:
+	sha256_free(&h);
+	return rc;
+}
+
+int
+sha256_copy_fd(int in_fd, int out_fd, uint64_t max, uint64_t *n,
+    uint8_t digest[SHA256_BYTES], struct nk_err *e)
+{
+	uint8_t buf[SHA256_COPY_CHUNK_BYTES];
+	struct sha256 h;
+	uint64_t total = 0;
+	size_t want;
+	ssize_t got;
+	int rc;
+
+	if (n != NULL)
+		*n = 0;
+	if ((rc = sha256_init(&h, e)) != 0)
+		return rc;
+	for (;;) {
+		/* Ask for one byte past max, without overflowing at UINT64_MAX. */
+		want = sizeof(buf);
+		if (max - total < sizeof(buf))
+			want = (size_t)(max - total) + 1;
+		got = read(in_fd, buf, want);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = nk_fail(e, NK_E_IO, "read: %s", strerror(errno));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		if ((uint64_t)got > max - total) {
+			rc = nk_fail(e, NK_E_SIZE, "more than the %llu bytes allowed",
+			    (unsigned long long)max);
+			goto out;
+		}
+		if ((rc = sha256_update(&h, buf, (size_t)got, e)) != 0)
+			goto out;
+		if (out_fd >= 0 && (rc = fileio_write_all(out_fd, buf, (size_t)got, e)) != 0)
+			goto out;
+		total += (uint64_t)got;
+		if (n != NULL)
+			*n = total;
+	}
+	return sha256_final(&h, digest, e);
 out:
 	sha256_free(&h);
 	return rc;

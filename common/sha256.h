@@ -24,6 +24,13 @@ int sha256_final(struct sha256 *h, uint8_t out[SHA256_BYTES], struct nk_err *e);
 void sha256_free(struct sha256 *h);
 /* Hashes the whole of a file descriptor from offset 0 (pread). */
 int sha256_fd(int fd, uint8_t out[SHA256_BYTES], struct nk_err *e);
+/* Streams in_fd (read(2) from its current offset, so pipes work) to out_fd
+ * until EOF, hashing the same bytes in the same pass. out_fd < 0 only
+ * hashes. Reads stop at max + 1 bytes: more than max is NK_E_SIZE, with
+ * nothing of the excess written. *n (may be NULL) receives the bytes
+ * copied, also on failure. */
+int sha256_copy_fd(int in_fd, int out_fd, uint64_t max, uint64_t *n,
+    uint8_t digest[SHA256_BYTES], struct nk_err *e);
 
 /* Lowercase hex of a digest. */
 void sha256_hex(const uint8_t d[SHA256_BYTES], char out[SHA256_HEX_BYTES]);

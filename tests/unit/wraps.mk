@@ -1,0 +1,1 @@
+WRAP_test_stage := memfd_create

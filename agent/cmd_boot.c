@@ -1,0 +1,370 @@
+/* cmd_boot: `boot` (preflight, verified fetch into sealed memfds, load,
+ * execute) and `check` (the preflight report on its own). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "fetch.h"
+#include "kx.h"
+#include "lock.h"
+#include "opts.h"
+#include "preflight.h"
+#include "progress.h"
+
+#define BOOT_DELAY_MAX_S 3600
+
+static const char boot_help[] =
+    "usage: nixos-kexec boot SOURCE (-P KEY | -p FILE)... [options]\n"
+    "\n"
+    "Check that this machine can kexec, fetch and verify the bundle into\n"
+    "sealed RAM (memfd), load it with kexec_file_load, and jump into it.\n"
+    "Nothing is written to disk. Any failure leaves nothing loaded.\n"
+    "\n"
+    FETCH_OPTIONS_HELP
+    "  --exec MODE          systemd: 'systemctl kexec', a clean shutdown first\n"
+    "                       (default when PID 1 is systemd); direct: sync, then\n"
+    "                       reboot(LINUX_REBOOT_CMD_KEXEC) (default otherwise);\n"
+    "                       none: leave it loaded and exit 0\n"
+    "  --delay SECONDS      print the result, detach (output to the kernel log),\n"
+    "                       and execute after SECONDS, so the SSH session or\n"
+    "                       cloud-init run that started it gets its answer\n"
+    "  --append ARGS        add ARGS to the signed kernel command line (your\n"
+    "                       choice, not the signer's; it is logged)\n"
+    "\n"
+    "Only one boot runs at a time (lock: $NIXOS_KEXEC_LOCK, default\n"
+    LOCK_DEFAULT_PATH "); a second one exits 75.\n"
+    "\n"
+    "examples:\n"
+    "  nixos-kexec boot https://example.org/nixos/ -P RWQ...\n"
+    "  curl -fsSL https://example.org/nixos-kexec -o /tmp/nk && chmod +x /tmp/nk &&\n"
+    "    /tmp/nk boot https://example.org/nixos/ -P RWQ... --delay 5\n";
+
+static const char check_help[] =
+    "usage: nixos-kexec check [SOURCE (-P KEY | -p FILE)...] [--json]\n"
+    "\n"
+    "The preflight report: can this machine kexec into a bundle? Root and\n"
+    "CAP_SYS_BOOT, kexec system calls, kexec_load_disabled, lockdown, Secure\n"
+    "Boot, container and virtualisation, arch, init system, and memory. With\n"
+    "SOURCE, the verified manifest's sizes give the memory needed.\n"
+    "Exit 0 when boot could proceed, else the status boot would give.\n";
+
+struct boot_args {
+	enum kx_exec exec;
+	int exec_set;
+	uint64_t delay;
+	const char *append;
+};
+
+static int
+apply_exec(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (kx_exec_parse(arg, &b->exec) != 0)
+		return nk_fail(e, NK_E_USAGE, "--exec takes systemd, direct or none");
+	b->exec_set = 1;
+	return 0;
+}
+
+static int
+apply_delay(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (opts_u64(arg, &b->delay) != 0 || b->delay > BOOT_DELAY_MAX_S)
+		return nk_fail(e, NK_E_USAGE, "--delay takes 0 to %d seconds", BOOT_DELAY_MAX_S);
+	return 0;
+}
+
+static int
+apply_append(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+	const char *c;
+
+	for (c = arg; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			return nk_fail(e, NK_E_USAGE, "--append: printable ASCII only");
+	b->append = arg;
+	return 0;
+}
+
+static const struct opts_extra boot_extra[] = {
+	{ "exec", 1, apply_exec },
+	{ "delay", 1, apply_delay },
+	{ "append", 1, apply_append },
+	{ NULL, 0, NULL },
+};
+
+static void
+info(struct progress *p, const char *file, const char *msg)
+{
+	struct event ev = { .type = EV_INFO, .file = file, .msg = msg };
+
+	progress_event(p, &ev);
+}
+
+struct mem_ctx {
+	const struct preflight *pf;
+	struct progress *p;
+};
+
+static int
+check_memory(void *ctx, const struct manifest *m, struct nk_err *e)
+{
+	struct mem_ctx *c = ctx;
+	char formula[256], msg[300];
+	int rc;
+
+	rc = preflight_memory(c->pf, m->kernel.size, m->initrd.size, formula, sizeof(formula), e);
+	if (rc == 0) {
+		snprintf(msg, sizeof(msg), "memory: %s", formula);
+		info(c->p, NULL, msg);
+	}
+	return rc;
+}
+
+/* After --delay: a new session, output to the kernel log, then execute. */
+static int
+detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf)
+{
+	struct nk_err e = { "" };
+	pid_t pid;
+	int fd;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid > 0)
+		return 0;
+	setsid();
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+	}
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		dup2(fd, STDIN_FILENO);
+	sleep((unsigned)delay);
+	if (kx_exec(mode, &e) != 0) {
+		dprintf(STDERR_FILENO, "nixos-kexec: %s; unloading\n", e.msg);
+		kx_unload(pf);
+		_exit(nk_exit_code(NK_E_KERNEL));
+	}
+	_exit(0);
+}
+
+static int
+build_cmdline(const struct manifest *m, const char *append, char *out, size_t cap,
+    struct progress *p, struct nk_err *e)
+{
+	char msg[KX_CMDLINE_MAX_BYTES + 64];
+
+	if ((size_t)snprintf(out, cap, "%s%s%s", m->cmdline, append ? " " : "",
+	    append ? append : "") >= cap)
+		return nk_fail(e, NK_E_USAGE, "command line longer than %zu bytes", cap - 1);
+	snprintf(msg, sizeof(msg), "command line (signed): %s", m->cmdline);
+	info(p, NULL, msg);
+	if (append) {
+		snprintf(msg, sizeof(msg), "command line (appended by --append): %s", append);
+		info(p, NULL, msg);
+	}
+	return 0;
+}
+
+int
+cmd_boot(int argc, char **argv)
+{
+	struct boot_args b = { .exec = KX_EXEC_DIRECT };
+	struct fetch_cli cli;
+	struct fetch_result *r = NULL;
+	struct preflight pf;
+	struct progress p;
+	struct mem_ctx mc;
+	struct nk_err e = { "" };
+	char cmdline[KX_CMDLINE_MAX_BYTES], msg[NK_ERR_MAX + 64];
+	struct kx_image img;
+	int rc, lockfd = -1, loaded = 0;
+
+	rc = fetch_cli_parse(argc, argv, boot_help, boot_extra, &b, &cli, &e);
+	if (rc != 0)
+		return rc > 0 ? 0 : cmd_usage("boot", "%s", e.msg);
+	if (cli.outdir != NULL)
+		return cmd_usage("boot", "-o is not an option of boot (see fetch)");
+	progress_init(&p, cli.json);
+	cli.opts.http.ev = (struct event_sink){ progress_event, &p };
+	if ((rc = lock_take(NULL, &lockfd, &e)) != 0)
+		goto out;
+	preflight_gather("", &pf);
+	if ((rc = preflight_verdict(&pf, &e)) != 0)
+		goto out;
+	info(&p, NULL, "preflight: root, kexec available, no lockdown");
+	if (!b.exec_set)
+		b.exec = kx_default_exec(&pf);
+	mc = (struct mem_ctx){ &pf, &p };
+	cli.opts.on_manifest = check_memory;
+	cli.opts.on_manifest_ctx = &mc;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		rc = nk_fail(&e, NK_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = fetch_run(&cli.opts, r, &e)) != 0)
+		goto out;
+	if ((rc = build_cmdline(&r->m, b.append, cmdline, sizeof(cmdline), &p, &e)) != 0)
+		goto out_staged;
+	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
+		r->initrd.len, cmdline };
+	if ((rc = kx_load(&img, &pf, "", &e)) != 0)
+		goto out_staged;
+	loaded = 1;
+	snprintf(msg, sizeof(msg), "%s version %" PRIu64 " loaded (kexec_loaded = 1)",
+	    r->m.name, r->m.version);
+	info(&p, "kexec", msg);
+	fetch_result_close(r); /* the kernel holds its own copy now */
+	if (b.exec == KX_EXEC_NONE) {
+		progress_result(&p, 0, 0, "loaded; run 'systemctl kexec' (or 'kexec -e') to "
+		    "boot it, or 'kexec -u' to unload");
+		goto out;
+	}
+	if (b.delay > 0) {
+		snprintf(msg, sizeof(msg), "executing in %" PRIu64 " s (%s), detached; "
+		    "follow it in the kernel log", b.delay,
+		    b.exec == KX_EXEC_SYSTEMD ? "systemctl kexec" : "direct");
+		progress_result(&p, 0, 0, msg);
+		if (detach_and_exec(b.exec, b.delay, &pf) != 0) {
+			rc = nk_fail(&e, NK_E_INTERNAL, "fork: %s", strerror(errno));
+			goto out;
+		}
+		loaded = 0; /* the child owns it now */
+		goto out;
+	}
+	info(&p, "kexec", b.exec == KX_EXEC_SYSTEMD ? "executing: systemctl kexec"
+						     : "executing: sync, reboot(KEXEC)");
+	rc = kx_exec(b.exec, &e);
+	goto out;
+out_staged:
+	fetch_result_close(r);
+out:
+	if (rc != 0 && loaded)
+		kx_unload(&pf);
+	free(r);
+	lock_release(NULL, lockfd);
+	if (rc != 0)
+		progress_result(&p, rc, nk_exit_code(rc), e.msg);
+	return nk_exit_code(rc);
+}
+
+static const char *
+tri_word(enum tri t, const char *yes, const char *no)
+{
+	return t == TRI_YES ? yes : t == TRI_NO ? no : "unknown";
+}
+
+static void
+check_print(const struct preflight *pf, const char *mem, int json, int rc, const char *why)
+{
+	const char *kf = tri_word(pf->kexec_file, "yes", "no (ENOSYS)");
+	const char *sb = tri_word(pf->secure_boot, "on", "off");
+	const char *dis = tri_word(pf->load_disabled, "1 (disabled)", "0");
+	const char *cap = tri_word(pf->cap_sys_boot, "yes", "no");
+
+	if (json) {
+		printf("{\"event\":\"check\",\"root\":%s,\"cap_sys_boot\":\"%s\","
+		    "\"kexec_file_load\":\"%s\",\"kexec_tools\":", pf->root ? "true" : "false",
+		    cap, kf);
+		progress_json_str(stdout, pf->kexec_tools);
+		printf(",\"kexec_load_disabled\":\"%s\",\"lockdown\":", dis);
+		progress_json_str(stdout, pf->lockdown[0] ? pf->lockdown : "unknown");
+		printf(",\"secure_boot\":\"%s\",\"container\":", sb);
+		progress_json_str(stdout, pf->container);
+		fputs(",\"virtualisation\":", stdout);
+		progress_json_str(stdout, pf->virt);
+		fputs(",\"arch\":", stdout);
+		progress_json_str(stdout, pf->arch);
+		fputs(",\"init\":", stdout);
+		progress_json_str(stdout, pf->init);
+		printf(",\"mem_total\":%" PRIu64 ",\"mem_available\":%" PRIu64 ",\"memory\":",
+		    pf->mem_total, pf->mem_available);
+		progress_json_str(stdout, mem);
+		printf(",\"verdict\":\"%s\",\"exit\":%d,\"reason\":", rc ? "no" : "yes",
+		    nk_exit_code(rc));
+		progress_json_str(stdout, why);
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("root:                %s\n", pf->root ? "yes" : "no");
+	printf("CAP_SYS_BOOT:        %s\n", cap);
+	printf("kexec_file_load:     %s\n", kf);
+	printf("kexec-tools:         %s\n", pf->kexec_tools[0] ? pf->kexec_tools : "not found");
+	printf("kexec_load_disabled: %s\n", dis);
+	printf("lockdown:            %s\n", pf->lockdown[0] ? pf->lockdown : "unknown (no securityfs)");
+	printf("Secure Boot:         %s\n", pf->secure_boot == TRI_UNKNOWN ?
+	    "unknown (no EFI variable)" : sb);
+	printf("container:           %s\n", pf->container[0] ? pf->container : "none found");
+	printf("virtualisation:      %s\n", pf->virt[0] ? pf->virt : "none found");
+	printf("arch:                %s\n", pf->arch);
+	printf("init:                %s\n", pf->init[0] ? pf->init : "unknown");
+	printf("memory:              %s\n", mem);
+	printf("verdict:             %s%s%s\n", rc ? "cannot kexec: " : "ready to kexec",
+	    rc ? why : "", "");
+}
+
+int
+cmd_check(int argc, char **argv)
+{
+	struct fetch_cli cli;
+	struct fetch_result *r = NULL;
+	struct preflight pf;
+	struct nk_err e = { "" }, fe = { "" };
+	char mem[512];
+	int rc, json = 0, have_source = 0, i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {
+			fputs(check_help, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			have_source = 1;
+	}
+	if (have_source) {
+		rc = fetch_cli_parse(argc, argv, check_help, NULL, NULL, &cli, &e);
+		if (rc != 0)
+			return rc > 0 ? 0 : cmd_usage("check", "%s", e.msg);
+		json = cli.json;
+	}
+	preflight_gather("", &pf);
+	rc = preflight_verdict(&pf, &e);
+	snprintf(mem, sizeof(mem), "MemTotal %.1f MiB, MemAvailable %.1f MiB",
+	    (double)pf.mem_total / (1 << 20), (double)pf.mem_available / (1 << 20));
+	if (have_source) {
+		int frc;
+
+		cli.opts.manifest_only = 1;
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return cmd_die(NK_E_NOMEM, "out of memory");
+		frc = fetch_run(&cli.opts, r, &fe);
+		if (frc == 0)
+			frc = preflight_memory(&pf, r->m.kernel.size, r->m.initrd.size, mem,
+			    sizeof(mem), &fe);
+		else
+			snprintf(mem, sizeof(mem), "unknown: %s", fe.msg);
+		free(r);
+		if (rc == 0 && frc != 0) {
+			rc = frc;
+			memcpy(e.msg, fe.msg, sizeof(e.msg));
+		}
+	}
+	check_print(&pf, mem, json, rc, e.msg);
+	return nk_exit_code(rc);
+}

@@ -1,0 +1,286 @@
+/* fetch: the verified download pipeline. */
+#include "fetch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "sink.h"
+
+static int
+local_get(const char *path, struct sink *k, const struct event_sink *evs, struct nk_err *e)
+{
+	static uint8_t buf[FETCH_LOCAL_CHUNK_BYTES];
+	struct event ev = { .type = EV_START, .file = k->name, .url = path, .total = k->max };
+	ssize_t n;
+	int fd, rc;
+
+	event_emit(evs, &ev);
+	if ((rc = fileio_open_regular(path, &fd, NULL, e)) != 0)
+		return rc;
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((rc = sink_write(k, buf, (size_t)n)) != 0) {
+			memcpy(e->msg, k->err.msg, sizeof(e->msg));
+			break;
+		}
+	}
+	close(fd);
+	if (rc == 0) {
+		ev = (struct event){ .type = EV_DONE, .file = k->name, .url = path,
+			.done = sink_len(k), .total = k->max };
+		event_emit(evs, &ev);
+	}
+	return rc;
+}
+
+/* Downloads one named file of source s into a fresh sink capped at max.
+ * On success the sink's hash is still running: the caller finishes it. */
+static int
+get_file(const struct fetch_opts *o, const struct source *s, const char *name,
+    uint64_t max, struct sink *k, struct nk_err *e)
+{
+	char url[SOURCE_MAX_BYTES + MANIFEST_FILE_MAX_BYTES + 2];
+	int rc;
+
+	if ((rc = source_join(s, name, url, sizeof(url), e)) != 0)
+		return rc;
+	if ((rc = sink_open(k, name, max, e)) != 0)
+		return rc;
+	rc = s->kind == SOURCE_HTTPS ? http_get(&o->http, url, k, e)
+				     : local_get(url, k, &o->http.ev, e);
+	if (rc != 0) {
+		sink_close(k);
+		stage_close(&k->stage);
+		nk_err_prefix(e, name);
+	}
+	return rc;
+}
+
+/* Fetches a small file whole into buf. */
+static int
+get_small(const struct fetch_opts *o, const struct source *s, const char *name,
+    uint8_t *buf, size_t cap, size_t *len, struct nk_err *e)
+{
+	struct sink k;
+	int rc;
+
+	if ((rc = get_file(o, s, name, cap, &k, e)) != 0)
+		return rc;
+	sink_close(&k);
+	rc = sink_read_all(&k, buf, cap, len, e);
+	stage_close(&k.stage);
+	return rc;
+}
+
+static void
+emit_info(const struct fetch_opts *o, enum ev_type t, const char *file, const char *msg)
+{
+	struct event ev = { .type = t, .file = file, .msg = msg };
+
+	event_emit(&o->http.ev, &ev);
+}
+
+int
+fetch_check_manifest(const struct manifest *m, const char *arch, uint64_t min_version,
+    uint64_t now, struct nk_err *e)
+{
+	if (strcmp(m->arch, arch) != 0)
+		return nk_fail(e, NK_E_ARCH, "bundle is for %s, this machine is %s", m->arch, arch);
+	if (m->version < min_version)
+		return nk_fail(e, NK_E_VERSION, "bundle version %llu is below the floor %llu "
+		    "(--min-version): refusing a rollback",
+		    (unsigned long long)m->version, (unsigned long long)min_version);
+	if (now >= m->expires)
+		return nk_fail(e, NK_E_EXPIRED, "bundle expired at %llu, the clock says %llu; "
+		    "publish a freshly signed bundle (or check this machine's clock)",
+		    (unsigned long long)m->expires, (unsigned long long)now);
+	if (m->issued > now + FETCH_CLOCK_SKEW_S)
+		return nk_fail(e, NK_E_EXPIRED, "bundle issued at %llu, in the future of this "
+		    "machine's clock (%llu): check the clock",
+		    (unsigned long long)m->issued, (unsigned long long)now);
+	return 0;
+}
+
+/* Steps 2-4: manifest and signature from source s, verified, then checked. */
+static int
+get_manifest(const struct fetch_opts *o, const struct source *s, const char *arch,
+    uint64_t now, struct fetch_result *r, struct nk_err *e)
+{
+	struct minisig_sig sig;
+	int rc;
+
+	rc = get_small(o, s, "manifest", r->manifest, sizeof(r->manifest), &r->manifest_len, e);
+	if (rc == NK_E_MISSING) /* no bundle here at all: the source is unusable */
+		return nk_fail(e, NK_E_HTTP, "%s (no bundle at %s)", e->msg, s->base);
+	if (rc != 0)
+		return rc;
+	rc = get_small(o, s, "manifest.minisig", r->sig, sizeof(r->sig), &r->sig_len, e);
+	if (rc == NK_E_MISSING)
+		return nk_fail(e, NK_E_MISSING, "manifest.minisig: not found: the bundle is "
+		    "unsigned (sign it: nixos-kexec sign -s KEY DIR, or minisign -Sm manifest)");
+	if (rc != 0)
+		return rc;
+	if ((rc = minisig_sig_parse(r->sig, r->sig_len, &sig, e)) != 0 ||
+	    (rc = minisig_verify(o->keys, o->nkeys, &sig, r->manifest, r->manifest_len,
+	    o->allow_legacy, e)) != 0) {
+		nk_err_prefix(e, "manifest.minisig");
+		return rc;
+	}
+	emit_info(o, EV_VERIFIED, "manifest", "signature verified");
+	if ((rc = manifest_parse(r->manifest, r->manifest_len, &r->m, e)) != 0) {
+		nk_err_prefix(e, "manifest");
+		return rc;
+	}
+	if ((rc = fetch_check_manifest(&r->m, arch, o->min_version, now, e)) != 0) {
+		nk_err_prefix(e, "manifest");
+		return rc;
+	}
+	emit_info(o, EV_VERIFIED, "manifest", "arch, version and validity checked");
+	return 0;
+}
+
+/* Step 5: one artifact, exact size and hash, then sealed. */
+static int
+get_artifact(const struct fetch_opts *o, const struct source *s,
+    const struct manifest_artifact *a, const uint8_t *tail, size_t tail_len,
+    struct stage_file *out, struct nk_err *e)
+{
+	uint8_t got[SHA256_BYTES];
+	char hex_want[SHA256_HEX_BYTES], hex_got[SHA256_HEX_BYTES];
+	struct sink k;
+	int rc;
+
+	if ((rc = get_file(o, s, a->file, a->size, &k, e)) != 0)
+		return rc;
+	if ((rc = sink_digest(&k, got, e)) != 0) /* hashed as the bytes arrived */
+		goto fail;
+	if (sink_len(&k) != a->size) {
+		rc = nk_fail(e, NK_E_SIZE, "%s: size mismatch: expected %llu bytes, got %llu",
+		    a->file, (unsigned long long)a->size, (unsigned long long)sink_len(&k));
+		goto fail;
+	}
+	if (!sha256_equal(got, a->sha256)) {
+		sha256_hex(a->sha256, hex_want);
+		sha256_hex(got, hex_got);
+		rc = nk_fail(e, NK_E_HASH, "%s: sha256 mismatch: expected %s, got %s",
+		    a->file, hex_want, hex_got);
+		goto fail;
+	}
+	if (tail_len > 0 && (rc = stage_append(&k.stage, tail, tail_len, e)) != 0)
+		goto fail;
+	if ((rc = stage_seal(&k.stage, e)) != 0)
+		goto fail;
+	emit_info(o, EV_VERIFIED, a->file, "size and sha256 match; sealed in RAM");
+	*out = k.stage;
+	return 0;
+fail:
+	sink_close(&k);
+	stage_close(&k.stage);
+	return rc;
+}
+
+static int
+machine_arch(char *buf, size_t cap, struct nk_err *e)
+{
+	struct utsname u;
+
+	if (uname(&u) != 0)
+		return nk_fail(e, NK_E_INTERNAL, "uname: %s", strerror(errno));
+	snprintf(buf, cap, "%s", u.machine);
+	return 0;
+}
+
+static void
+emit_mirror(const struct fetch_opts *o, const char *next, const char *why)
+{
+	struct event ev = { .type = EV_MIRROR, .url = next, .msg = why };
+
+	event_emit(&o->http.ev, &ev);
+}
+
+void
+fetch_result_close(struct fetch_result *r)
+{
+	stage_close(&r->kernel);
+	stage_close(&r->initrd);
+}
+
+/* Each artifact from the source that served the manifest first, then from
+ * the others in order; every copy is verified the same way. */
+static int
+get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t first,
+    struct fetch_result *r, struct nk_err *e)
+{
+	const struct manifest_artifact *a[2] = { &r->m.kernel, &r->m.initrd };
+	struct stage_file *out[2] = { &r->kernel, &r->initrd };
+	size_t i, j, at;
+	int rc = 0;
+
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < o->nsources; j++) {
+			at = (first + j) % o->nsources;
+			if (j > 0)
+				emit_mirror(o, srcs[at].base, e->msg);
+			if ((rc = get_artifact(o, &srcs[at], a[i], i == 1 ? o->initrd_tail : NULL,
+			    i == 1 ? o->initrd_tail_len : 0, out[i], e)) == 0)
+				break;
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+fetch_run(const struct fetch_opts *o, struct fetch_result *r, struct nk_err *e)
+{
+	struct source srcs[FETCH_SOURCES_MAX];
+	char arch[MANIFEST_ARCH_MAX_BYTES + 1];
+	uint64_t now = o->now ? o->now : (uint64_t)time(NULL);
+	size_t i;
+	int rc = NK_E_USAGE;
+
+	r->kernel.fd = r->kernel.ro_fd = r->initrd.fd = r->initrd.ro_fd = -1;
+	if (o->nsources == 0 || o->nsources > FETCH_SOURCES_MAX)
+		return nk_fail(e, NK_E_USAGE, "between 1 and %d sources", FETCH_SOURCES_MAX);
+	if (o->nkeys == 0)
+		return nk_fail(e, NK_E_USAGE, "no trusted public key (-P KEY or -p FILE)");
+	if (o->arch != NULL)
+		snprintf(arch, sizeof(arch), "%s", o->arch);
+	else if ((rc = machine_arch(arch, sizeof(arch), e)) != 0)
+		return rc;
+	for (i = 0; i < o->nsources; i++)
+		if ((rc = source_parse(o->sources[i], &srcs[i], e)) != 0)
+			return rc;
+	if ((rc = http_global_init(e)) != 0)
+		return rc;
+	for (i = 0; i < o->nsources; i++) {
+		if (i > 0)
+			emit_mirror(o, srcs[i].base, e->msg);
+		if ((rc = get_manifest(o, &srcs[i], arch, now, r, e)) == 0)
+			break;
+	}
+	if (rc != 0)
+		return rc;
+	snprintf(r->origin, sizeof(r->origin), "%s", srcs[i].base);
+	if (o->on_manifest != NULL && (rc = o->on_manifest(o->on_manifest_ctx, &r->m, e)) != 0)
+		return rc;
+	if (o->manifest_only)
+		return 0;
+	if ((rc = get_artifacts(o, srcs, i, r, e)) != 0)
+		fetch_result_close(r);
+	return rc;
+}

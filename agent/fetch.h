@@ -1,0 +1,67 @@
+/* fetch: the verified download, in the order DESIGN.md fixes: manifest and
+ * signature under hard caps, signature verified before the manifest is
+ * parsed, then arch, version floor and validity window, then each artifact
+ * streamed into a memfd while hashed, size and hash checked, and sealed.
+ * Any failure releases everything: nothing staged survives it. */
+#ifndef NK_FETCH_H
+#define NK_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "http.h"
+#include "manifest.h"
+#include "minisig.h"
+#include "source.h"
+#include "stage.h"
+
+#define FETCH_SOURCES_MAX 9      /* SOURCE and up to 8 mirrors */
+#define FETCH_KEYS_MAX 8         /* trusted keys at once (rotation) */
+#define FETCH_CLOCK_SKEW_S 300   /* "issued" may be this far in the future */
+#define FETCH_LOCAL_CHUNK_BYTES (256 * 1024)
+
+struct fetch_opts {
+	const char *sources[FETCH_SOURCES_MAX]; /* SOURCE, then mirrors in order */
+	size_t nsources;
+	const struct minisig_pubkey *keys;
+	size_t nkeys;
+	int allow_legacy;
+	uint64_t min_version;
+	const char *arch;  /* expected; NULL: this machine's uname -m */
+	uint64_t now;      /* Unix seconds; 0: the clock */
+	struct http_opts http;
+	/* Called once the manifest is verified and checked, before any
+	 * artifact is fetched (boot: is there RAM for it?). */
+	int (*on_manifest)(void *ctx, const struct manifest *m, struct nk_err *e);
+	void *on_manifest_ctx;
+	int manifest_only;             /* stop after the manifest (check) */
+	/* Bytes appended to the initrd after its hash was verified and before
+	 * it is sealed (boot: the handoff archive). */
+	const uint8_t *initrd_tail;
+	size_t initrd_tail_len;
+};
+
+struct fetch_result {
+	struct manifest m;
+	uint8_t manifest[MANIFEST_MAX_BYTES];
+	size_t manifest_len;
+	uint8_t sig[MINISIG_FILE_MAX_BYTES];
+	size_t sig_len;
+	struct stage_file kernel; /* sealed, read-only */
+	struct stage_file initrd; /* sealed, read-only */
+	char origin[SOURCE_MAX_BYTES + 1]; /* the source that served the manifest */
+};
+
+/* Runs the whole verified fetch into r (caller-owned, may be large: put it
+ * on the heap). On failure r holds nothing open. */
+int fetch_run(const struct fetch_opts *o, struct fetch_result *r, struct nk_err *e);
+
+/* Closes the staged files. */
+void fetch_result_close(struct fetch_result *r);
+
+/* Checks a verified manifest against the machine, the floor and the clock. */
+int fetch_check_manifest(const struct manifest *m, const char *arch, uint64_t min_version,
+    uint64_t now, struct nk_err *e);
+
+#endif

@@ -1,0 +1,196 @@
+/* kx: kexec load, explain, unload, execute. */
+#include "kx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/kexec.h>
+
+#include "sys.h"
+
+#ifndef KEXEC_FILE_UNLOAD
+#define KEXEC_FILE_UNLOAD 0x00000001
+#endif
+
+#define KX_SYSTEMCTL_PATHS { "/run/current-system/sw/bin/systemctl", "/usr/bin/systemctl", \
+	"/bin/systemctl", "/usr/sbin/systemctl", NULL }
+
+static double
+mib(uint64_t n)
+{
+	return (double)n / (1 << 20);
+}
+
+int
+kx_explain(int err, const struct preflight *p, const struct kx_image *img,
+    struct nk_err *e)
+{
+	switch (err) {
+	case EPERM:
+		if (!p->root)
+			return nk_fail(e, NK_E_PERM, "kexec_file_load: EPERM: not root");
+		if (p->load_disabled == TRI_YES)
+			return nk_fail(e, NK_E_PERM, "kexec_file_load: EPERM: kexec is disabled "
+			    "until reboot (kernel.kexec_load_disabled = 1)");
+		if (p->lockdown[0] && strcmp(p->lockdown, "none") != 0)
+			return nk_fail(e, NK_E_PERM, "kexec_file_load: EPERM: kernel lockdown (%s) "
+			    "forbids loading an unsigned kernel; turn Secure Boot or lockdown off",
+			    p->lockdown);
+		return nk_fail(e, NK_E_PERM, "kexec_file_load: EPERM: not permitted (no "
+		    "CAP_SYS_BOOT, a security module, or kexec disabled)");
+	case EKEYREJECTED:
+	case ENOKEY:
+	case EKEYEXPIRED:
+	case EKEYREVOKED:
+	case EBADMSG:
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: %s: this kernel only accepts "
+		    "signed kernel images (KEXEC_SIG_FORCE or Secure Boot lockdown), and NixOS "
+		    "kernels are unsigned; turn Secure Boot off in the firmware", strerror(err));
+	case ENOEXEC:
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: ENOEXEC: the kernel image is "
+		    "not a format this kernel can load (built for another arch, or not a "
+		    "bzImage / arm64 Image)");
+	case EADDRNOTAVAIL:
+	case ENOMEM:
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: %s: no memory hole for the "
+		    "new kernel: kernel %.1f MiB + initrd %.1f MiB, MemTotal %.1f MiB, "
+		    "MemAvailable %.1f MiB (the kernel refuses segments over half of RAM)",
+		    err == ENOMEM ? "ENOMEM" : "EADDRNOTAVAIL", mib(img->kernel_size),
+		    mib(img->initrd_size), mib(p->mem_total), mib(p->mem_available));
+	case EBUSY:
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: EBUSY: another kexec load "
+		    "or crash kernel operation is in progress; try again");
+	case EINVAL:
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: EINVAL: the kernel refused the "
+		    "arguments (command line of %zu bytes too long for this kernel?)",
+		    strlen(img->cmdline));
+	default:
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: %s", strerror(err));
+	}
+}
+
+static int
+kexec_loaded(const char *root)
+{
+	char b[8];
+
+	return preflight_read(root, "/sys/kernel/kexec_loaded", b, sizeof(b)) == 0 &&
+	    b[0] == '1';
+}
+
+/* kexec-tools' `kexec -l` (kexec_load) when kexec_file_load is missing. */
+static int
+load_with_tools(const struct kx_image *img, const struct preflight *p, struct nk_err *e)
+{
+	char kpath[40], ipath[48], cmd[KX_CMDLINE_MAX_BYTES + 32];
+	char *argv[] = { (char *)p->kexec_tools, "-l", kpath, ipath, cmd, NULL };
+	int keep[2] = { img->kernel_fd, img->initrd_fd }, st;
+
+	if (p->kexec_tools[0] == '\0')
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: ENOSYS: not in this kernel, and "
+		    "no kexec-tools 'kexec' next to the agent or on PATH to fall back to");
+	snprintf(kpath, sizeof(kpath), "/proc/self/fd/%d", img->kernel_fd);
+	snprintf(ipath, sizeof(ipath), "--initrd=/proc/self/fd/%d", img->initrd_fd);
+	snprintf(cmd, sizeof(cmd), "--command-line=%s", img->cmdline);
+	st = sys_run(argv, keep);
+	if (st < 0)
+		return nk_fail(e, NK_E_KERNEL, "%s: %s", p->kexec_tools, strerror(errno));
+	if (st != 0)
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load is not in this kernel and the "
+		    "fallback '%s -l' failed (exit %d)", p->kexec_tools, st);
+	return 0;
+}
+
+void
+kx_unload(const struct preflight *p)
+{
+	char *argv[] = { (char *)p->kexec_tools, "-u", NULL };
+
+	if (sys_kexec_file_load(-1, -1, 0, NULL, KEXEC_FILE_UNLOAD) != 0 && errno == ENOSYS &&
+	    p->kexec_tools[0])
+		(void)sys_run(argv, NULL);
+}
+
+int
+kx_load(const struct kx_image *img, const struct preflight *p, const char *root,
+    struct nk_err *e)
+{
+	size_t len = strlen(img->cmdline) + 1; /* the kernel wants the NUL counted */
+	int rc;
+
+	if (sys_kexec_file_load(img->kernel_fd, img->initrd_fd, len, img->cmdline, 0) != 0)
+		rc = errno == ENOSYS ? load_with_tools(img, p, e) : kx_explain(errno, p, img, e);
+	else
+		rc = 0;
+	if (rc != 0) {
+		kx_unload(p);
+		return rc;
+	}
+	if (!kexec_loaded(root)) {
+		kx_unload(p);
+		return nk_fail(e, NK_E_KERNEL, "the load returned success but "
+		    "/sys/kernel/kexec_loaded does not read 1; unloaded");
+	}
+	return 0;
+}
+
+enum kx_exec
+kx_default_exec(const struct preflight *p)
+{
+	return strcmp(p->init, "systemd") == 0 ? KX_EXEC_SYSTEMD : KX_EXEC_DIRECT;
+}
+
+int
+kx_exec_parse(const char *s, enum kx_exec *out)
+{
+	if (strcmp(s, "systemd") == 0)
+		*out = KX_EXEC_SYSTEMD;
+	else if (strcmp(s, "direct") == 0)
+		*out = KX_EXEC_DIRECT;
+	else if (strcmp(s, "none") == 0)
+		*out = KX_EXEC_NONE;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+exec_systemd(struct nk_err *e)
+{
+	const char *paths[] = KX_SYSTEMCTL_PATHS;
+	char *argv[] = { NULL, "kexec", NULL };
+	size_t i;
+	int st;
+
+	for (i = 0; paths[i] != NULL; i++)
+		if (access(paths[i], X_OK) == 0)
+			break;
+	if (paths[i] == NULL)
+		return nk_fail(e, NK_E_KERNEL, "--exec systemd: systemctl not found; "
+		    "use --exec direct");
+	argv[0] = (char *)paths[i];
+	st = sys_run(argv, NULL);
+	if (st != 0)
+		return nk_fail(e, NK_E_KERNEL, "systemctl kexec failed (exit %d); the image "
+		    "stays loaded: 'systemctl kexec' or --exec direct", st);
+	return 0;
+}
+
+int
+kx_exec(enum kx_exec mode, struct nk_err *e)
+{
+	switch (mode) {
+	case KX_EXEC_NONE:
+		return 0;
+	case KX_EXEC_SYSTEMD:
+		return exec_systemd(e);
+	case KX_EXEC_DIRECT:
+		sys_sync();
+		sys_reboot_kexec();
+		return nk_fail(e, errno == EPERM ? NK_E_PERM : NK_E_KERNEL,
+		    "reboot(LINUX_REBOOT_CMD_KEXEC): %s", strerror(errno));
+	}
+	return nk_fail(e, NK_E_INTERNAL, "unknown exec mode");
+}

@@ -1,0 +1,282 @@
+/* preflight: read what this machine allows. */
+#include "preflight.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "sys.h"
+
+#define SECUREBOOT_VAR "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-e98c3a4a5bc8"
+
+static int
+open_under(const char *root, const char *path)
+{
+	char full[PATH_MAX];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	return open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+}
+
+int
+preflight_read(const char *root, const char *path, char *buf, size_t cap)
+{
+	ssize_t n;
+	int fd = open_under(root, path);
+
+	if (fd < 0 || cap == 0)
+		return fd < 0 ? -1 : (close(fd), -1);
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return 0;
+}
+
+static enum tri
+read_bool(const char *root, const char *path)
+{
+	char b[16];
+
+	if (preflight_read(root, path, b, sizeof(b)) != 0)
+		return TRI_UNKNOWN;
+	return b[0] == '1' ? TRI_YES : TRI_NO;
+}
+
+/* "none [integrity] confidentiality" -> "integrity" */
+static void
+read_lockdown(const char *root, struct preflight *p)
+{
+	char b[128], *l, *r;
+
+	p->lockdown[0] = '\0';
+	if (preflight_read(root, "/sys/kernel/security/lockdown", b, sizeof(b)) != 0)
+		return;
+	if ((l = strchr(b, '[')) != NULL && (r = strchr(l, ']')) != NULL) {
+		*r = '\0';
+		snprintf(p->lockdown, sizeof(p->lockdown), "%s", l + 1);
+	}
+}
+
+/* The EFI variable: 4 bytes of attributes, then the value byte. */
+static void
+read_secure_boot(const char *root, struct preflight *p)
+{
+	unsigned char b[5];
+	int fd = open_under(root, SECUREBOOT_VAR);
+
+	p->secure_boot = TRI_UNKNOWN;
+	if (fd < 0)
+		return;
+	if (read(fd, b, sizeof(b)) == (ssize_t)sizeof(b))
+		p->secure_boot = b[4] == 1 ? TRI_YES : TRI_NO;
+	close(fd);
+}
+
+static void
+read_caps(const char *root, struct preflight *p)
+{
+	char b[4096], *s;
+	unsigned long long caps;
+
+	p->cap_sys_boot = TRI_UNKNOWN;
+	if (preflight_read(root, "/proc/self/status", b, sizeof(b)) != 0)
+		return;
+	if ((s = strstr(b, "\nCapEff:")) == NULL || sscanf(s + 8, "%llx", &caps) != 1)
+		return;
+	p->cap_sys_boot = (caps >> PREFLIGHT_CAP_SYS_BOOT) & 1 ? TRI_YES : TRI_NO;
+}
+
+static uint64_t
+meminfo_kb(const char *buf, const char *key)
+{
+	const char *s = strstr(buf, key);
+	unsigned long long kb;
+
+	if (s == NULL || sscanf(s + strlen(key), " %llu kB", &kb) != 1)
+		return 0;
+	return (uint64_t)kb * 1024;
+}
+
+static void
+read_container(const char *root, struct preflight *p)
+{
+	char b[4096], *s;
+	ssize_t n;
+	int fd;
+
+	p->container[0] = '\0';
+	if (preflight_read(root, "/run/systemd/container", b, sizeof(b)) == 0 && b[0]) {
+		snprintf(p->container, sizeof(p->container), "%s", b);
+		return;
+	}
+	if ((fd = open_under(root, "/proc/1/environ")) >= 0) {
+		n = read(fd, b, sizeof(b) - 1);
+		close(fd);
+		b[n > 0 ? n : 0] = '\0';
+		for (s = b; n > 0 && s < b + n; s += strlen(s) + 1)
+			if (strncmp(s, "container=", 10) == 0) {
+				snprintf(p->container, sizeof(p->container), "%s", s + 10);
+				return;
+			}
+	}
+	if ((fd = open_under(root, "/.dockerenv")) >= 0) {
+		close(fd);
+		snprintf(p->container, sizeof(p->container), "docker");
+	}
+}
+
+static void
+read_virt(const char *root, struct preflight *p)
+{
+	char vendor[48] = "", product[48] = "", cpu[65536];
+
+	p->virt[0] = '\0';
+	preflight_read(root, "/sys/class/dmi/id/sys_vendor", vendor, sizeof(vendor));
+	preflight_read(root, "/sys/class/dmi/id/product_name", product, sizeof(product));
+	if (preflight_read(root, "/proc/cpuinfo", cpu, sizeof(cpu)) == 0 &&
+	    strstr(cpu, " hypervisor") == NULL && vendor[0] == '\0')
+		return;
+	if (vendor[0] || product[0])
+		snprintf(p->virt, sizeof(p->virt), "%s%s%s", vendor, *vendor && *product ? " " : "",
+		    product);
+	else
+		snprintf(p->virt, sizeof(p->virt), "hypervisor");
+}
+
+void
+preflight_find_kexec(const char *exe_dir, char *out, size_t cap)
+{
+	char path[4096], *save = NULL, *dir;
+	const char *env = getenv("PATH");
+
+	out[0] = '\0';
+	if (exe_dir != NULL) {
+		snprintf(out, cap, "%s/kexec", exe_dir);
+		if (access(out, X_OK) == 0)
+			return;
+	}
+	snprintf(path, sizeof(path), "%s", env ? env : "/usr/sbin:/usr/bin:/sbin:/bin");
+	for (dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, cap, "%s/kexec", dir);
+		if (dir[0] == '/' && access(out, X_OK) == 0)
+			return;
+	}
+	out[0] = '\0';
+}
+
+/* kexec_file_load(-1, -1, 0, NULL, 0): ENOSYS when absent, EPERM when
+ * not allowed (checked first), EBADF when present and allowed. Loads
+ * nothing and unloads nothing. */
+static enum tri
+probe_kexec_file(void)
+{
+	if (sys_kexec_file_load(-1, -1, 0, NULL, 0) == 0)
+		return TRI_YES;
+	if (errno == ENOSYS)
+		return TRI_NO;
+	return errno == EPERM ? TRI_UNKNOWN : TRI_YES;
+}
+
+static void
+exe_dir(char *out, size_t cap)
+{
+	ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+	char *slash;
+
+	if (n <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	out[n] = '\0';
+	if ((slash = strrchr(out, '/')) != NULL)
+		*slash = '\0';
+}
+
+void
+preflight_gather(const char *root, struct preflight *p)
+{
+	char b[8192], dir[PATH_MAX];
+	struct utsname u;
+
+	memset(p, 0, sizeof(*p));
+	p->root = sys_geteuid() == 0;
+	read_caps(root, p);
+	p->kexec_file = probe_kexec_file();
+	exe_dir(dir, sizeof(dir));
+	preflight_find_kexec(dir[0] ? dir : NULL, p->kexec_tools, sizeof(p->kexec_tools));
+	p->load_disabled = read_bool(root, "/proc/sys/kernel/kexec_load_disabled");
+	p->kexec_loaded = read_bool(root, "/sys/kernel/kexec_loaded");
+	read_lockdown(root, p);
+	read_secure_boot(root, p);
+	read_container(root, p);
+	read_virt(root, p);
+	if (uname(&u) == 0)
+		snprintf(p->arch, sizeof(p->arch), "%s", u.machine);
+	if (preflight_read(root, "/proc/1/comm", p->init, sizeof(p->init)) != 0)
+		p->init[0] = '\0';
+	if (preflight_read(root, "/proc/meminfo", b, sizeof(b)) == 0) {
+		p->mem_available = meminfo_kb(b, "MemAvailable:");
+		p->mem_total = meminfo_kb(b, "MemTotal:");
+	}
+}
+
+int
+preflight_verdict(const struct preflight *p, struct nk_err *e)
+{
+	if (!p->root)
+		return nk_fail(e, NK_E_PERM, "not root: loading a kernel needs root "
+		    "(run with sudo, or as root)");
+	if (p->cap_sys_boot == TRI_NO)
+		return nk_fail(e, NK_E_PERM, "root, but without CAP_SYS_BOOT (a container or "
+		    "a restricted service?): kexec needs it");
+	if (p->container[0])
+		return nk_fail(e, NK_E_PERM, "running in a container (%s): kexec replaces the "
+		    "host's kernel and is not available here; run on the machine itself",
+		    p->container);
+	if (p->load_disabled == TRI_YES)
+		return nk_fail(e, NK_E_PERM, "kexec is disabled until the next reboot "
+		    "(kernel.kexec_load_disabled = 1, which cannot be turned back off)");
+	if (strcmp(p->lockdown, "integrity") == 0 || strcmp(p->lockdown, "confidentiality") == 0)
+		return nk_fail(e, NK_E_PERM, "kernel lockdown is in %s mode%s: it allows only "
+		    "signed kernels, and NixOS kernels are unsigned; disable Secure Boot "
+		    "(or lockdown) in the firmware or boot loader first", p->lockdown,
+		    p->secure_boot == TRI_YES ? " (Secure Boot is on)" : "");
+	if (p->kexec_file == TRI_NO && p->kexec_tools[0] == '\0')
+		return nk_fail(e, NK_E_KERNEL, "this kernel has no kexec_file_load and no "
+		    "kexec-tools 'kexec' was found next to the agent or on PATH");
+	return 0;
+}
+
+static void
+mib(uint64_t n, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%.1f MiB", (double)n / (1 << 20));
+}
+
+int
+preflight_memory(const struct preflight *p, uint64_t kernel, uint64_t initrd,
+    char *formula, size_t cap, struct nk_err *e)
+{
+	uint64_t need = 2 * (kernel + initrd) + PREFLIGHT_MEM_MARGIN_BYTES;
+	char k[32], i[32], m[32], n[32], a[32];
+
+	mib(kernel, k, sizeof(k));
+	mib(initrd, i, sizeof(i));
+	mib(PREFLIGHT_MEM_MARGIN_BYTES, m, sizeof(m));
+	mib(need, n, sizeof(n));
+	mib(p->mem_available, a, sizeof(a));
+	snprintf(formula, cap, "2 x (kernel %s + initrd %s) + %s margin = %s; MemAvailable %s",
+	    k, i, m, n, p->mem_available ? a : "unknown");
+	if (p->mem_available != 0 && p->mem_available < need)
+		return nk_fail(e, NK_E_KERNEL, "not enough memory to stage and load this bundle: %s", formula);
+	return 0;
+}

@@ -1,0 +1,92 @@
+/* stage: memfd staging and sealing. */
+#include "stage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fileio.h"
+
+#define STAGE_SEALS (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL)
+
+int
+stage_open(struct stage_file *s, const char *name, struct nk_err *e)
+{
+	s->ro_fd = -1;
+	s->len = 0;
+	s->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->fd < 0)
+		return nk_fail(e, errno == ENOMEM ? NK_E_NOMEM : NK_E_IO,
+		    "memfd_create: %s", strerror(errno));
+	return 0;
+}
+
+int
+stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = pwrite(s->fd, p, len, (off_t)s->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return nk_fail(e, errno == ENOSPC || errno == ENOMEM ? NK_E_NOMEM : NK_E_IO,
+			    "staging in RAM failed after %llu bytes: %s",
+			    (unsigned long long)s->len, strerror(errno));
+		p += n;
+		len -= (size_t)n;
+		s->len += (uint64_t)n;
+	}
+	return 0;
+}
+
+int
+stage_reset(struct stage_file *s, struct nk_err *e)
+{
+	if (ftruncate(s->fd, 0) != 0)
+		return nk_fail(e, NK_E_IO, "staging reset: %s", strerror(errno));
+	s->len = 0;
+	return 0;
+}
+
+int
+stage_seal(struct stage_file *s, struct nk_err *e)
+{
+	char path[64];
+	int ro;
+
+	if (fcntl(s->fd, F_ADD_SEALS, STAGE_SEALS) != 0)
+		return nk_fail(e, NK_E_IO, "sealing staged file: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	if (ro < 0)
+		return nk_fail(e, NK_E_IO, "reopening staged file read-only (%s): %s",
+		    path, strerror(errno));
+	close(s->fd);
+	s->fd = -1;
+	s->ro_fd = ro;
+	return 0;
+}
+
+int
+stage_fd(const struct stage_file *s)
+{
+	return s->ro_fd >= 0 ? s->ro_fd : s->fd;
+}
+
+void
+stage_close(struct stage_file *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->ro_fd >= 0)
+		close(s->ro_fd);
+	s->fd = -1;
+	s->ro_fd = -1;
+	s->len = 0;
+}

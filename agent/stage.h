@@ -1,0 +1,33 @@
+/* stage: artifacts in RAM. Bytes go into a memfd as they arrive; after
+ * verification the memfd is sealed and reopened read-only through
+ * /proc/self/fd, so the bytes that were hashed are the bytes the kernel
+ * reads. */
+#ifndef NK_STAGE_H
+#define NK_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct stage_file {
+	int fd;        /* writable memfd while filling, -1 when none */
+	int ro_fd;     /* read-only descriptor after stage_seal, else -1 */
+	uint64_t len;  /* bytes written so far */
+};
+
+/* Makes an empty memfd named name (MFD_CLOEXEC|MFD_ALLOW_SEALING). */
+int stage_open(struct stage_file *s, const char *name, struct nk_err *e);
+/* Appends len bytes at the current end. */
+int stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e);
+/* Discards every byte (for a server that ignored a Range request). */
+int stage_reset(struct stage_file *s, struct nk_err *e);
+/* Seals against write, grow, shrink and further sealing, then reopens
+ * read-only and closes the writable descriptor. */
+int stage_seal(struct stage_file *s, struct nk_err *e);
+/* The descriptor to read from: ro_fd once sealed, else fd. */
+int stage_fd(const struct stage_file *s);
+/* Closes everything; the RAM is freed with the last reference. */
+void stage_close(struct stage_file *s);
+
+#endif

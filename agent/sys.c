@@ -1,0 +1,63 @@
+/* sys: thin system call wrappers (replaced in unit tests). */
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/reboot.h>
+#include <sys/reboot.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+long
+sys_kexec_file_load(int kernel_fd, int initrd_fd, unsigned long cmdline_len,
+    const char *cmdline, unsigned long flags)
+{
+#ifdef SYS_kexec_file_load
+	return syscall(SYS_kexec_file_load, kernel_fd, initrd_fd, cmdline_len, cmdline, flags);
+#else
+	(void)kernel_fd; (void)initrd_fd; (void)cmdline_len; (void)cmdline; (void)flags;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int
+sys_reboot_kexec(void)
+{
+	return reboot(LINUX_REBOOT_CMD_KEXEC);
+}
+
+void
+sys_sync(void)
+{
+	sync();
+}
+
+unsigned
+sys_geteuid(void)
+{
+	return (unsigned)geteuid();
+}
+
+int
+sys_run(char *const argv[], const int keep_fds[2])
+{
+	pid_t pid;
+	int st, i;
+
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		for (i = 0; i < 2; i++)
+			if (keep_fds != NULL && keep_fds[i] >= 0)
+				fcntl(keep_fds[i], F_SETFD, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

@@ -1,0 +1,21 @@
+/* sys: the system calls that change the machine, each in one small
+ * wrapper so unit tests replace them (-Wl,--wrap=sys_...). Nothing else
+ * calls kexec_file_load, reboot or sync directly. */
+#ifndef NK_SYS_H
+#define NK_SYS_H
+
+/* kexec_file_load(2); returns 0 or -1 with errno. */
+long sys_kexec_file_load(int kernel_fd, int initrd_fd, unsigned long cmdline_len,
+    const char *cmdline, unsigned long flags);
+/* reboot(LINUX_REBOOT_CMD_KEXEC): only returns on failure. */
+int sys_reboot_kexec(void);
+/* sync(2). */
+void sys_sync(void);
+/* Runs argv (argv[0] a path) with keep_fds left open across exec (-1 ends
+ * early), waits, returns its exit status, or -1 with errno when it could
+ * not be started. */
+int sys_run(char *const argv[], const int keep_fds[2]);
+/* geteuid(2). */
+unsigned sys_geteuid(void);
+
+#endif

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs one e2e VM and saves its serial console to a file.
+#
+#   qemu.sh --kernel F --initrd F --append CMDLINE --log FILE
+#           [--fwd PORT | --fwd GUESTPORT:HOSTPORT]... [--timeout SECONDS]
+#           [--quiet]
+#
+# The guest's only way out is --fwd: connections to 10.0.2.100:GUESTPORT are
+# handed, one busybox nc per connection, to 127.0.0.1:HOSTPORT on the host.
+# restrict=on cuts the guest off from everything else, the host's own
+# services included.
+#
+# The console is streamed to stdout as it arrives unless --quiet.
+# Exit status: QEMU's (0 when the guest powered off or, with -no-reboot,
+# rebooted or panicked; the caller reads the log to tell these apart), or
+# 124 when the timeout (default 180 s) cut the whole process group.
+#
+# Environment: NK_E2E_ACCEL=auto|kvm|tcg (default auto), NK_E2E_MEM (MiB,
+# default 512), NK_BUSYBOX (host busybox for guestfwd, default /bin/busybox).
+set -euo pipefail
+
+QEMU=${NK_QEMU:-qemu-system-x86_64}
+BUSYBOX=${NK_BUSYBOX:-/bin/busybox}
+GUEST_SERVER=10.0.2.100
+
+log() { printf 'qemu.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 64; }
+usage() { sed -n '2,20s/^# \{0,1\}//p' "$0" >&2; exit 64; }
+
+# KVM only where a real kvm_intel/kvm_amd module drives /dev/kvm: a nested
+# or paravirtual kvm (kvm_pvm, say) exposes /dev/kvm but cannot run a stock
+# kernel (-cpu host aborts, other models hang), so TCG is the safe default.
+kvm_usable() {
+	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } &&
+		[ -c /dev/kvm ] && [ -w /dev/kvm ]
+}
+
+accel_args() {
+	local want=${NK_E2E_ACCEL:-auto}
+	case $want in
+	kvm) ACCEL=(-accel kvm -cpu host) ;;
+	tcg) ACCEL=(-accel tcg -cpu max) ;;
+	auto)
+		if kvm_usable; then ACCEL=(-accel kvm -cpu host)
+		else ACCEL=(-accel tcg -cpu max); fi ;;
+	*) die "NK_E2E_ACCEL must be auto, kvm or tcg" ;;
+	esac
+}
+
+QPID="" TPID=""
+cleanup() {
+	# TERM to timeout is forwarded to its whole process group: QEMU and the
+	# nc processes guestfwd spawned.
+	[ -z "$QPID" ] || kill -TERM "$QPID" 2>/dev/null || true
+	[ -z "$TPID" ] || kill -TERM "$TPID" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+main() {
+	local kernel="" initrd="" append="" logf="" timeout=180 quiet=0 fwds=() f
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--kernel) kernel=$2; shift 2 ;;
+		--initrd) initrd=$2; shift 2 ;;
+		--append) append=$2; shift 2 ;;
+		--log) logf=$2; shift 2 ;;
+		--fwd) fwds+=("$2"); shift 2 ;;
+		--timeout) timeout=$2; shift 2 ;;
+		--quiet) quiet=1; shift ;;
+		*) usage ;;
+		esac
+	done
+	[ -n "$kernel" ] && [ -n "$initrd" ] && [ -n "$logf" ] || usage
+	[ -f "$kernel" ] || die "no kernel $kernel"
+	[ -f "$initrd" ] || die "no initrd $initrd"
+	command -v "$QEMU" >/dev/null || die "$QEMU not found"
+	[ ${#fwds[@]} -eq 0 ] || [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (busybox-static)"
+
+	local netdev="user,id=n0,restrict=on,ipv6=off" g h
+	for f in "${fwds[@]+"${fwds[@]}"}"; do
+		g=${f%%:*} h=${f#*:}
+		case $g$h in *[!0-9]* | "") die "bad --fwd $f" ;; esac
+		# The cmd: form spawns a fresh nc per connection; the socket form
+		# would serve only the first one.
+		netdev+=",guestfwd=tcp:$GUEST_SERVER:$g-cmd:$BUSYBOX nc 127.0.0.1 $h"
+	done
+
+	local ACCEL
+	accel_args
+	local args=(
+		"${ACCEL[@]}" -m "${NK_E2E_MEM:-512}"
+		-nodefaults -display none -serial stdio -no-reboot -monitor none
+		-netdev "$netdev" -device virtio-net-pci,romfile=,netdev=n0
+		-device virtio-rng-pci
+		-kernel "$kernel" -initrd "$initrd" -append "$append"
+	)
+	mkdir -p "$(dirname "$logf")"
+	: >"$logf"
+	log "${ACCEL[*]}, timeout ${timeout}s, log $logf"
+
+	local t0 rc=0
+	t0=$(date +%s.%N)
+	# timeout puts itself and QEMU in a new process group and, on expiry,
+	# signals the whole group; -k follows up with KILL if TERM is ignored.
+	# stdin is /dev/null so QEMU neither reads a terminal nor gets SIGTTIN.
+	timeout -k 5 "$timeout" "$QEMU" "${args[@]}" </dev/null >"$logf" 2>&1 &
+	QPID=$!
+	if [ "$quiet" -eq 0 ]; then
+		tail -n +1 -f --pid="$QPID" "$logf" &
+		TPID=$!
+	fi
+	wait "$QPID" || rc=$?
+	QPID=""
+	if [ -n "$TPID" ]; then
+		wait "$TPID" || true
+		TPID=""
+	fi
+	case $rc in 124 | 137) rc=124 ;; esac
+	log "exit $rc after $(elapsed "$t0") s"
+	return "$rc"
+}
+
+elapsed() {
+	local now
+	now=$(date +%s.%N)
+	awk -v a="$1" -v b="$now" 'BEGIN { printf "%.1f", b - a }'
+}
+
+main "$@"
