@@ -33,10 +33,12 @@
           modules = [
             ./nix/image.nix
             ./configuration.nix
-            (
-              { nixpkgs.hostPlatform = host; }
-              // lib.optionalAttrs (build != host) { nixpkgs.buildPlatform = build; }
-            )
+            {
+              nixpkgs = {
+                hostPlatform = host;
+              }
+              // lib.optionalAttrs (build != host) { buildPlatform = build; };
+            }
           ];
         };
 

@@ -355,11 +355,14 @@ cmd_sign(int argc, char **argv)
 			    "'nixos-kexec bundle' first", manifest_path);
 		goto out;
 	}
-	if (manifest_len < strlen(MANIFEST_MAGIC) + 1 ||
-	    memcmp(manifest, MANIFEST_MAGIC "\n", strlen(MANIFEST_MAGIC) + 1) != 0) {
-		rc = nk_fail(&e, NK_E_MANIFEST, "%s does not start with \"%s\"; this command signs "
-		    "bundle manifests (minisign -S signs any file)", manifest_path, MANIFEST_MAGIC);
-		goto out;
+	/* Sign only what the agent would accept: a manifest it parses. */
+	{
+		struct manifest m;
+
+		if ((rc = manifest_parse(manifest, manifest_len, &m, &e)) != 0) {
+			nk_err_prefix(&e, manifest_path);
+			goto out;
+		}
 	}
 	if ((rc = fileio_read_capped(sec, MINISIG_FILE_MAX_BYTES, &skbuf, &sklen, &e)) != 0) {
 		if (rc == NK_E_MISSING || rc == NK_E_SIZE)

@@ -18,7 +18,8 @@ fileio_open_regular(const char *path, int *fd_out, off_t *size_out, struct nk_er
 	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK so a FIFO in the way cannot hang the open; cleared below. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return nk_fail(e, errno == ENOENT ? NK_E_MISSING : NK_E_IO,
 		    "%s: %s", path, strerror(errno));
@@ -30,6 +31,11 @@ fileio_open_regular(const char *path, int *fd_out, off_t *size_out, struct nk_er
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return nk_fail(e, NK_E_IO, "%s: not a regular file", path);
+	}
+	if (fcntl(fd, F_SETFL, 0) != 0) {
+		int err = errno;
+		close(fd);
+		return nk_fail(e, NK_E_IO, "%s: %s", path, strerror(err));
 	}
 	*fd_out = fd;
 	if (size_out != NULL)

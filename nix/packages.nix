@@ -23,8 +23,12 @@ let
 
   kernel = "${config.system.build.kernel}/${config.system.boot.loader.kernelFile}";
   initrd = "${config.system.build.netbootRamdisk}/initrd";
-  # What nixpkgs' own kexec script passes (system.build.kexecScript).
-  cmdline = "init=${config.system.build.toplevel}/init ${toString config.boot.kernelParams}";
+  # What nixpkgs' own kexec script passes (system.build.kexecScript). The
+  # system travels inside the initrd; naming it without its string context
+  # (as nixpkgs' kexec module did) keeps the whole system out of the
+  # runtime closure of the packages that carry this command line.
+  toplevel = builtins.unsafeDiscardStringContext (toString config.system.build.toplevel);
+  cmdline = "init=${toplevel}/init ${toString config.boot.kernelParams}";
   name = "nixos-${config.system.nixos.release}-${arch}";
 
   # Bundles carried with their agent are checked with a key made for that

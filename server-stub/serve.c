@@ -25,6 +25,8 @@
 #define SERVE_LOG_MAX_BYTES 2048  /* one log line */
 #define SERVE_SLICE_MS 100        /* granularity of throttle and stall waits */
 #define SERVE_THROTTLE_STEPS_PER_S 10 /* a throttled body goes out in bps/10 pieces */
+#define SERVE_LINGER_MS 1000      /* wait for the client to close after a response */
+#define SERVE_LINGER_MAX_BYTES (256 * 1024) /* unread input discarded meanwhile */
 
 static atomic_int stopping;
 
@@ -557,6 +559,37 @@ log_line(const struct conn *c)
 	}
 }
 
+/* Closing a socket with unread input makes the kernel send a reset,
+ * which can destroy the response before the client has read it (a 400
+ * for a request whose rest was never read). So half-close, then discard
+ * input until the client closes, for a bounded time and amount. */
+static void
+linger(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct timespec t0;
+	uint8_t sink[4096];
+	size_t total = 0;
+	ssize_t n;
+	int r;
+
+	if (shutdown(fd, SHUT_WR) != 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (total < SERVE_LINGER_MAX_BYTES && seconds_since(&t0) * 1000 < SERVE_LINGER_MS) {
+		if ((r = poll(&pfd, 1, SERVE_SLICE_MS)) < 0)
+			return;
+		if (r == 0)
+			continue;
+		n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return;
+		total += (size_t)n;
+	}
+}
+
 void
 serve_conn(const struct serve_ctx *ctx, int fd)
 {
@@ -584,8 +617,10 @@ serve_conn(const struct serve_ctx *ctx, int fd)
 	}
 	handle(&c);
 	/* A clean end says so (close_notify); a cut one just closes. */
-	if (c.end == BODY_DONE)
+	if (c.end == BODY_DONE) {
 		SSL_shutdown(c.ssl);
+		linger(fd);
+	}
 out:
 	log_line(&c);
 	SSL_free(c.ssl);

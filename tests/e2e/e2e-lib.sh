@@ -196,8 +196,14 @@ e2e_run_vm() {
 	shift
 	t0=$(e2e_now)
 	E2E_VM_RC=0
-	"$E2E_DIR/qemu.sh" --log "$logf" --timeout "${NK_E2E_TIMEOUT:-180}" "$@" ||
-		E2E_VM_RC=$?
+	# In the background so a TERM reaches our trap at once (bash defers
+	# traps until a foreground child ends); e2e_cleanup then stops qemu.sh,
+	# which stops QEMU's whole process group.
+	"$E2E_DIR/qemu.sh" --log "$logf" --timeout "${NK_E2E_TIMEOUT:-180}" "$@" &
+	local qpid=$!
+	E2E_BG_PIDS+=("$qpid")
+	wait "$qpid" || E2E_VM_RC=$?
+	e2e_stop "$qpid"
 	E2E_VM_SECS=$(e2e_since "$t0")
 	sed -i 's/\r$//' "$logf"
 }

@@ -41,13 +41,15 @@ refresh_lists() {
 }
 
 # Name of the versioned package linux-image-amd64 currently depends on.
+# Empty output, not failure, when apt does not know the package.
 current_package() {
-	apt-cache depends "$META_PKG" 2>/dev/null |
+	{ apt-cache depends "$META_PKG" 2>/dev/null || true; } |
 		sed -n 's/^ *Depends: \(linux-image-[^ <>]*\)$/\1/p' | head -n1
 }
 
 candidate_version() {
-	apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n1
+	{ apt-cache policy "$1" 2>/dev/null || true; } |
+		sed -n 's/^ *Candidate: //p' | head -n1
 }
 
 # Canonical module name of a path: basename without .ko[.xz|.zst|.gz], '-'->'_'.

@@ -49,8 +49,10 @@ accel_args() {
 
 QPID="" TPID=""
 cleanup() {
-	# TERM to timeout is forwarded to its whole process group: QEMU and the
-	# nc processes guestfwd spawned.
+	# TERM to timeout is forwarded to its whole process group, QEMU included.
+	# The nc processes guestfwd spawns are not in it (slirp runs them in a
+	# session of their own); each ends when its connection closes, i.e. once
+	# QEMU is gone and the host server has answered or been stopped.
 	[ -z "$QPID" ] || kill -TERM "$QPID" 2>/dev/null || true
 	[ -z "$TPID" ] || kill -TERM "$TPID" 2>/dev/null || true
 }

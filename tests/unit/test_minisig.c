@@ -610,6 +610,14 @@ default_comment_like_minisign(void **s)
 	assert_int_equal(minisig_default_comment("a\nb", 1, c, sizeof(c), &err), NK_E_USAGE);
 }
 
+/* A manifest the parser accepts (the sign command refuses anything else);
+ * written by hand after DESIGN.md's example, hashes of nothing in particular. */
+#define V_MANIFEST "nixos-kexec-manifest 1\nname t\nversion 1\narch x86_64\n" \
+	"issued 1795527343\nexpires 1798119343\n" \
+	"kernel bzImage 1 sha256:0000000000000000000000000000000000000000000000000000000000000000\n" \
+	"initrd initrd 1 sha256:1111111111111111111111111111111111111111111111111111111111111111\n" \
+	"cmdline console=ttyS0\n"
+
 /* ---- the keygen and sign commands --------------------------------------- */
 
 static void
@@ -628,14 +636,14 @@ cmd_keygen_and_sign(void **s)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	assert_int_equal(cmd_with_stdin(NULL, cmd_keygen, kg), 64);  /* no overwrite */
 	assert_int_equal(cmd_with_stdin(NULL, cmd_keygen, kgf), 0);  /* -f */
-	write_file("manifest", V_MSG, strlen(V_MSG));
+	write_file("manifest", V_MANIFEST, strlen(V_MANIFEST));
 	assert_int_equal(cmd_with_stdin(NULL, cmd_sign, sg), 0);
 	read_file("k.pub", pub, sizeof(pub));
 	read_file("manifest.minisig", sig_text, sizeof(sig_text));
 	assert_int_equal(pk_parse(pub, &pk), 0);
 	assert_int_equal(sig_parse(sig_text, &sig), 0);
 	assert_string_equal(sig.trusted_comment, "release 7");
-	assert_int_equal(verify_msg(&pk, 1, &sig, V_MSG, 0), 0);
+	assert_int_equal(verify_msg(&pk, 1, &sig, V_MANIFEST, 0), 0);
 }
 
 static void
@@ -646,7 +654,7 @@ cmd_sign_encrypted_password_on_stdin(void **s)
 
 	assert_int_equal(minisig_keygen_kdf("hunter2", FAST_OPS, FAST_MEM, &kf, &err), 0);
 	write_file("e.key", kf.sec, kf.sec_len);
-	write_file("manifest", V_MSG, strlen(V_MSG));
+	write_file("manifest", V_MANIFEST, strlen(V_MANIFEST));
 	assert_int_equal(cmd_with_stdin("hunter3\n", cmd_sign, sg), 64); /* wrong */
 	assert_int_equal(cmd_with_stdin(NULL, cmd_sign, sg), 64);        /* none */
 	assert_int_equal(cmd_with_stdin("hunter2\r\n", cmd_sign, sg), 0); /* CR trimmed, as minisign */
@@ -662,7 +670,7 @@ static void cmd_keygen_empty_password(void **s) { char *a[] = { "keygen", "-p", 
 static void cmd_sign_needs_dir(void **s) { char *a[] = { "sign", "-s", "k", NULL }; assert_int_equal(cmd_with_stdin(NULL, cmd_sign, a), 64); }
 static void cmd_sign_no_manifest(void **s) { char *a[] = { "sign", "-s", (char *)in_tmp("k"), tmp, NULL }; assert_int_equal(cmd_with_stdin(NULL, cmd_sign, a), 64); }
 static void cmd_sign_not_a_manifest(void **s) { char *a[] = { "sign", "-s", (char *)in_tmp("k"), tmp, NULL }; write_file("manifest", "hello\n", 6); write_file("k", V_A_KEY, strlen(V_A_KEY)); assert_int_equal(cmd_with_stdin(NULL, cmd_sign, a), 65); assert_int_equal(access(in_tmp("manifest.minisig"), F_OK), -1); }
-static void cmd_sign_public_key_given(void **s) { char *a[] = { "sign", "-s", (char *)in_tmp("k"), tmp, NULL }; write_file("manifest", V_MSG, strlen(V_MSG)); write_file("k", V_A_PUB, strlen(V_A_PUB)); assert_int_equal(cmd_with_stdin(NULL, cmd_sign, a), 64); assert_int_equal(access(in_tmp("manifest.minisig"), F_OK), -1); }
+static void cmd_sign_public_key_given(void **s) { char *a[] = { "sign", "-s", (char *)in_tmp("k"), tmp, NULL }; write_file("manifest", V_MANIFEST, strlen(V_MANIFEST)); write_file("k", V_A_PUB, strlen(V_A_PUB)); assert_int_equal(cmd_with_stdin(NULL, cmd_sign, a), 64); assert_int_equal(access(in_tmp("manifest.minisig"), F_OK), -1); }
 static void cmd_sign_comment_with_lf(void **s) { char *a[] = { "sign", "-s", "k", "-t", "a\nb", tmp, NULL }; assert_int_equal(cmd_with_stdin(NULL, cmd_sign, a), 64); }
 
 /* ---- interoperability with the minisign binary -------------------------- */
@@ -680,7 +688,7 @@ interop_minisign_signs_we_verify(void **s)
 	struct minisig_sig sig;
 
 	NEED_MINISIGN();
-	write_file("manifest", V_MSG, strlen(V_MSG));
+	write_file("manifest", V_MANIFEST, strlen(V_MANIFEST));
 	assert_int_equal(run(NULL, g), 0);
 	assert_int_equal(run(NULL, sg), 0);
 	assert_int_equal(run(NULL, sl), 0);
@@ -690,12 +698,12 @@ interop_minisign_signs_we_verify(void **s)
 	assert_int_equal(sig_parse(text, &sig), 0);
 	assert_memory_equal(sig.alg, "ED", 2);
 	assert_non_null(strstr(sig.trusted_comment, "\thashed"));
-	assert_int_equal(verify_msg(&pk, 1, &sig, V_MSG, 0), 0);
-	assert_int_equal(verify_msg(&pk, 1, &sig, V_MSG "x", 0), NK_E_SIG);
+	assert_int_equal(verify_msg(&pk, 1, &sig, V_MANIFEST, 0), 0);
+	assert_int_equal(verify_msg(&pk, 1, &sig, V_MANIFEST "x", 0), NK_E_SIG);
 	read_file("l.minisig", text, sizeof(text));
 	assert_int_equal(sig_parse(text, &sig), 0);
-	assert_int_equal(verify_msg(&pk, 1, &sig, V_MSG, 0), NK_E_LEGACY);
-	assert_int_equal(verify_msg(&pk, 1, &sig, V_MSG, 1), 0);
+	assert_int_equal(verify_msg(&pk, 1, &sig, V_MANIFEST, 0), NK_E_LEGACY);
+	assert_int_equal(verify_msg(&pk, 1, &sig, V_MANIFEST, 1), 0);
 }
 
 /* Our unencrypted keygen and signer; minisign -V (and -V -H, which
@@ -714,11 +722,11 @@ interop_we_sign_minisign_verifies(void **s)
 	assert_int_equal(minisig_keygen(NULL, &kf, &err), 0);
 	write_file("n.pub", kf.pub, kf.pub_len);
 	write_file("n.key", kf.sec, kf.sec_len);
-	write_file("manifest", V_MSG, strlen(V_MSG));
+	write_file("manifest", V_MANIFEST, strlen(V_MANIFEST));
 	assert_int_equal(cmd_with_stdin(NULL, cmd_sign, sg), 0);
 	assert_int_equal(run(NULL, v), 0);
 	assert_int_equal(run(NULL, vh), 0);
-	write_file("manifest", V_MSG "x", strlen(V_MSG) + 1);
+	write_file("manifest", V_MANIFEST "x", strlen(V_MANIFEST) + 1);
 	assert_int_equal(run(NULL, v), 1);
 	/* minisign also signs with our unencrypted secret key file. */
 	write_file("other", "other\n", 6);
@@ -741,12 +749,12 @@ interop_our_encrypted_key_in_minisign(void **s)
 	NEED_MINISIGN();
 	assert_int_equal(minisig_keygen_kdf("s3cret", FAST_OPS, FAST_MEM, &kf, &err), 0);
 	write_file("e.key", kf.sec, kf.sec_len);
-	write_file("manifest", V_MSG, strlen(V_MSG));
+	write_file("manifest", V_MANIFEST, strlen(V_MANIFEST));
 	assert_int_equal(run("wrong\n", ms), 2); /* "Wrong password for that key" */
 	assert_int_equal(run("s3cret\n", ms), 0);
 	read_file("manifest.minisig", text, sizeof(text));
 	assert_int_equal(sig_parse(text, &sig), 0);
-	assert_int_equal(verify_msg(&kf.pk, 1, &sig, V_MSG, 0), 0);
+	assert_int_equal(verify_msg(&kf.pk, 1, &sig, V_MANIFEST, 0), 0);
 	minisig_keyfiles_wipe(&kf);
 }
 
@@ -774,10 +782,10 @@ interop_minisign_encrypted_key_we_sign(void **s)
 	    &(struct pw){ "pa55 wore", 0 }, &sk, &err), NK_E_PASSWORD);
 	assert_int_equal(minisig_seckey_parse((const uint8_t *)key, n, pw_cb,
 	    &(struct pw){ "pa55 word", 0 }, &sk, &err), 0);
-	assert_int_equal(minisig_sign(&sk, (const uint8_t *)V_MSG, strlen(V_MSG), "ours", out,
+	assert_int_equal(minisig_sign(&sk, (const uint8_t *)V_MANIFEST, strlen(V_MANIFEST), "ours", out,
 	    sizeof(out), &n, &err), 0);
 	minisig_seckey_wipe(&sk);
-	write_file("manifest", V_MSG, strlen(V_MSG));
+	write_file("manifest", V_MANIFEST, strlen(V_MANIFEST));
 	write_file("manifest.minisig", out, n);
 	assert_int_equal(run(NULL, v), 0);
 }

@@ -1,0 +1,427 @@
+/* Unit tests for agent/kx.c and agent/preflight.c: every errno explained,
+ * each exec mode, the kexec-tools fallback only on ENOSYS, unload after
+ * any failure, and preflight facts read from fixture trees. The system
+ * calls (agent/sys.c) are wrapped: nothing here touches the host kernel. */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "kx.h"
+#include "lock.h"
+#include "nktest.h"
+#include "preflight.h"
+#include "sys.h"
+
+/* --- wrapped system calls ------------------------------------------------ */
+static int load_errno;          /* errno for a load (0: success) */
+static int load_calls, unload_calls, reboot_calls, sync_calls, run_calls;
+static int run_status;          /* what sys_run returns */
+static char run_argv0[256], run_argv1[256], run_argv4[512];
+static unsigned euid;
+
+long
+__wrap_sys_kexec_file_load(int kfd, int ifd, unsigned long len, const char *cmd,
+    unsigned long flags)
+{
+	if (flags & 1) { /* KEXEC_FILE_UNLOAD */
+		unload_calls++;
+		return 0;
+	}
+	if (kfd < 0) { /* the preflight probe */
+		errno = load_errno == ENOSYS ? ENOSYS : EBADF;
+		return -1;
+	}
+	load_calls++;
+	assert_int_equal(len, strlen(cmd) + 1);
+	if (load_errno) {
+		errno = load_errno;
+		return -1;
+	}
+	(void)ifd;
+	return 0;
+}
+
+int
+__wrap_sys_reboot_kexec(void)
+{
+	reboot_calls++;
+	errno = EINVAL;
+	return -1;
+}
+
+void
+__wrap_sys_sync(void)
+{
+	sync_calls++;
+}
+
+int
+__wrap_sys_run(char *const argv[], const int keep[2])
+{
+	run_calls++;
+	snprintf(run_argv0, sizeof(run_argv0), "%s", argv[0]);
+	snprintf(run_argv1, sizeof(run_argv1), "%s", argv[1] ? argv[1] : "");
+	snprintf(run_argv4, sizeof(run_argv4), "%s", argv[1] && argv[2] && argv[3] && argv[4] ? argv[4] : "");
+	(void)keep;
+	return run_status;
+}
+
+unsigned
+__wrap_sys_geteuid(void)
+{
+	return euid;
+}
+
+/* --- fixtures ------------------------------------------------------------ */
+static char root[256];
+static char saved_path[4096];
+
+static void
+put(const char *path, const char *text)
+{
+	char dir[512], *slash;
+
+	snprintf(dir, sizeof(dir), "%s%s", root, path);
+	for (slash = dir + strlen(root) + 1; (slash = strchr(slash, '/')) != NULL; slash++) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+		*slash = '/';
+	}
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	nkt_write(dir, slash + 1, text, strlen(text));
+}
+
+static int
+setup(void **st)
+{
+	(void)st;
+	nkt_tmpdir(root);
+	load_errno = 0;
+	load_calls = unload_calls = reboot_calls = sync_calls = run_calls = 0;
+	run_status = 0;
+	euid = 0;
+	put("/proc/meminfo", "MemTotal:        1024000 kB\nMemAvailable:     512000 kB\n");
+	put("/proc/sys/kernel/kexec_load_disabled", "0\n");
+	put("/sys/kernel/kexec_loaded", "1\n");
+	put("/sys/kernel/security/lockdown", "[none] integrity confidentiality\n");
+	put("/proc/1/comm", "systemd\n");
+	put("/proc/self/status", "Name:\tx\nCapEff:\t000001ffffffffff\n");
+	return 0;
+}
+
+static int
+teardown(void **st)
+{
+	(void)st;
+	setenv("PATH", saved_path, 1);
+	nkt_rmtree(root);
+	return 0;
+}
+
+static struct kx_image img = { 3, 4, 11534336, 402653184, "init=/x console=ttyS0" };
+
+static void
+gather(struct preflight *p)
+{
+	preflight_gather(root, p);
+}
+
+/* --- preflight ----------------------------------------------------------- */
+static void
+t_preflight_ok(void **st)
+{
+	struct preflight p;
+	struct nk_err e;
+
+	(void)st;
+	gather(&p);
+	assert_true(p.root);
+	assert_int_equal(p.cap_sys_boot, TRI_YES);
+	assert_int_equal(p.kexec_file, TRI_YES);
+	assert_int_equal(p.load_disabled, TRI_NO);
+	assert_string_equal(p.lockdown, "none");
+	assert_string_equal(p.init, "systemd");
+	assert_int_equal(p.mem_available, 512000ULL * 1024);
+	assert_int_equal(p.mem_total, 1024000ULL * 1024);
+	assert_int_equal(p.secure_boot, TRI_UNKNOWN);
+	assert_int_equal(preflight_verdict(&p, &e), 0);
+}
+
+#define VERDICT(name, code, needle, body) \
+	static void name(void **st) { struct preflight p; struct nk_err e = { "" }; (void)st; \
+		body; gather(&p); assert_int_equal(preflight_verdict(&p, &e), code); \
+		assert_non_null(strstr(e.msg, needle)); }
+VERDICT(t_not_root, NK_E_PERM, "not root", euid = 1000)
+VERDICT(t_no_cap, NK_E_PERM, "CAP_SYS_BOOT", put("/proc/self/status", "Name:\tx\nCapEff:\t0000000000000000\n"))
+VERDICT(t_disabled, NK_E_PERM, "kexec_load_disabled = 1", put("/proc/sys/kernel/kexec_load_disabled", "1\n"))
+VERDICT(t_lockdown_integrity, NK_E_PERM, "lockdown is in integrity mode", put("/sys/kernel/security/lockdown", "none [integrity] confidentiality\n"))
+VERDICT(t_lockdown_conf, NK_E_PERM, "confidentiality", put("/sys/kernel/security/lockdown", "none integrity [confidentiality]\n"))
+VERDICT(t_container_systemd, NK_E_PERM, "container (lxc)", put("/run/systemd/container", "lxc\n"))
+VERDICT(t_container_docker, NK_E_PERM, "container (docker)", put("/.dockerenv", ""))
+VERDICT(t_no_kexec_at_all, NK_E_KERNEL, "no kexec_file_load", load_errno = ENOSYS; setenv("PATH", "/nonexistent", 1))
+
+static void
+t_secure_boot_var(void **st)
+{
+	struct preflight p;
+	char full[512];
+	const unsigned char on[5] = { 6, 0, 0, 0, 1 };
+
+	(void)st;
+	put("/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-e98c3a4a5bc8", "");
+	snprintf(full, sizeof(full), "%s/sys/firmware/efi/efivars", root);
+	nkt_write(full, "SecureBoot-8be4df61-93ca-11d2-aa0d-e98c3a4a5bc8", on, 5);
+	gather(&p);
+	assert_int_equal(p.secure_boot, TRI_YES);
+}
+
+static void
+t_memory_formula(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	char f[256];
+
+	(void)st;
+	gather(&p);
+	/* 2 x (10 + 100 MiB) + 64 = 284 MiB < 500 MiB available */
+	assert_int_equal(preflight_memory(&p, 10 << 20, 100 << 20, f, sizeof(f), &e), 0);
+	assert_non_null(strstr(f, "2 x (kernel 10.0 MiB + initrd 100.0 MiB) + 64.0 MiB margin = 284.0 MiB"));
+	/* 2 x (10 + 300) + 64 = 684 MiB > 500 MiB */
+	assert_int_equal(preflight_memory(&p, 10 << 20, 300 << 20, f, sizeof(f), &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "not enough memory"));
+}
+
+/* --- kx_explain: one line per errno -------------------------------------- */
+#define EXPLAIN(name, err, code, needle, body) \
+	static void name(void **st) { struct preflight p; struct nk_err e = { "" }; (void)st; \
+		gather(&p); body; assert_int_equal(kx_explain(err, &p, &img, &e), code); \
+		if (!strstr(e.msg, needle)) fail_msg("'%s' lacks '%s'", e.msg, needle); }
+EXPLAIN(t_eperm_root, EPERM, NK_E_PERM, "not root", p.root = 0)
+EXPLAIN(t_eperm_disabled, EPERM, NK_E_PERM, "kexec_load_disabled", p.load_disabled = TRI_YES)
+EXPLAIN(t_eperm_lockdown, EPERM, NK_E_PERM, "lockdown (integrity)", snprintf(p.lockdown, sizeof(p.lockdown), "integrity"))
+EXPLAIN(t_eperm_other, EPERM, NK_E_PERM, "CAP_SYS_BOOT", (void)0)
+EXPLAIN(t_ekeyrejected, EKEYREJECTED, NK_E_KERNEL, "only accepts signed kernel images", (void)0)
+EXPLAIN(t_enokey, ENOKEY, NK_E_KERNEL, "NixOS kernels are unsigned", (void)0)
+EXPLAIN(t_ebadmsg, EBADMSG, NK_E_KERNEL, "signed", (void)0)
+EXPLAIN(t_enoexec, ENOEXEC, NK_E_KERNEL, "not a format this kernel can load", (void)0)
+EXPLAIN(t_eaddrnotavail, EADDRNOTAVAIL, NK_E_KERNEL, "kernel 11.0 MiB + initrd 384.0 MiB, MemTotal 1000.0 MiB", (void)0)
+EXPLAIN(t_enomem, ENOMEM, NK_E_KERNEL, "no memory hole", (void)0)
+EXPLAIN(t_ebusy, EBUSY, NK_E_KERNEL, "in progress", (void)0)
+EXPLAIN(t_einval, EINVAL, NK_E_KERNEL, "command line of 21 bytes", (void)0)
+EXPLAIN(t_eio, EIO, NK_E_KERNEL, "Input/output error", (void)0)
+
+/* --- kx_load --------------------------------------------------------------- */
+static void
+t_load_ok(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+
+	(void)st;
+	gather(&p);
+	assert_int_equal(kx_load(&img, &p, root, &e), 0);
+	assert_int_equal(load_calls, 1);
+	assert_int_equal(unload_calls, 0);
+	assert_int_equal(run_calls, 0);
+}
+
+static void
+t_load_refused_unloads(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+
+	(void)st;
+	gather(&p);
+	load_errno = EKEYREJECTED;
+	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	assert_int_equal(unload_calls, 1);
+	assert_int_equal(run_calls, 0); /* no fallback except on ENOSYS */
+}
+
+static void
+t_load_not_confirmed(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+
+	(void)st;
+	gather(&p);
+	put("/sys/kernel/kexec_loaded", "0\n");
+	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "kexec_loaded"));
+	assert_int_equal(unload_calls, 1);
+}
+
+static void
+t_load_enosys_fallback(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+
+	(void)st;
+	gather(&p);
+	load_errno = ENOSYS;
+	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
+	assert_int_equal(kx_load(&img, &p, root, &e), 0);
+	assert_int_equal(run_calls, 1);
+	assert_string_equal(run_argv0, "/opt/x/kexec");
+	assert_string_equal(run_argv1, "-l");
+	assert_string_equal(run_argv4, "--command-line=init=/x console=ttyS0");
+}
+
+static void
+t_load_enosys_fallback_fails(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+
+	(void)st;
+	gather(&p);
+	load_errno = ENOSYS;
+	run_status = 1;
+	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
+	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "fallback"));
+}
+
+static void
+t_load_enosys_no_tools(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+
+	(void)st;
+	gather(&p);
+	load_errno = ENOSYS;
+	p.kexec_tools[0] = '\0';
+	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "ENOSYS"));
+	assert_int_equal(run_calls, 0);
+}
+
+/* --- exec modes -------------------------------------------------------------- */
+static void
+t_exec_none(void **st)
+{
+	struct nk_err e;
+
+	(void)st;
+	assert_int_equal(kx_exec(KX_EXEC_NONE, &e), 0);
+	assert_int_equal(reboot_calls + sync_calls + run_calls, 0);
+}
+
+static void
+t_exec_direct_syncs_then_reboots(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(kx_exec(KX_EXEC_DIRECT, &e), NK_E_KERNEL); /* the wrap fails */
+	assert_int_equal(sync_calls, 1);
+	assert_int_equal(reboot_calls, 1);
+	assert_non_null(strstr(e.msg, "LINUX_REBOOT_CMD_KEXEC"));
+}
+
+static void
+t_exec_systemd(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	if (access("/usr/bin/systemctl", X_OK) != 0 && access("/bin/systemctl", X_OK) != 0) {
+		assert_int_equal(kx_exec(KX_EXEC_SYSTEMD, &e), NK_E_KERNEL);
+		assert_non_null(strstr(e.msg, "systemctl not found"));
+		return;
+	}
+	assert_int_equal(kx_exec(KX_EXEC_SYSTEMD, &e), 0);
+	assert_int_equal(run_calls, 1);
+	assert_string_equal(run_argv1, "kexec");
+	run_status = 1;
+	assert_int_equal(kx_exec(KX_EXEC_SYSTEMD, &e), NK_E_KERNEL);
+	assert_int_equal(reboot_calls, 0);
+}
+
+static void
+t_exec_default(void **st)
+{
+	struct preflight p;
+
+	(void)st;
+	gather(&p);
+	assert_int_equal(kx_default_exec(&p), KX_EXEC_SYSTEMD);
+	put("/proc/1/comm", "init\n");
+	gather(&p);
+	assert_int_equal(kx_default_exec(&p), KX_EXEC_DIRECT);
+}
+
+static void
+t_exec_parse(void **st)
+{
+	enum kx_exec m;
+
+	(void)st;
+	assert_int_equal(kx_exec_parse("systemd", &m), 0);
+	assert_int_equal(m, KX_EXEC_SYSTEMD);
+	assert_int_equal(kx_exec_parse("direct", &m), 0);
+	assert_int_equal(kx_exec_parse("none", &m), 0);
+	assert_int_equal(kx_exec_parse("Direct", &m), -1);
+	assert_int_equal(kx_exec_parse("", &m), -1);
+}
+
+/* --- lock ---------------------------------------------------------------------- */
+static void
+t_lock_second_run_refused(void **st)
+{
+	struct nk_err e = { "" };
+	char path[512];
+	int a = -1, b = -1;
+
+	(void)st;
+	snprintf(path, sizeof(path), "%s/lock", root);
+	assert_int_equal(lock_take(path, &a, &e), 0);
+	assert_int_equal(lock_take(path, &b, &e), NK_E_LOCKED);
+	assert_non_null(strstr(e.msg, "holds"));
+	assert_int_equal(nk_exit_code(NK_E_LOCKED), 75);
+	lock_release(path, a);
+	assert_int_equal(lock_take(path, &b, &e), 0);
+	lock_release(path, b);
+}
+
+static void
+t_lock_symlink_refused(void **st)
+{
+	struct nk_err e = { "" };
+	char path[512], target[512];
+	int fd = -1;
+
+	(void)st;
+	snprintf(path, sizeof(path), "%s/lock", root);
+	snprintf(target, sizeof(target), "%s/elsewhere", root);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_not_equal(lock_take(path, &fd, &e), 0);
+}
+
+int
+main(void)
+{
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(t_preflight_ok), T(t_not_root), T(t_no_cap), T(t_disabled),
+		T(t_lockdown_integrity), T(t_lockdown_conf), T(t_container_systemd),
+		T(t_container_docker), T(t_no_kexec_at_all), T(t_secure_boot_var),
+		T(t_memory_formula),
+		T(t_eperm_root), T(t_eperm_disabled), T(t_eperm_lockdown), T(t_eperm_other),
+		T(t_ekeyrejected), T(t_enokey), T(t_ebadmsg), T(t_enoexec), T(t_eaddrnotavail),
+		T(t_enomem), T(t_ebusy), T(t_einval), T(t_eio),
+		T(t_load_ok), T(t_load_refused_unloads), T(t_load_not_confirmed),
+		T(t_load_enosys_fallback), T(t_load_enosys_fallback_fails),
+		T(t_load_enosys_no_tools),
+		T(t_exec_none), T(t_exec_direct_syncs_then_reboots), T(t_exec_systemd),
+		T(t_exec_default), T(t_exec_parse),
+		T(t_lock_second_run_refused), T(t_lock_symlink_refused),
+	};
+	snprintf(saved_path, sizeof(saved_path), "%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
