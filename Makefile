@@ -38,8 +38,8 @@ Q = $(if $(V),,@)
 
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all deps test unit integration check check-san check-valgrind e2e demo \
-        bench fuzz install clean nixparse
+.PHONY: all deps test unit integration check check-san check-valgrind check-fuzz e2e \
+        demo bench fuzz install clean nixparse
 
 all: $(B)/nixos-kexec $(B)/nixos-kexec-stub
 
@@ -89,7 +89,11 @@ check-san:
 check-valgrind: $(UNIT_BIN)
 	@VALGRIND=1 tests/unit/run.sh $(UNIT_BIN)
 
-check: test check-san check-valgrind nixparse e2e
+# Short fuzz runs of every parser harness; `make fuzz` runs them longer.
+check-fuzz:
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
+
+check: test check-san check-valgrind check-fuzz nixparse e2e
 	@echo "make check: all layers passed"
 
 nixparse:

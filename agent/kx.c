@@ -64,8 +64,10 @@ kx_explain(int err, const struct preflight *p, const struct kx_image *img,
 		    "or crash kernel operation is in progress; try again");
 	case EINVAL:
 		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: EINVAL: the kernel refused the "
-		    "arguments (command line of %zu bytes too long for this kernel?)",
-		    strlen(img->cmdline));
+		    "arguments: either the images need more than half of RAM (kernel %.1f MiB + "
+		    "initrd %.1f MiB, MemTotal %.1f MiB) or the command line of %zu bytes is "
+		    "too long for this kernel", mib(img->kernel_size), mib(img->initrd_size),
+		    mib(p->mem_total), strlen(img->cmdline));
 	default:
 		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: %s", strerror(err));
 	}

@@ -2,6 +2,7 @@
 #include "progress.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,8 +14,13 @@
 void
 progress_init(struct progress *p, int json)
 {
+	const char *term = getenv("TERM");
+
 	memset(p, 0, sizeof(*p));
-	p->mode = json ? PROGRESS_JSON : isatty(STDERR_FILENO) ? PROGRESS_TTY : PROGRESS_PLAIN;
+	/* A bar only where it can be redrawn: not on a dumb or unknown
+	 * terminal such as an early-boot serial console. */
+	p->mode = json ? PROGRESS_JSON : isatty(STDERR_FILENO) && term != NULL &&
+	    *term != '\0' && strcmp(term, "dumb") != 0 ? PROGRESS_TTY : PROGRESS_PLAIN;
 	p->out = json ? stdout : stderr;
 }
 

@@ -48,8 +48,10 @@ EOF
 
 	step "Get a kernel" \
 		"Debian's current kernel package, downloaded but not installed, plays" \
-		"both the target's running kernel and the kernel we boot into."
-	KDIR=$("$HERE/kernel.sh") || die "could not obtain the Debian kernel"
+		"both the target's running kernel and the kernel we boot into." \
+		"(The first run downloads about 70 MB from Debian; later runs use the cache.)"
+	KDIR=$("$HERE/kernel.sh" 2>"$WORK/kernel.log") ||
+		die "could not obtain the Debian kernel: $(cat "$WORK/kernel.log")"
 	note "$(cat "$KDIR/package") -> $KDIR"
 
 	step "A signing key" \
@@ -71,7 +73,8 @@ EOF
 	local nonce cmdline
 	nonce=$(e2e_nonce)
 	cmdline="$E2E_BASE_CMDLINE nk.nonce=$nonce"
-	"$HERE/initramfs.sh" second -o "$WORK/second.cpio.gz" 2>/dev/null
+	"$HERE/initramfs.sh" second -o "$WORK/second.cpio.gz" 2>"$WORK/initramfs.log" ||
+		die "initramfs.sh second failed: $(cat "$WORK/initramfs.log")"
 	note "nonce: $nonce"
 
 	step "Bundle and sign it" \
@@ -98,7 +101,8 @@ EOF
 		"  nixos-kexec boot $url -p /etc/nk.pub --cacert /etc/nk-ca.pem --exec direct" \
 		"The serial console follows (Ctrl-C stops the demo)."
 	"$HERE/initramfs.sh" first -o "$WORK/first.cpio.gz" -k "$KDIR" -a "$B/nixos-kexec" \
-		--ca "$WORK/ca/ca.pem" --pub "$DEMO/demo.pub" 2>/dev/null
+		--ca "$WORK/ca/ca.pem" --pub "$DEMO/demo.pub" 2>"$WORK/initramfs.log" ||
+		die "initramfs.sh first failed: $(cat "$WORK/initramfs.log")"
 	printf '\n'
 	e2e_run_vm "$DEMO/serial.log" --kernel "$KDIR/vmlinuz" --initrd "$WORK/first.cpio.gz" \
 		--fwd "$E2E_STUB_PORT" \

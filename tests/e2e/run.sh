@@ -17,7 +17,9 @@
 #
 # Environment: B (build directory, default build), NK_E2E_LOGS (serial and
 # host logs, default $B/e2e), NK_E2E_TIMEOUT (per VM, default 180 s),
-# NK_E2E_KEEP=1 keeps the scratch directory; see also qemu.sh, kernel.sh.
+# NK_E2E_CORRUPT_AT (tampered: initrd byte offset, default 1000),
+# NK_E2E_KEEP=1 keeps the scratch directory; NK_CACHE (kernel.sh),
+# NK_E2E_ACCEL and NK_E2E_MEM (qemu.sh).
 # Exit status: 0 if nothing failed.
 set -euo pipefail
 

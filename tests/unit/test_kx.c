@@ -208,7 +208,7 @@ EXPLAIN(t_enoexec, ENOEXEC, NK_E_KERNEL, "not a format this kernel can load", (v
 EXPLAIN(t_eaddrnotavail, EADDRNOTAVAIL, NK_E_KERNEL, "kernel 11.0 MiB + initrd 384.0 MiB, MemTotal 1000.0 MiB", (void)0)
 EXPLAIN(t_enomem, ENOMEM, NK_E_KERNEL, "no memory hole", (void)0)
 EXPLAIN(t_ebusy, EBUSY, NK_E_KERNEL, "in progress", (void)0)
-EXPLAIN(t_einval, EINVAL, NK_E_KERNEL, "command line of 21 bytes", (void)0)
+EXPLAIN(t_einval, EINVAL, NK_E_KERNEL, "more than half of RAM (kernel 11.0 MiB + initrd 384.0 MiB, MemTotal 1000.0 MiB) or the command line of 21 bytes", (void)0)
 EXPLAIN(t_eio, EIO, NK_E_KERNEL, "Input/output error", (void)0)
 
 /* --- kx_load --------------------------------------------------------------- */
