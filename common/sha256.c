@@ -10,7 +10,6 @@
 
 #include "fileio.h"
 
-#define SHA256_FD_CHUNK_BYTES (256 * 1024)
 #define SHA256_COPY_CHUNK_BYTES (64 * 1024) /* on the stack: reentrant */
 
 int
@@ -64,32 +63,10 @@ sha256_free(struct sha256 *h)
 int
 sha256_fd(int fd, uint8_t out[SHA256_BYTES], struct nk_err *e)
 {
-	static uint8_t buf[SHA256_FD_CHUNK_BYTES];
-	struct sha256 h;
-	off_t off = 0;
-	ssize_t n;
-	int rc;
-
-	if ((rc = sha256_init(&h, e)) != 0)
-		return rc;
-	for (;;) {
-		n = pread(fd, buf, sizeof(buf), off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = nk_fail(e, NK_E_IO, "read: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if ((rc = sha256_update(&h, buf, (size_t)n, e)) != 0)
-			goto out;
-		off += n;
-	}
-	return sha256_final(&h, out, e);
-out:
-	sha256_free(&h);
-	return rc;
+	/* One read loop for all: rewind, then hash without copying. */
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return nk_fail(e, NK_E_IO, "read: %s", strerror(errno));
+	return sha256_copy_fd(fd, -1, UINT64_MAX, NULL, out, e);
 }
 
 int

@@ -22,7 +22,7 @@ int sha256_update(struct sha256 *h, const void *buf, size_t len, struct nk_err *
 int sha256_final(struct sha256 *h, uint8_t out[SHA256_BYTES], struct nk_err *e);
 /* Releases the context without a result (safe on a finished or zeroed h). */
 void sha256_free(struct sha256 *h);
-/* Hashes the whole of a file descriptor from offset 0 (pread). */
+/* Hashes the whole of a seekable file descriptor from offset 0. */
 int sha256_fd(int fd, uint8_t out[SHA256_BYTES], struct nk_err *e);
 /* Streams in_fd (read(2) from its current offset, so pipes work) to out_fd
  * until EOF, hashing the same bytes in the same pass. out_fd < 0 only
