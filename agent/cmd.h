@@ -11,6 +11,7 @@ int cmd_fetch(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_boot(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_handoff(int argc, char **argv);
 
 /* Prints "nixos-kexec: <msg>" to stderr and returns the exit status. */
 int cmd_die(int code, const char *msg);

@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "fetch.h"
+#include "handoff.h"
 #include "kx.h"
 #include "lock.h"
 #include "opts.h"
@@ -36,6 +37,11 @@ static const char boot_help[] =
     "  --append ARGS        add ARGS to the signed kernel command line (your\n"
     "                       choice, not the signer's; it is logged)\n"
     "\n"
+    "handoff (what the new system inherits, appended to the verified initrd:\n"
+    "network units, authorized keys, host keys, hostname, machine-id, boot.json):\n"
+    "  --no-handoff         append nothing\n"
+    HANDOFF_OPTIONS_HELP
+    "\n"
     "Only one boot runs at a time (lock: $NIXOS_KEXEC_LOCK, default\n"
     LOCK_DEFAULT_PATH "); a second one exits 75.\n"
     "\n"
@@ -58,6 +64,7 @@ struct boot_args {
 	int exec_set;
 	uint64_t delay;
 	const char *append;
+	struct handoff_cli hc;
 };
 
 static int
@@ -94,10 +101,44 @@ apply_append(void *ctx, const char *arg, struct nk_err *e)
 	return 0;
 }
 
+static int
+apply_ssh_key(void *ctx, const char *arg, struct nk_err *e)
+{
+	return handoff_cli_ssh_key(&((struct boot_args *)ctx)->hc, arg, e);
+}
+
+static int
+apply_ssh_key_file(void *ctx, const char *arg, struct nk_err *e)
+{
+	return handoff_cli_ssh_key_file(&((struct boot_args *)ctx)->hc, arg, e);
+}
+
+static int
+apply_no_host_keys(void *ctx, const char *arg, struct nk_err *e)
+{
+	(void)arg;
+	(void)e;
+	((struct boot_args *)ctx)->hc.no_host_keys = 1;
+	return 0;
+}
+
+static int
+apply_no_handoff(void *ctx, const char *arg, struct nk_err *e)
+{
+	(void)arg;
+	(void)e;
+	((struct boot_args *)ctx)->hc.no_handoff = 1;
+	return 0;
+}
+
 static const struct opts_extra boot_extra[] = {
 	{ "exec", 1, apply_exec },
 	{ "delay", 1, apply_delay },
 	{ "append", 1, apply_append },
+	{ "no-handoff", 0, apply_no_handoff },
+	{ "ssh-key", 1, apply_ssh_key },
+	{ "ssh-key-file", 1, apply_ssh_key_file },
+	{ "no-host-keys", 0, apply_no_host_keys },
 	{ NULL, 0, NULL },
 };
 
@@ -109,24 +150,67 @@ info(struct progress *p, const char *file, const char *msg)
 	progress_event(p, &ev);
 }
 
-struct mem_ctx {
+/* What boot does once the manifest is verified: the memory check, then
+ * the handoff archive for the initrd's tail. */
+struct manifest_ctx {
 	const struct preflight *pf;
 	struct progress *p;
+	const struct boot_args *b;
+	const char *source;
+	struct handoff h;
+	uint8_t *gz;
+	size_t gz_len;
 };
 
 static int
-check_memory(void *ctx, const struct manifest *m, struct nk_err *e)
+make_handoff(struct manifest_ctx *c, const struct manifest *m, struct nk_err *e)
 {
-	struct mem_ctx *c = ctx;
+	struct handoff_opts o;
+	char msg[NK_ERR_MAX];
+	size_t i;
+	int rc;
+
+	handoff_cli_to_opts(&c->b->hc, &o);
+	o.bundle_name = m->name;
+	o.bundle_version = m->version;
+	o.source = c->source;
+	if ((rc = handoff_collect(&o, &c->h, e)) != 0 ||
+	    (rc = handoff_archive(&c->h, &c->gz, &c->gz_len, e)) != 0) {
+		nk_err_prefix(e, "handoff");
+		return rc;
+	}
+	for (i = 0; i < c->h.nnotes; i++)
+		info(c->p, "handoff", c->h.notes[i]);
+	snprintf(msg, sizeof(msg), "%zu network unit(s), %zu authorized key(s), %s; "
+	    "%zu bytes appended to the verified initrd; boot nonce %s", c->h.nunits,
+	    c->h.nkeys, c->b->hc.no_host_keys ? "no host keys" : "host keys",
+	    c->gz_len, c->h.nonce);
+	info(c->p, "handoff", msg);
+	return 0;
+}
+
+static int
+on_manifest(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *tail_len,
+    struct nk_err *e)
+{
+	struct manifest_ctx *c = ctx;
 	char formula[256], msg[300];
 	int rc;
 
 	rc = preflight_memory(c->pf, m->kernel.size, m->initrd.size, formula, sizeof(formula), e);
-	if (rc == 0) {
-		snprintf(msg, sizeof(msg), "memory: %s", formula);
-		info(c->p, NULL, msg);
+	if (rc != 0)
+		return rc;
+	snprintf(msg, sizeof(msg), "memory: %s", formula);
+	info(c->p, NULL, msg);
+	if (c->b->hc.no_handoff) {
+		info(c->p, "handoff", "skipped (--no-handoff)");
+		return 0;
 	}
-	return rc;
+	if ((rc = make_handoff(c, m, e)) != 0)
+		return rc;
+	*tail = c->gz;
+	*tail_len = c->gz_len;
+	return 0;
 }
 
 /* After --delay: a new session, output to the kernel log, then execute. */
@@ -188,7 +272,7 @@ cmd_boot(int argc, char **argv)
 	struct fetch_result *r = NULL;
 	struct preflight pf;
 	struct progress p;
-	struct mem_ctx mc;
+	struct manifest_ctx *mc = NULL;
 	struct nk_err e = { "" };
 	char cmdline[KX_CMDLINE_MAX_BYTES], msg[NK_ERR_MAX + 64];
 	struct kx_image img;
@@ -209,14 +293,17 @@ cmd_boot(int argc, char **argv)
 	info(&p, NULL, "preflight: root, kexec available, no lockdown");
 	if (!b.exec_set)
 		b.exec = kx_default_exec(&pf);
-	mc = (struct mem_ctx){ &pf, &p };
-	cli.opts.on_manifest = check_memory;
-	cli.opts.on_manifest_ctx = &mc;
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
+	if ((r = calloc(1, sizeof(*r))) == NULL || (mc = calloc(1, sizeof(*mc))) == NULL) {
 		rc = nk_fail(&e, NK_E_NOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = fetch_run(&cli.opts, r, &e)) != 0)
+	*mc = (struct manifest_ctx){ .pf = &pf, .p = &p, .b = &b, .source = cli.opts.sources[0] };
+	cli.opts.on_manifest = on_manifest;
+	cli.opts.on_manifest_ctx = mc;
+	rc = fetch_run(&cli.opts, r, &e);
+	handoff_archive_free(mc->gz, mc->gz_len); /* staged in the initrd now, or refused */
+	mc->gz = NULL;
+	if (rc != 0)
 		goto out;
 	if ((rc = build_cmdline(&r->m, b.append, cmdline, sizeof(cmdline), &p, &e)) != 0)
 		goto out_staged;
@@ -255,6 +342,9 @@ out_staged:
 out:
 	if (rc != 0 && loaded)
 		kx_unload(&pf);
+	if (mc != NULL)
+		handoff_free(&mc->h);
+	free(mc);
 	free(r);
 	lock_release(NULL, lockfd);
 	if (rc != 0)

@@ -222,7 +222,7 @@ fetch_result_close(struct fetch_result *r)
  * the others in order; every copy is verified the same way. */
 static int
 get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t first,
-    struct fetch_result *r, struct nk_err *e)
+    const uint8_t *tail, size_t tail_len, struct fetch_result *r, struct nk_err *e)
 {
 	const struct manifest_artifact *a[2] = { &r->m.kernel, &r->m.initrd };
 	struct stage_file *out[2] = { &r->kernel, &r->initrd };
@@ -234,8 +234,8 @@ get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t firs
 			at = (first + j) % o->nsources;
 			if (j > 0)
 				emit_mirror(o, srcs[at].base, e->msg);
-			if ((rc = get_artifact(o, &srcs[at], a[i], i == 1 ? o->initrd_tail : NULL,
-			    i == 1 ? o->initrd_tail_len : 0, out[i], e)) == 0)
+			if ((rc = get_artifact(o, &srcs[at], a[i], i == 1 ? tail : NULL,
+			    i == 1 ? tail_len : 0, out[i], e)) == 0)
 				break;
 		}
 		if (rc != 0)
@@ -249,6 +249,8 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *r, struct nk_err *e)
 {
 	struct source srcs[FETCH_SOURCES_MAX];
 	char arch[MANIFEST_ARCH_MAX_BYTES + 1];
+	const uint8_t *tail = NULL;
+	size_t tail_len = 0;
 	uint64_t now = o->now ? o->now : (uint64_t)time(NULL);
 	size_t i;
 	int rc = NK_E_USAGE;
@@ -276,11 +278,12 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *r, struct nk_err *e)
 	if (rc != 0)
 		return rc;
 	snprintf(r->origin, sizeof(r->origin), "%s", srcs[i].base);
-	if (o->on_manifest != NULL && (rc = o->on_manifest(o->on_manifest_ctx, &r->m, e)) != 0)
+	if (o->on_manifest != NULL &&
+	    (rc = o->on_manifest(o->on_manifest_ctx, &r->m, &tail, &tail_len, e)) != 0)
 		return rc;
 	if (o->manifest_only)
 		return 0;
-	if ((rc = get_artifacts(o, srcs, i, r, e)) != 0)
+	if ((rc = get_artifacts(o, srcs, i, tail, tail_len, r, e)) != 0)
 		fetch_result_close(r);
 	return rc;
 }

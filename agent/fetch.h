@@ -32,14 +32,13 @@ struct fetch_opts {
 	uint64_t now;      /* Unix seconds; 0: the clock */
 	struct http_opts http;
 	/* Called once the manifest is verified and checked, before any
-	 * artifact is fetched (boot: is there RAM for it?). */
-	int (*on_manifest)(void *ctx, const struct manifest *m, struct nk_err *e);
+	 * artifact is fetched (boot: is there RAM for it? the handoff). It may
+	 * set *tail: bytes appended to the initrd after its hash was verified
+	 * and before it is sealed; they must outlive fetch_run. */
+	int (*on_manifest)(void *ctx, const struct manifest *m, const uint8_t **tail,
+	    size_t *tail_len, struct nk_err *e);
 	void *on_manifest_ctx;
 	int manifest_only;             /* stop after the manifest (check) */
-	/* Bytes appended to the initrd after its hash was verified and before
-	 * it is sealed (boot: the handoff archive). */
-	const uint8_t *initrd_tail;
-	size_t initrd_tail_len;
 };
 
 struct fetch_result {

@@ -19,6 +19,7 @@ static const struct {
 	{ "verify", cmd_verify, "re-check a bundle on disk" },
 	{ "check", cmd_check, "can this machine kexec? (preflight report)" },
 	{ "boot", cmd_boot, "fetch, verify, stage in RAM and kexec into a bundle" },
+	{ "handoff", cmd_handoff, "show what boot carries over (--dump DIR)" },
 };
 
 static void

@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config libcurl4-openssl-dev libssl-dev libsodium-dev
 zlib1g-dev libcmocka-dev minisign nginx-light openssl curl ca-certificates
 valgrind clang libclang-rt-14-dev cpio iproute2 qemu-system-x86 busybox-static
-nix-bin dpkg-dev xz-utils"
+nix-bin dpkg-dev xz-utils time"
 
 missing=""
 for p in $PKGS; do

@@ -136,7 +136,13 @@ bundle_prepare() {
 bundle_serve() {
 	e2e_start_stub "$DIR/bundle" "$DIR/ca" "$DIR/stub.log" "$@"
 	PORT=$E2E_STUB_PORT
-	build_first "$DIR/first.cpio.gz" --ca "$DIR/ca/ca.pem" --pub "$DIR/key/nk.pub"
+	# An ed25519 public key made for the run (the SSH wire format by hand:
+	# string "ssh-ed25519", string of 32 random bytes), for --ssh-key.
+	SSHKEY="ssh-ed25519 $({ printf '\0\0\0\013ssh-ed25519\0\0\0\040'; head -c 32 /dev/urandom; } |
+		base64 -w0) e2e-$NONCE"
+	printf '%s\n' "$SSHKEY" >"$DIR/e2e.key"
+	build_first "$DIR/first.cpio.gz" --ca "$DIR/ca/ca.pem" --pub "$DIR/key/nk.pub" \
+		--file "$DIR/e2e.key:etc/nk-e2e.key"
 }
 
 # Boots the first system in agent "boot" mode against the stub; extra
@@ -192,6 +198,21 @@ scenario_boot() {
 	need_clean_end "$LOG" || return 0
 	need "no second-system marker with this run's nonce (agent exit $(e2e_agent_exit "$LOG"))" \
 		e2e_has "$LOG" "NK-E2E second-system nonce=$NONCE"
+	# The handoff: the first system's network and the key given with
+	# --ssh-key, as the second system's /init printed them.
+	local unit="NK-E2E handoff /nixos-kexec/handoff/network/eth0.network"
+	need "handoff: no unit matched by the VM's MAC" e2e_has "$LOG" "$unit: MACAddress=52:54:00:12:34:56"
+	need "handoff: static address missing" e2e_has "$LOG" "$unit: Address=10.0.2.15/24"
+	need "handoff: extra address missing" e2e_has "$LOG" "$unit: Address=192.0.2.10/24"
+	need "handoff: MTU missing" e2e_has "$LOG" "$unit: MTUBytes=1400"
+	need "handoff: default route missing" e2e_has "$LOG" "$unit: Gateway=10.0.2.2"
+	need "handoff: the --ssh-key key did not arrive" \
+		e2e_has "$LOG" "NK-E2E handoff /nixos-kexec/handoff/ssh/authorized_keys: $SSHKEY"
+	local nonce
+	nonce=$(sed -n 's/.*boot nonce \([0-9a-f]\{32\}\).*/\1/p' "$LOG" | head -n1)
+	need "agent printed no boot nonce" [ -n "$nonce" ]
+	need "boot.json lacks the nonce the agent printed" \
+		e2e_has_re "$LOG" "NK-E2E handoff /nixos-kexec/handoff/boot.json: .*\"$nonce\""
 }
 
 scenario_tampered() {

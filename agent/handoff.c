@@ -1,0 +1,1145 @@
+/* handoff: collects what the new system inherits, packs it, or dumps it.
+ * Every file is read under o->root (so tests run against a fixture tree)
+ * with a size cap; what is missing or refused becomes a note. */
+#include "handoff.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "b64.h"
+#include "cpio.h"
+#include "fileio.h"
+#include "netunits.h"
+
+#define HANDOFF_DIRS_MAX 8
+#define HANDOFF_USER_MAX_BYTES 32
+#define HANDOFF_BOOTJSON_MAX_BYTES 8192
+#define HANDOFF_MACHINE_ID_HEX 32
+
+static const char *const key_types[] = {
+	"ssh-ed25519", "ssh-rsa", "ssh-dss",
+	"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+	"sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+	"ssh-ed25519-cert-v01@openssh.com", "ssh-rsa-cert-v01@openssh.com",
+	"ssh-dss-cert-v01@openssh.com", "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+	"ecdsa-sha2-nistp384-cert-v01@openssh.com", "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+	"sk-ssh-ed25519-cert-v01@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+};
+
+/* --- notes and files ----------------------------------------------------- */
+
+static void __attribute__((format(printf, 2, 3)))
+note(struct handoff *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (h->nnotes >= HANDOFF_NOTES_MAX) {
+		h->notes_over++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(h->notes[h->nnotes++], HANDOFF_NOTE_MAX_BYTES, fmt, ap);
+	va_end(ap);
+}
+
+static int
+add_file(struct handoff *h, const char *path, uint32_t mode, const void *data, size_t len,
+    int secret, struct nk_err *e)
+{
+	struct handoff_file *f;
+
+	if (h->nfiles >= HANDOFF_FILES_MAX)
+		return nk_fail(e, NK_E_SIZE, "handoff: more than %d files", HANDOFF_FILES_MAX);
+	if (len > CPIO_FILE_MAX_BYTES)
+		return nk_fail(e, NK_E_SIZE, "handoff: %s: %zu bytes, more than the %d allowed",
+		    path, len, CPIO_FILE_MAX_BYTES);
+	f = &h->files[h->nfiles];
+	if ((size_t)snprintf(f->path, sizeof(f->path), "%s", path) >= sizeof(f->path))
+		return nk_fail(e, NK_E_INTERNAL, "handoff: path '%s' too long", path);
+	if ((f->data = malloc(len + 1)) == NULL)
+		return nk_fail(e, NK_E_NOMEM, "handoff: out of memory");
+	if (len > 0)
+		memcpy(f->data, data, len);
+	f->data[len] = '\0';
+	f->len = len;
+	f->mode = mode;
+	f->secret = secret;
+	h->nfiles++;
+	return 0;
+}
+
+static void
+wipe_free(uint8_t *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	sodium_memzero(p, len);
+	free(p);
+}
+
+void
+handoff_free(struct handoff *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nfiles; i++) {
+		if (h->files[i].secret)
+			wipe_free(h->files[i].data, h->files[i].len);
+		else
+			free(h->files[i].data);
+		h->files[i].data = NULL;
+	}
+	h->nfiles = 0;
+}
+
+/* --- reading under root ---------------------------------------------------- */
+
+/* root + path, following symlinks as the new root would see them
+ * (absolute targets re-rooted), at most HANDOFF_SYMLINK_HOPS. */
+static int
+read_rooted(const char *root, const char *path, size_t max, uint8_t **buf, size_t *len,
+    struct nk_err *e)
+{
+	char cur[PATH_MAX], full[PATH_MAX], target[PATH_MAX];
+	const char *slash;
+	struct stat st;
+	ssize_t n;
+	int hop;
+
+	if ((size_t)snprintf(cur, sizeof(cur), "%s", path) >= sizeof(cur))
+		return nk_fail(e, NK_E_IO, "%s: path too long", path);
+	for (hop = 0; hop <= HANDOFF_SYMLINK_HOPS; hop++) {
+		if ((size_t)snprintf(full, sizeof(full), "%s%s", root, cur) >= sizeof(full))
+			return nk_fail(e, NK_E_IO, "%s: path too long", cur);
+		if (lstat(full, &st) != 0)
+			return nk_fail(e, errno == ENOENT ? NK_E_MISSING : NK_E_IO, "%s: %s", full,
+			    strerror(errno));
+		if (!S_ISLNK(st.st_mode))
+			return fileio_read_capped(full, max, buf, len, e);
+		if ((n = readlink(full, target, sizeof(target) - 1)) < 0)
+			return nk_fail(e, NK_E_IO, "%s: %s", full, strerror(errno));
+		target[n] = '\0';
+		if (target[0] == '/') {
+			snprintf(cur, sizeof(cur), "%s", target);
+			continue;
+		}
+		slash = strrchr(cur, '/');
+		if ((size_t)snprintf(full, sizeof(full), "%.*s/%s",
+		    (int)(slash != NULL ? slash - cur : 0), cur, target) >= sizeof(cur))
+			return nk_fail(e, NK_E_IO, "%s: link target too long", cur);
+		memcpy(cur, full, sizeof(cur));
+	}
+	return nk_fail(e, NK_E_IO, "%s%s: more than %d symbolic links", root, path,
+	    HANDOFF_SYMLINK_HOPS);
+}
+
+/* --- SSH keys ------------------------------------------------------------- */
+
+const char *
+handoff_invoking_user(void)
+{
+	const char *u = getenv("SUDO_USER");
+
+	if (u == NULL || u[0] == '\0')
+		u = getenv("DOAS_USER");
+	return u != NULL && u[0] != '\0' ? u : NULL;
+}
+
+static int
+is_ws(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static const char *
+known_type(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++)
+		if (strlen(key_types[i]) == n && memcmp(key_types[i], p, n) == 0)
+			return key_types[i];
+	return NULL;
+}
+
+/* Walks sshd's options syntax: up to unquoted whitespace, a quote
+ * toggling, \" never toggling (as auth2-pubkeyfile.c / authfile.c).
+ * Returns the end, or (size_t)-1 for an unterminated quote. With
+ * cert_authority, reports whether one option is cert-authority. */
+static size_t
+options_end(const char *s, size_t i, size_t len, int *cert_authority)
+{
+	size_t start = i;
+	int quoted = 0;
+
+	*cert_authority = 0;
+	for (; i < len && (quoted || !is_ws(s[i])); i++) {
+		if (s[i] == '\\' && i + 1 < len && s[i + 1] == '"') {
+			i++;
+			continue;
+		}
+		if (s[i] == '"')
+			quoted = !quoted;
+		/* An option starts at the start or after an unquoted comma. */
+		if (!quoted && (i == start || s[i - 1] == ',') &&
+		    len - i >= 14 && strncasecmp(s + i, "cert-authority", 14) == 0 &&
+		    (i + 14 == len || s[i + 14] == ',' || is_ws(s[i + 14])))
+			*cert_authority = 1;
+	}
+	return quoted ? (size_t)-1 : i;
+}
+
+/* The blob starts with a string naming its own type. */
+static int
+blob_matches(const uint8_t *blob, size_t n, const char *type)
+{
+	size_t tl = strlen(type);
+	uint32_t l;
+
+	if (n < 4)
+		return 0;
+	l = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 | blob[3];
+	return l == tl && n - 4 >= tl && memcmp(blob + 4, type, tl) == 0;
+}
+
+int
+handoff_key_parse(const char *line, size_t len, char *out, size_t cap, struct nk_err *e)
+{
+	static uint8_t blob[HANDOFF_KEY_BLOB_MAX_BYTES];
+	const char *type;
+	size_t i = 0, t0, b0, b1, c0, c1, blen;
+	int ca;
+
+	if (len > HANDOFF_KEY_LINE_MAX_BYTES)
+		return nk_fail(e, NK_E_USAGE, "line longer than %d bytes", HANDOFF_KEY_LINE_MAX_BYTES);
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	for (i = 0; i < len; i++)
+		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
+			return nk_fail(e, NK_E_USAGE, "control character in the line");
+	for (i = 0; i < len && is_ws(line[i]); i++)
+		;
+	if (i == len || line[i] == '#')
+		return 0;
+	for (t0 = i; i < len && !is_ws(line[i]); i++)
+		;
+	if ((type = known_type(line + t0, i - t0)) == NULL) {
+		/* Not a key type: an options field comes first. */
+		if ((i = options_end(line, t0, len, &ca)) == (size_t)-1)
+			return nk_fail(e, NK_E_USAGE, "unterminated quote in the key options");
+		if (ca)
+			return nk_fail(e, NK_E_USAGE, "a cert-authority line (trusts certificates, "
+			    "not a key; without its options it would mean something else)");
+		for (; i < len && is_ws(line[i]); i++)
+			;
+		for (t0 = i; i < len && !is_ws(line[i]); i++)
+			;
+		if (t0 == i)
+			return nk_fail(e, NK_E_USAGE, "options but no key");
+		if ((type = known_type(line + t0, i - t0)) == NULL)
+			return nk_fail(e, NK_E_USAGE, "'%.*s' is not a key type", (int)(i - t0 > 40 ?
+			    40 : i - t0), line + t0);
+	}
+	for (; i < len && is_ws(line[i]); i++)
+		;
+	for (b0 = i; i < len && !is_ws(line[i]); i++)
+		;
+	b1 = i;
+	if (b0 == b1)
+		return nk_fail(e, NK_E_USAGE, "%s key without its base64 data", type);
+	if (b64_decode(line + b0, b1 - b0, blob, sizeof(blob), &blen) != 0 ||
+	    !blob_matches(blob, blen, type))
+		return nk_fail(e, NK_E_USAGE, "%s key data is not base64 of a %s key", type, type);
+	for (; i < len && is_ws(line[i]); i++)
+		;
+	c0 = i;
+	for (c1 = len; c1 > c0 && is_ws(line[c1 - 1]); c1--)
+		;
+	if ((size_t)snprintf(out, cap, "%s %.*s%s%.*s", type, (int)(b1 - b0), line + b0,
+	    c1 > c0 ? " " : "", (int)(c1 - c0), line + c0) >= cap)
+		return nk_fail(e, NK_E_USAGE, "key line longer than %zu bytes", cap - 1);
+	return 1;
+}
+
+struct keyset {
+	char *line[HANDOFF_KEYS_MAX];
+	size_t n;
+	size_t over;
+};
+
+static void
+keyset_free(struct keyset *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++)
+		free(k->line[i]);
+	k->n = 0;
+}
+
+/* Adds a parsed "type base64 [comment]" unless the same type and base64
+ * are already there (the first comment wins). */
+static int
+keyset_add(struct keyset *k, const char *key, struct nk_err *e)
+{
+	const char *sp = strchr(key, ' ');
+	size_t cmp = strcspn(sp + 1, " ") + (size_t)(sp + 1 - key), i;
+
+	for (i = 0; i < k->n; i++)
+		if (strncmp(k->line[i], key, cmp) == 0 &&
+		    (k->line[i][cmp] == '\0' || k->line[i][cmp] == ' '))
+			return 0;
+	if (k->n >= HANDOFF_KEYS_MAX) {
+		k->over++;
+		return 0;
+	}
+	if ((k->line[k->n] = strdup(key)) == NULL)
+		return nk_fail(e, NK_E_NOMEM, "out of memory");
+	k->n++;
+	return 0;
+}
+
+/* Every line of an authorized_keys text. strict (the operator's own
+ * --ssh-key-file): a bad line is an error; else it is skipped and noted. */
+static int
+keyset_add_text(struct handoff *h, struct keyset *k, const char *origin, const uint8_t *buf,
+    size_t len, int strict, size_t *added, struct nk_err *e)
+{
+	static char key[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	const char *p = (const char *)buf, *nl;
+	struct nk_err le = { "" }, first = { "" };
+	size_t n, lineno = 0, bad = 0, before = k->n;
+	int rc;
+
+	if (memchr(buf, '\0', len) != NULL) {
+		if (strict)
+			return nk_fail(e, NK_E_USAGE, "%s: a NUL byte: not an authorized_keys file",
+			    origin);
+		note(h, "ssh: %s: not a text file; skipped", origin);
+		return 0;
+	}
+	while (len > 0) {
+		nl = memchr(p, '\n', len);
+		n = nl != NULL ? (size_t)(nl - p) : len;
+		lineno++;
+		rc = handoff_key_parse(p, n, key, sizeof(key), &le);
+		if (rc == 1 && (rc = keyset_add(k, key, e)) != 0)
+			return rc;
+		if (rc < 0) {
+			if (strict)
+				return nk_fail(e, rc, "%s line %zu: %s", origin, lineno, le.msg);
+			if (bad++ == 0)
+				snprintf(first.msg, sizeof(first.msg), "line %zu: %s", lineno, le.msg);
+		}
+		if (nl == NULL)
+			break;
+		len -= n + 1;
+		p = nl + 1;
+	}
+	if (bad > 0)
+		note(h, "ssh: %s: %zu line%s skipped (%s)", origin, bad, bad > 1 ? "s" : "",
+		    first.msg);
+	if (added != NULL)
+		*added = k->n - before;
+	return 0;
+}
+
+/* A system file: missing is fine, anything else is a note. */
+static int
+keyset_add_file(struct handoff *h, struct keyset *k, const char *root, const char *path,
+    struct nk_err *e)
+{
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc;
+
+	rc = read_rooted(root, path, HANDOFF_KEYFILE_MAX_BYTES, &buf, &len, &re);
+	if (rc == NK_E_MISSING)
+		return 0;
+	if (rc != 0) {
+		note(h, "ssh: %s", re.msg);
+		return 0;
+	}
+	rc = keyset_add_text(h, k, path, buf, len, 0, NULL, e);
+	free(buf);
+	return rc;
+}
+
+static int
+user_ok(const char *u)
+{
+	size_t i;
+
+	if (u[0] == '\0' || u[0] == '-' || strlen(u) > HANDOFF_USER_MAX_BYTES)
+		return 0;
+	for (i = 0; u[i]; i++)
+		if (!((u[i] >= 'a' && u[i] <= 'z') || (u[i] >= 'A' && u[i] <= 'Z') ||
+		    (u[i] >= '0' && u[i] <= '9') || u[i] == '_' || u[i] == '-' || u[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* The home directory from root's /etc/passwd; for the live system, NSS
+ * (getpwnam) when the file does not know the user (LDAP, sssd). */
+static int
+home_of(const char *root, const char *user, char *home, size_t cap)
+{
+	struct nk_err re;
+	struct passwd *pw;
+	uint8_t *buf = NULL;
+	const char *p, *nl, *f;
+	size_t len, ul = strlen(user), n, field;
+	int found = 0;
+
+	if (read_rooted(root, "/etc/passwd", HANDOFF_PASSWD_MAX_BYTES, &buf, &len, &re) == 0) {
+		for (p = (const char *)buf; !found && p < (const char *)buf + len; p = nl + 1) {
+			if ((nl = memchr(p, '\n', (size_t)((const char *)buf + len - p))) == NULL)
+				nl = (const char *)buf + len;
+			if ((size_t)(nl - p) <= ul || memcmp(p, user, ul) != 0 || p[ul] != ':')
+				continue;
+			/* name:passwd:uid:gid:gecos:home:shell */
+			for (f = p, field = 0; f < nl && field < 5; f++)
+				if (*f == ':')
+					field++;
+			for (n = 0; f + n < nl && f[n] != ':'; n++)
+				;
+			if (field == 5 && n > 0 && f[0] == '/' && n < cap) {
+				memcpy(home, f, n);
+				home[n] = '\0';
+				found = 1;
+			}
+		}
+		free(buf);
+	}
+	if (!found && root[0] == '\0' && (pw = getpwnam(user)) != NULL &&
+	    pw->pw_dir != NULL && pw->pw_dir[0] == '/' && strlen(pw->pw_dir) < cap) {
+		snprintf(home, cap, "%s", pw->pw_dir);
+		found = 1;
+	}
+	return found ? 0 : -1;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the entries of root + dir (no dot files), at most max. */
+static size_t
+list_dir(const char *root, const char *dir, char **names, size_t max, size_t *over)
+{
+	char full[PATH_MAX];
+	struct dirent *d;
+	DIR *dh;
+	size_t n = 0;
+
+	*over = 0;
+	snprintf(full, sizeof(full), "%s%s", root, dir);
+	if ((dh = opendir(full)) == NULL)
+		return 0;
+	while ((d = readdir(dh)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		if (n >= max) {
+			(*over)++;
+			continue;
+		}
+		if ((names[n] = strdup(d->d_name)) != NULL)
+			n++;
+	}
+	closedir(dh);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	return n;
+}
+
+static int
+collect_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	struct keyset k = { { NULL }, 0, 0 };
+	char *names[HANDOFF_KEYDIR_FILES_MAX], home[PATH_MAX], path[PATH_MAX + 32];
+	char what[64], *text = NULL;
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t i, n, over, len, total, added;
+	int rc = 0;
+
+	if ((rc = keyset_add_file(h, &k, o->root, "/root/.ssh/authorized_keys", e)) != 0)
+		goto out;
+	if (o->sudo_user != NULL && strcmp(o->sudo_user, "root") != 0) {
+		if (!user_ok(o->sudo_user))
+			note(h, "ssh: invoking user name '%.32s' refused; their keys are not carried",
+			    o->sudo_user);
+		else if (home_of(o->root, o->sudo_user, home, sizeof(home)) != 0)
+			note(h, "ssh: no home directory for %s; their keys are not carried",
+			    o->sudo_user);
+		else {
+			snprintf(path, sizeof(path), "%s/.ssh/authorized_keys", home);
+			if ((rc = keyset_add_file(h, &k, o->root, path, e)) != 0)
+				goto out;
+		}
+	}
+	n = list_dir(o->root, "/etc/ssh/authorized_keys.d", names, HANDOFF_KEYDIR_FILES_MAX, &over);
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/etc/ssh/authorized_keys.d/%s", names[i]);
+		if (rc == 0)
+			rc = keyset_add_file(h, &k, o->root, path, e);
+		free(names[i]);
+	}
+	if (rc != 0)
+		goto out;
+	if (over > 0)
+		note(h, "ssh: /etc/ssh/authorized_keys.d: only the first %d files read",
+		    HANDOFF_KEYDIR_FILES_MAX);
+	for (i = 0; i < o->nssh_keys; i++) {
+		snprintf(what, sizeof(what), "--ssh-key #%zu", i + 1);
+		if ((rc = keyset_add_text(h, &k, what, (const uint8_t *)o->ssh_keys[i],
+		    strlen(o->ssh_keys[i]), 1, &added, e)) != 0)
+			goto out;
+	}
+	for (i = 0; i < o->nssh_key_files; i++) {
+		if ((rc = read_rooted("", o->ssh_key_files[i], HANDOFF_KEYFILE_MAX_BYTES, &buf,
+		    &len, &re)) != 0) {
+			rc = nk_fail(e, NK_E_USAGE, "--ssh-key-file: %s", re.msg);
+			goto out;
+		}
+		rc = keyset_add_text(h, &k, o->ssh_key_files[i], buf, len, 1, NULL, e);
+		free(buf);
+		buf = NULL;
+		if (rc != 0)
+			goto out;
+	}
+	if (k.over > 0)
+		note(h, "ssh: more than %d distinct keys; %zu left out", HANDOFF_KEYS_MAX, k.over);
+	h->nkeys = k.n;
+	if (k.n == 0) {
+		note(h, "ssh: no authorized key found or given: only keys in the new system's "
+		    "own configuration will work (use --ssh-key)");
+		goto out;
+	}
+	for (i = 0, total = 0; i < k.n; i++)
+		total += strlen(k.line[i]) + 1;
+	if ((text = malloc(total + 1)) == NULL) {
+		rc = nk_fail(e, NK_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0, len = 0; i < k.n; i++)
+		len += (size_t)sprintf(text + len, "%s\n", k.line[i]);
+	rc = add_file(h, "ssh/authorized_keys", 0600, text, len, 0, e);
+out:
+	free(text);
+	keyset_free(&k);
+	return rc;
+}
+
+/* ssh_host_<alg>_key and its .pub, <alg> lowercase letters and digits. */
+static int
+host_key_name(const char *n, int *is_pub)
+{
+	size_t i = 9, len = strlen(n);
+
+	if (strncmp(n, "ssh_host_", 9) != 0)
+		return 0;
+	*is_pub = len > 4 && strcmp(n + len - 4, ".pub") == 0;
+	if (*is_pub)
+		len -= 4;
+	if (len < 9 + 1 + 4 || strncmp(n + len - 4, "_key", 4) != 0)
+		return 0;
+	for (; i < len - 4; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9')))
+			return 0;
+	return 1;
+}
+
+static int
+collect_host_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	static char pubkey[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	char *names[HANDOFF_KEYDIR_FILES_MAX], full[PATH_MAX], path[HANDOFF_PATH_MAX_BYTES];
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t i, n, over, len, carried = 0;
+	int rc = 0, is_pub;
+
+	n = list_dir(o->root, "/etc/ssh", names, HANDOFF_KEYDIR_FILES_MAX, &over);
+	for (i = 0; i < n; i++) {
+		if (rc != 0 || !host_key_name(names[i], &is_pub))
+			goto next;
+		if (carried >= HANDOFF_HOSTKEYS_MAX) {
+			note(h, "ssh: more than %d host key files; %s left out", HANDOFF_HOSTKEYS_MAX,
+			    names[i]);
+			goto next;
+		}
+		snprintf(full, sizeof(full), "%s/etc/ssh/%s", o->root, names[i]);
+		/* O_NOFOLLOW: a private key is taken only from a regular file. */
+		if (fileio_read_capped(full, HANDOFF_HOSTKEY_MAX_BYTES, &buf, &len, &re) != 0) {
+			note(h, "ssh: host key %s", re.msg);
+			goto next;
+		}
+		if (is_pub ? handoff_key_parse((const char *)buf, strcspn((const char *)buf, "\n"),
+		    pubkey, sizeof(pubkey), &re) != 1 :
+		    (len < 11 || memcmp(buf, "-----BEGIN ", 11) != 0)) {
+			note(h, "ssh: /etc/ssh/%s is not a%s key; left out", names[i],
+			    is_pub ? " public" : " private");
+			goto next;
+		}
+		snprintf(path, sizeof(path), "ssh/%s", names[i]);
+		rc = add_file(h, path, is_pub ? 0644 : 0600, buf, len, !is_pub, e);
+		carried++;
+next:
+		if (buf != NULL)
+			wipe_free(buf, len);
+		buf = NULL;
+		free(names[i]);
+	}
+	if (rc == 0 && carried == 0)
+		note(h, "ssh: no host key in /etc/ssh: clients will see a new host key");
+	return rc;
+}
+
+/* --- identity and DNS ------------------------------------------------------ */
+
+static int
+hostname_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n >= HANDOFF_NAME_MAX_BYTES || s[0] == '-' || s[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+static int
+collect_identity(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	char name[HANDOFF_NAME_MAX_BYTES + 1], line[HANDOFF_NAME_MAX_BYTES + 2];
+	_Static_assert(HANDOFF_NAME_MAX_BYTES + 2 > HANDOFF_MACHINE_ID_HEX + 1, "line holds a machine-id");
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t len, n = 0, i;
+	int rc;
+
+	name[0] = '\0';
+	if (read_rooted(o->root, "/etc/hostname", HANDOFF_SMALL_MAX_BYTES, &buf, &len, &re) == 0) {
+		const char *s = (const char *)buf;
+
+		for (i = 0; i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n'); i++)
+			;
+		for (n = 0; i + n < len && s[i + n] != '\n' && s[i + n] != ' ' &&
+		    s[i + n] != '\t' && s[i + n] != '\r'; n++)
+			;
+		if (hostname_ok(s + i, n)) {
+			memcpy(name, s + i, n);
+			name[n] = '\0';
+		} else if (n > 0) {
+			note(h, "hostname: /etc/hostname holds no valid host name; left out");
+		}
+		free(buf);
+		buf = NULL;
+	}
+	if (name[0] == '\0' && o->root[0] == '\0' && gethostname(name, sizeof(name)) == 0) {
+		name[sizeof(name) - 1] = '\0';
+		if (!hostname_ok(name, strlen(name)) || strcmp(name, "localhost") == 0)
+			name[0] = '\0';
+	}
+	if (name[0] != '\0') {
+		n = (size_t)snprintf(line, sizeof(line), "%s\n", name);
+		if ((rc = add_file(h, "hostname", 0644, line, n, 0, e)) != 0)
+			return rc;
+	} else {
+		note(h, "hostname: none found; the new system keeps its own");
+	}
+	if (read_rooted(o->root, "/etc/machine-id", HANDOFF_SMALL_MAX_BYTES, &buf, &len, &re) != 0) {
+		note(h, "machine-id: %s; the new system makes its own", re.msg);
+		return 0;
+	}
+	for (i = 0; i < HANDOFF_MACHINE_ID_HEX && i < len; i++)
+		if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f')))
+			break;
+	if (i != HANDOFF_MACHINE_ID_HEX || !(len == i || (len == i + 1 && buf[i] == '\n')) ||
+	    strspn((const char *)buf, "0") >= HANDOFF_MACHINE_ID_HEX) {
+		note(h, "machine-id: /etc/machine-id is not 32 hex digits; left out");
+		free(buf);
+		return 0;
+	}
+	memcpy(line, buf, HANDOFF_MACHINE_ID_HEX);
+	line[HANDOFF_MACHINE_ID_HEX] = '\n';
+	free(buf);
+	return add_file(h, "machine-id", 0444, line, HANDOFF_MACHINE_ID_HEX + 1, 0, e);
+}
+
+/* resolv.conf, and where it only names systemd-resolved's stub, the
+ * upstream servers resolved itself uses. */
+static void
+collect_dns(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns)
+{
+	static const char upstream[] = "/run/systemd/resolve/resolv.conf";
+	struct net_dns up;
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t len, i;
+
+	memset(dns, 0, sizeof(*dns));
+	if (read_rooted(o->root, "/etc/resolv.conf", NETUNITS_RESOLV_MAX_BYTES, &buf, &len,
+	    &re) != 0) {
+		note(h, "dns: %s; no DNS servers carried", re.msg);
+		return;
+	}
+	netunits_parse_resolv(buf, len, dns);
+	free(buf);
+	buf = NULL;
+	if (dns->stub) {
+		memset(&up, 0, sizeof(up));
+		if (read_rooted(o->root, upstream, NETUNITS_RESOLV_MAX_BYTES, &buf, &len, &re) != 0) {
+			note(h, "dns: resolv.conf names systemd-resolved's stub, and %s", re.msg);
+		} else {
+			netunits_parse_resolv(buf, len, &up);
+			free(buf);
+			for (i = 0; i < up.nservers; i++) {
+				char line[80];
+				char a[64];
+
+				/* Through the parser again: one dedup and cap rule. */
+				snprintf(line, sizeof(line), "nameserver %s\n",
+				    inet_ntop(up.family[i], up.addr[i], a, sizeof(a)) ? a : "");
+				netunits_parse_resolv((const uint8_t *)line, strlen(line), dns);
+			}
+			if (up.ndomains > 0) {
+				memcpy(dns->domains, up.domains, sizeof(dns->domains));
+				dns->ndomains = up.ndomains;
+			}
+			dns->local += up.local;
+			dns->over += up.over;
+		}
+	}
+	if (dns->local > 0)
+		note(h, "dns: %zu nameserver%s on loopback or link-local left out (a local "
+		    "resolver does not come along)", dns->local, dns->local > 1 ? "s" : "");
+	if (dns->over > 0)
+		note(h, "dns: more than %d nameservers or %d search domains; the rest left out",
+		    NETUNITS_DNS_MAX, NETUNITS_DOMAINS_MAX);
+	if (dns->nservers == 0)
+		note(h, "dns: no usable nameserver; the new system relies on DHCP or its own "
+		    "configuration");
+}
+
+static int
+collect_network(const struct handoff_opts *o, struct handoff *h, const struct net_dns *dns,
+    struct nk_err *e)
+{
+	const struct net_state *s = o->net;
+	struct net_state *own = NULL;
+	char *text = NULL, name[NETUNITS_NAME_MAX_BYTES], path[HANDOFF_PATH_MAX_BYTES];
+	const char *why;
+	size_t i, len;
+	int rc = 0;
+
+	if (s == NULL) {
+		if ((own = malloc(sizeof(*own))) == NULL)
+			return nk_fail(e, NK_E_NOMEM, "out of memory");
+		if ((rc = netlink_dump(own, e)) != 0)
+			goto out;
+		s = own;
+	}
+	if ((text = malloc(NETUNITS_UNIT_MAX_BYTES)) == NULL) {
+		rc = nk_fail(e, NK_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < s->nlinks; i++) {
+		if ((why = netunits_skip_reason(s, i)) != NULL) {
+			if (strcmp(why, "loopback") != 0)
+				note(h, "network: %s: no unit: %s", s->links[i].name, why);
+			continue;
+		}
+		if ((rc = netunits_name(s, i, name, sizeof(name), e)) != 0 ||
+		    (rc = netunits_render(s, i, dns, text, NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
+			goto out;
+		snprintf(path, sizeof(path), "network/%s", name);
+		if ((rc = add_file(h, path, 0644, text, len, 0, e)) != 0)
+			goto out;
+		h->nunits++;
+	}
+	if (s->links_over + s->addrs_over + s->routes_over > 0)
+		note(h, "network: more than %d interfaces, %d addresses or %d routes; %zu left out",
+		    NET_LINKS_MAX, NET_ADDRS_MAX, NET_ROUTES_MAX,
+		    s->links_over + s->addrs_over + s->routes_over);
+	if (s->routes_multipath > 0)
+		note(h, "network: %zu multipath route%s left out", s->routes_multipath,
+		    s->routes_multipath > 1 ? "s" : "");
+	if (h->nunits == 0)
+		note(h, "network: no interface to carry; the new system configures its own");
+	if (dns->nservers > 0 || dns->ndomains > 0) {
+		if ((rc = netunits_render_resolv(dns, text, NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
+			goto out;
+		rc = add_file(h, "resolv.conf", 0644, text, len, 0, e);
+	}
+out:
+	free(text);
+	free(own);
+	return rc;
+}
+
+/* --- boot.json ----------------------------------------------------------- */
+
+static size_t
+json_str(char *out, size_t cap, const char *s)
+{
+	size_t n = 0;
+	int k;
+
+	if (s == NULL)
+		return (size_t)snprintf(out, cap, "null");
+	n += (size_t)snprintf(out + n, cap > n ? cap - n : 0, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			k = snprintf(out + n, cap > n ? cap - n : 0, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			k = snprintf(out + n, cap > n ? cap - n : 0, "\\u%04x", c);
+		else
+			k = snprintf(out + n, cap > n ? cap - n : 0, "%c", c);
+		n += (size_t)k;
+	}
+	n += (size_t)snprintf(out + n, cap > n ? cap - n : 0, "\"");
+	return n;
+}
+
+static int
+collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	char js[HANDOFF_BOOTJSON_MAX_BYTES], name[HANDOFF_BOOTJSON_MAX_BYTES / 4];
+	char source[HANDOFF_BOOTJSON_MAX_BYTES / 2], iso[32];
+	struct tm tm;
+	time_t t = (time_t)h->time;
+	size_t n;
+
+	if (json_str(name, sizeof(name), o->bundle_name) >= sizeof(name) ||
+	    json_str(source, sizeof(source), o->source) >= sizeof(source))
+		return nk_fail(e, NK_E_USAGE, "handoff: bundle name or source too long for boot.json");
+	if (gmtime_r(&t, &tm) == NULL || strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(iso, sizeof(iso), "unknown");
+	if (o->bundle_name != NULL)
+		n = (size_t)snprintf(js, sizeof(js), "{\"format\":1,\"bundle\":{\"name\":%s,"
+		    "\"version\":%" PRIu64 "},\"nonce\":\"%s\",\"time\":%" PRIu64 ","
+		    "\"time_utc\":\"%s\",\"source\":%s}\n", name, o->bundle_version, h->nonce,
+		    h->time, iso, source);
+	else
+		n = (size_t)snprintf(js, sizeof(js), "{\"format\":1,\"bundle\":null,"
+		    "\"nonce\":\"%s\",\"time\":%" PRIu64 ",\"time_utc\":\"%s\",\"source\":%s}\n",
+		    h->nonce, h->time, iso, source);
+	if (n >= sizeof(js))
+		return nk_fail(e, NK_E_INTERNAL, "handoff: boot.json over %zu bytes", sizeof(js));
+	return add_file(h, "boot.json", 0644, js, n, 0, e);
+}
+
+int
+handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	uint8_t nonce[HANDOFF_NONCE_BYTES];
+	struct net_dns *dns = NULL;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	if (o->root == NULL)
+		return nk_fail(e, NK_E_INTERNAL, "handoff: no root");
+	if (o->nssh_keys > HANDOFF_CLI_KEYS_MAX || o->nssh_key_files > HANDOFF_CLI_KEYS_MAX)
+		return nk_fail(e, NK_E_USAGE, "at most %d --ssh-key and %d --ssh-key-file",
+		    HANDOFF_CLI_KEYS_MAX, HANDOFF_CLI_KEYS_MAX);
+	if (sodium_init() < 0)
+		return nk_fail(e, NK_E_INTERNAL, "libsodium failed to initialise");
+	randombytes_buf(nonce, sizeof(nonce));
+	sodium_bin2hex(h->nonce, sizeof(h->nonce), nonce, sizeof(nonce));
+	h->time = o->now != 0 ? o->now : (uint64_t)time(NULL);
+	if ((dns = malloc(sizeof(*dns))) == NULL)
+		return nk_fail(e, NK_E_NOMEM, "out of memory");
+	if ((rc = collect_bootjson(o, h, e)) != 0 ||
+	    (rc = collect_identity(o, h, e)) != 0)
+		goto out;
+	collect_dns(o, h, dns);
+	if ((rc = collect_network(o, h, dns, e)) != 0 ||
+	    (rc = collect_keys(o, h, e)) != 0)
+		goto out;
+	if (!o->no_host_keys)
+		rc = collect_host_keys(o, h, e);
+out:
+	free(dns);
+	return rc;
+}
+
+/* --- archive and dump ---------------------------------------------------- */
+
+/* The subdirectory "ssh" holds private keys: 0700; the rest 0755. */
+static uint32_t
+dir_mode(const char *rel)
+{
+	return strcmp(rel, "ssh") == 0 ? 0700 : 0755;
+}
+
+/* The distinct parent directories of h's files, parents first. */
+static size_t
+subdirs(const struct handoff *h, char dirs[][HANDOFF_PATH_MAX_BYTES], size_t max)
+{
+	size_t i, j, n = 0, k;
+	const char *slash;
+
+	for (i = 0; i < h->nfiles; i++) {
+		for (slash = strchr(h->files[i].path, '/'); slash != NULL;
+		    slash = strchr(slash + 1, '/')) {
+			k = (size_t)(slash - h->files[i].path);
+			for (j = 0; j < n; j++)
+				if (strlen(dirs[j]) == k && memcmp(dirs[j], h->files[i].path, k) == 0)
+					break;
+			if (j < n || n >= max)
+				continue;
+			memcpy(dirs[n], h->files[i].path, k);
+			dirs[n++][k] = '\0';
+		}
+	}
+	return n;
+}
+
+void
+handoff_archive_free(uint8_t *gz, size_t len)
+{
+	cpio_gz_free(gz, len);
+}
+
+int
+handoff_archive(const struct handoff *h, uint8_t **gz, size_t *len, struct nk_err *e)
+{
+	char dirs[HANDOFF_DIRS_MAX][HANDOFF_PATH_MAX_BYTES];
+	char name[CPIO_NAME_MAX_BYTES + 1];
+	struct cpio c;
+	size_t i, n;
+	int rc;
+
+	*gz = NULL;
+	*len = 0;
+	cpio_init(&c, (uint32_t)h->time);
+	if ((rc = cpio_add_dir(&c, "nixos-kexec", 0755, e)) != 0 ||
+	    (rc = cpio_add_dir(&c, HANDOFF_DIR, 0755, e)) != 0)
+		goto out;
+	n = subdirs(h, dirs, HANDOFF_DIRS_MAX);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), HANDOFF_DIR "/%s", dirs[i]);
+		if ((rc = cpio_add_dir(&c, name, dir_mode(dirs[i]), e)) != 0)
+			goto out;
+	}
+	for (i = 0; i < h->nfiles; i++) {
+		snprintf(name, sizeof(name), HANDOFF_DIR "/%s", h->files[i].path);
+		if ((rc = cpio_add_file(&c, name, h->files[i].mode, h->files[i].data,
+		    h->files[i].len, e)) != 0)
+			goto out;
+	}
+	if ((rc = cpio_finish(&c, e)) != 0)
+		goto out;
+	rc = cpio_gzip(c.buf, c.len, gz, len, e);
+out:
+	cpio_free(&c);
+	return rc;
+}
+
+/* DIR must not exist, or be an empty directory. */
+static int
+check_outdir(const char *dir, int *exists, struct nk_err *e)
+{
+	struct stat st;
+	struct dirent *d;
+	DIR *dh;
+	int empty = 1;
+
+	*exists = 0;
+	if (lstat(dir, &st) != 0)
+		return errno == ENOENT ? 0 : nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return nk_fail(e, NK_E_USAGE, "%s: exists and is not a directory", dir);
+	if ((dh = opendir(dir)) == NULL)
+		return nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
+	while ((d = readdir(dh)) != NULL)
+		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
+			empty = 0;
+	closedir(dh);
+	if (!empty)
+		return nk_fail(e, NK_E_USAGE, "%s: not empty; --dump writes only into a new or "
+		    "empty directory", dir);
+	*exists = 1;
+	return 0;
+}
+
+static int
+write_one(const char *path, const struct handoff_file *f, struct nk_err *e)
+{
+	int fd, rc;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->mode & 0777);
+	if (fd < 0)
+		return nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+	rc = fileio_write_all(fd, f->data, f->len, e);
+	if (rc == 0 && (fchmod(fd, f->mode & 0777) != 0 || fsync(fd) != 0))
+		rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+	if (close(fd) != 0 && rc == 0)
+		rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+	return rc;
+}
+
+static void
+remove_partial(const char *tmp, const struct handoff *h, size_t nwritten,
+    char dirs[][HANDOFF_PATH_MAX_BYTES], size_t ndirs)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < nwritten; i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmp, h->files[i].path);
+		unlink(path);
+	}
+	for (i = ndirs; i > 0; i--) {
+		snprintf(path, sizeof(path), "%s/%s", tmp, dirs[i - 1]);
+		rmdir(path);
+	}
+	rmdir(tmp);
+}
+
+int
+handoff_dump(const struct handoff *h, const char *dir_arg, struct nk_err *e)
+{
+	char dirs[HANDOFF_DIRS_MAX][HANDOFF_PATH_MAX_BYTES], tmp[PATH_MAX], path[PATH_MAX];
+	char dir[PATH_MAX];
+	size_t n, made = 0, written = 0;
+	int exists, rc;
+
+	/* "out/" names the same directory as "out"; the temporary one must be
+	 * its sibling, not inside it. */
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", dir_arg) >= sizeof(dir) - 32)
+		return nk_fail(e, NK_E_USAGE, "%s: path too long", dir_arg);
+	for (n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+		dir[n - 1] = '\0';
+	if (dir[0] == '\0' || strcmp(dir, "/") == 0)
+		return nk_fail(e, NK_E_USAGE, "--dump needs a directory other than '%s'", dir_arg);
+	if ((rc = check_outdir(dir, &exists, e)) != 0)
+		return rc;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.partial-XXXXXX", dir) >= sizeof(tmp))
+		return nk_fail(e, NK_E_USAGE, "%s: path too long", dir);
+	if (mkdtemp(tmp) == NULL) /* mode 0700: private host keys go in */
+		return nk_fail(e, NK_E_IO, "%s: cannot create a directory beside it: %s", dir,
+		    strerror(errno));
+	n = subdirs(h, dirs, HANDOFF_DIRS_MAX);
+	for (made = 0; made < n; made++) {
+		snprintf(path, sizeof(path), "%s/%s", tmp, dirs[made]);
+		if (mkdir(path, dir_mode(dirs[made])) != 0 ||
+		    chmod(path, dir_mode(dirs[made])) != 0) {
+			rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	for (written = 0; written < h->nfiles; written++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmp, h->files[written].path) >=
+		    sizeof(path)) {
+			rc = nk_fail(e, NK_E_IO, "%s: path too long", tmp);
+			goto fail;
+		}
+		if ((rc = write_one(path, &h->files[written], e)) != 0)
+			goto fail;
+	}
+	if (exists && rmdir(dir) != 0) {
+		rc = nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (rename(tmp, dir) != 0) {
+		rc = nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	/* A file that failed midway was created: remove it too. */
+	remove_partial(tmp, h, written < h->nfiles ? written + 1 : written, dirs, made);
+	return rc;
+}
+
+/* --- the command-line options both commands share ------------------------ */
+
+int
+handoff_cli_ssh_key(struct handoff_cli *c, const char *arg, struct nk_err *e)
+{
+	static char key[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	struct nk_err ke = { "" };
+	int rc;
+
+	if (c->nssh_keys >= HANDOFF_CLI_KEYS_MAX)
+		return nk_fail(e, NK_E_USAGE, "at most %d --ssh-key", HANDOFF_CLI_KEYS_MAX);
+	if (strchr(arg, '\n') != NULL)
+		return nk_fail(e, NK_E_USAGE, "--ssh-key takes one key (use --ssh-key-file for "
+		    "several)");
+	rc = handoff_key_parse(arg, strlen(arg), key, sizeof(key), &ke);
+	if (rc == 0)
+		return nk_fail(e, NK_E_USAGE, "--ssh-key: empty or a comment");
+	if (rc < 0)
+		return nk_fail(e, NK_E_USAGE, "--ssh-key: %s", ke.msg);
+	c->ssh_keys[c->nssh_keys++] = arg;
+	return 0;
+}
+
+int
+handoff_cli_ssh_key_file(struct handoff_cli *c, const char *arg, struct nk_err *e)
+{
+	struct handoff *scratch;
+	struct keyset k = { { NULL }, 0, 0 };
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t len, added = 0;
+	int rc;
+
+	if (c->nssh_key_files >= HANDOFF_CLI_KEYS_MAX)
+		return nk_fail(e, NK_E_USAGE, "at most %d --ssh-key-file", HANDOFF_CLI_KEYS_MAX);
+	if (read_rooted("", arg, HANDOFF_KEYFILE_MAX_BYTES, &buf, &len, &re) != 0)
+		return nk_fail(e, NK_E_USAGE, "--ssh-key-file: %s", re.msg);
+	if ((scratch = calloc(1, sizeof(*scratch))) == NULL) {
+		free(buf);
+		return nk_fail(e, NK_E_NOMEM, "out of memory");
+	}
+	rc = keyset_add_text(scratch, &k, arg, buf, len, 1, &added, e);
+	if (rc == 0 && added == 0)
+		rc = nk_fail(e, NK_E_USAGE, "--ssh-key-file: no key in %s", arg);
+	else if (rc != 0)
+		nk_err_prefix(e, "--ssh-key-file");
+	keyset_free(&k);
+	free(scratch);
+	free(buf);
+	if (rc == 0)
+		c->ssh_key_files[c->nssh_key_files++] = arg;
+	return rc;
+}
+
+void
+handoff_cli_to_opts(const struct handoff_cli *c, struct handoff_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->root = "";
+	o->ssh_keys = c->ssh_keys;
+	o->nssh_keys = c->nssh_keys;
+	o->ssh_key_files = c->ssh_key_files;
+	o->nssh_key_files = c->nssh_key_files;
+	o->no_host_keys = c->no_host_keys;
+	o->sudo_user = handoff_invoking_user();
+}

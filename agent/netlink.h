@@ -1,0 +1,106 @@
+/* netlink: the machine's network state (links, addresses, routes) read
+ * with rtnetlink dumps over a NETLINK_ROUTE socket, never by running or
+ * parsing another program. The parser is pure and bounded, separate from
+ * the socket I/O, so tests and the fuzzer feed it recorded messages. */
+#ifndef NK_NETLINK_H
+#define NK_NETLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define NET_LINKS_MAX 64
+#define NET_ADDRS_MAX 256
+#define NET_ROUTES_MAX 256
+#define NET_IFNAME_MAX_BYTES 16   /* IFNAMSIZ, with its NUL */
+#define NET_KIND_MAX_BYTES 16     /* IFLA_INFO_KIND ("veth", "vlan"), with NUL */
+#define NET_HWADDR_MAX_BYTES 32   /* MAX_ADDR_LEN */
+#define NETLINK_RECV_MAX_BYTES (64 * 1024) /* the kernel sends at most 32 KiB a datagram */
+#define NETLINK_DUMP_TRIES 3      /* a dump interrupted by a change is restarted */
+#define NETLINK_FOREIGN_MAX 1024   /* datagrams from other processes ignored, per receive */
+#define NETLINK_TIMEOUT_S 5       /* per receive */
+
+/* Route protocols (RTPROT_*) the parser keeps; others (kernel prefix
+ * routes, redirects, routing daemons) are counted and dropped. */
+#define NET_RTPROT_UNSPEC 0
+#define NET_RTPROT_BOOT 3
+#define NET_RTPROT_STATIC 4
+#define NET_RTPROT_RA 9
+#define NET_RTPROT_DHCP 16
+
+struct net_link {
+	int index;
+	char name[NET_IFNAME_MAX_BYTES];
+	char kind[NET_KIND_MAX_BYTES];   /* "" for physical devices */
+	uint8_t mac[NET_HWADDR_MAX_BYTES];      /* IFLA_ADDRESS */
+	size_t mac_len;
+	uint8_t perm_mac[NET_HWADDR_MAX_BYTES]; /* IFLA_PERM_ADDRESS, if the driver has one */
+	size_t perm_mac_len;
+	uint32_t mtu;                    /* 0: not reported */
+	uint32_t flags;                  /* IFF_* */
+	uint16_t type;                   /* ARPHRD_* */
+	int master;                      /* IFLA_MASTER: enslaved to this index, or 0 */
+};
+
+struct net_addr {
+	int ifindex;
+	int family;                      /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	uint8_t prefixlen;
+	uint8_t scope;                   /* RT_SCOPE_* */
+	uint32_t flags;                  /* IFA_F_* (IFA_FLAGS when present) */
+	uint32_t valid_lft;              /* seconds; 0xffffffff: forever */
+	uint32_t preferred_lft;
+};
+
+struct net_route {
+	int family;                      /* of the destination */
+	int oif;                         /* RTA_OIF, 0 if absent */
+	uint8_t dst[16];
+	uint8_t dst_len;
+	int gw_family;                   /* 0: no gateway; differs from family for RTA_VIA */
+	uint8_t gw[16];
+	int has_prefsrc;
+	uint8_t prefsrc[16];
+	uint32_t metric;                 /* RTA_PRIORITY */
+	uint8_t protocol;                /* RTPROT_* */
+	uint8_t scope;
+	uint32_t flags;                  /* rtm_flags (RTNH_F_ONLINK) */
+};
+
+/* What one dump saw. Counters say what was left out, so the caller can
+ * tell the operator instead of silently carrying less. */
+struct net_state {
+	struct net_link links[NET_LINKS_MAX];
+	size_t nlinks;
+	struct net_addr addrs[NET_ADDRS_MAX];
+	size_t naddrs;
+	struct net_route routes[NET_ROUTES_MAX];
+	size_t nroutes;
+	size_t links_over, addrs_over, routes_over; /* dropped: the arrays were full */
+	size_t routes_multipath;                    /* dropped: ECMP routes */
+};
+
+enum netlink_status {
+	NETLINK_MORE = 0,   /* the dump continues in the next datagram */
+	NETLINK_DONE = 1,   /* NLMSG_DONE seen */
+	NETLINK_INTR = 2,   /* NLM_F_DUMP_INTR: state changed during the dump */
+};
+
+/* Parses one datagram of a dump reply (any mix of RTM_NEWLINK,
+ * RTM_NEWADDR, RTM_NEWROUTE, NLMSG_DONE, NLMSG_ERROR) into out,
+ * appending. seq: the request's sequence number; other numbers are
+ * refused. Main-table unicast routes of the kept protocols only.
+ * Malformed, truncated or overlong messages: NK_E_IO, out may hold the
+ * entries parsed before. */
+int netlink_parse(const uint8_t *buf, size_t len, uint32_t seq, struct net_state *out,
+    enum netlink_status *status, struct nk_err *e);
+
+/* Dumps links, addresses and routes of the current network namespace. */
+int netlink_dump(struct net_state *out, struct nk_err *e);
+
+/* The link with this index, or NULL. */
+const struct net_link *netlink_link(const struct net_state *s, int index);
+
+#endif

@@ -1,0 +1,60 @@
+/* netunits: the network state netlink saw, and the DNS of resolv.conf,
+ * turned into systemd-networkd units for the new system, one per
+ * interface, matched by MAC. Pure: no I/O, no allocation; the policy of
+ * what is carried and how lives here and in docs/handoff.md. */
+#ifndef NK_NETUNITS_H
+#define NK_NETUNITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "netlink.h"
+
+#define NETUNITS_DNS_MAX 8                 /* nameservers carried */
+#define NETUNITS_DOMAINS_MAX 8             /* search domains carried */
+#define NETUNITS_DOMAIN_MAX_BYTES 254      /* 253 characters and a NUL */
+#define NETUNITS_RESOLV_MAX_BYTES (64 * 1024)
+#define NETUNITS_LINE_MAX_BYTES 1024       /* a resolv.conf line; longer ones are ignored */
+#define NETUNITS_UNIT_MAX_BYTES (64 * 1024)
+#define NETUNITS_NAME_MAX_BYTES 48         /* "<ifname>[-<index>].network" */
+
+struct net_dns {
+	int family[NETUNITS_DNS_MAX];
+	uint8_t addr[NETUNITS_DNS_MAX][16];
+	size_t nservers;
+	char domains[NETUNITS_DOMAINS_MAX][NETUNITS_DOMAIN_MAX_BYTES];
+	size_t ndomains;
+	int stub;      /* a nameserver was systemd-resolved's stub (127.0.0.53 or .54) */
+	size_t local;  /* other loopback or link-local nameservers, left out */
+	size_t over;   /* nameservers or domains beyond the caps, left out */
+};
+
+/* Adds the nameservers (deduplicated) and the search list (the last
+ * search or domain line wins, as in glibc) of resolv.conf text to out.
+ * Lines it does not understand are ignored, as the resolver does. */
+void netunits_parse_resolv(const uint8_t *buf, size_t len, struct net_dns *out);
+
+/* Why link (a position in s->links) gets no unit, or NULL if it gets one. */
+const char *netunits_skip_reason(const struct net_state *s, size_t link);
+
+/* The unit's file name, e.g. "eth0.network" (the NixOS module installs
+ * it as /run/systemd/network/10-nixos-kexec-eth0.network); names that
+ * sanitize alike get "-<index>". */
+int netunits_name(const struct net_state *s, size_t link, char *out, size_t cap,
+    struct nk_err *e);
+
+/* The unit text for link. DNS goes to the units of links that carry a
+ * default route (static, DHCP or RA), or to every unit if none does. */
+int netunits_render(const struct net_state *s, size_t link, const struct net_dns *dns,
+    char *out, size_t cap, size_t *len, struct nk_err *e);
+
+/* resolv.conf text for the new system (nameservers and search list);
+ * *len is 0 when dns holds nothing. */
+int netunits_render_resolv(const struct net_dns *dns, char *out, size_t cap, size_t *len,
+    struct nk_err *e);
+
+/* "aa:bb:..." of n bytes into out (3 * n bytes). */
+void netunits_mac(const uint8_t *mac, size_t n, char *out, size_t cap);
+
+#endif
