@@ -297,7 +297,9 @@ cmd_boot(int argc, char **argv)
 		rc = nk_fail(&e, NK_E_NOMEM, "out of memory");
 		goto out;
 	}
-	*mc = (struct manifest_ctx){ .pf = &pf, .p = &p, .b = &b, .source = cli.opts.sources[0] };
+	/* r->origin names the source that served the manifest (a mirror,
+	 * perhaps); fetch_run fills it before calling on_manifest. */
+	*mc = (struct manifest_ctx){ .pf = &pf, .p = &p, .b = &b, .source = r->origin };
 	cli.opts.on_manifest = on_manifest;
 	cli.opts.on_manifest_ctx = mc;
 	rc = fetch_run(&cli.opts, r, &e);

@@ -1,6 +1,5 @@
 /* cmd_fetch: `fetch` and `verify`. Both run the one verified pipeline
  * (fetch.c); fetch then writes the bundle out, all or nothing. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -51,45 +50,6 @@ static const char verify_help[] =
     "  --allow-legacy       accept legacy (non-prehashed) Ed signatures\n"
     "  --json               one JSON object per event on stdout\n";
 
-/* Makes DIR's sibling temporary directory, parent must exist. */
-static int
-make_tmpdir(const char *dir, char *tmp, size_t cap, struct nk_err *e)
-{
-	if ((size_t)snprintf(tmp, cap, "%s.partial-XXXXXX", dir) >= cap)
-		return nk_fail(e, NK_E_USAGE, "%s: path too long", dir);
-	if (mkdtemp(tmp) == NULL)
-		return nk_fail(e, NK_E_IO, "%s: cannot create a directory beside it: %s",
-		    dir, strerror(errno));
-	return 0;
-}
-
-/* DIR must not exist, or be an empty directory. */
-static int
-check_outdir(const char *dir, int *exists, struct nk_err *e)
-{
-	struct stat st;
-	struct dirent *d;
-	DIR *dh;
-	int empty = 1;
-
-	*exists = 0;
-	if (lstat(dir, &st) != 0)
-		return errno == ENOENT ? 0 : nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return nk_fail(e, NK_E_USAGE, "%s: exists and is not a directory", dir);
-	if ((dh = opendir(dir)) == NULL)
-		return nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
-	while ((d = readdir(dh)) != NULL)
-		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
-			empty = 0;
-	closedir(dh);
-	if (!empty)
-		return nk_fail(e, NK_E_USAGE, "%s: not empty; fetch writes a bundle only into "
-		    "a new or empty directory", dir);
-	*exists = 1;
-	return 0;
-}
-
 static int
 write_fd_file(const char *dir, const char *name, int src, struct nk_err *e)
 {
@@ -108,54 +68,29 @@ write_fd_file(const char *dir, const char *name, int src, struct nk_err *e)
 	return rc;
 }
 
-static void
-remove_tmpdir(const char *tmp, const struct fetch_result *r)
-{
-	const char *names[] = { "manifest", "manifest.minisig", r->m.kernel.file,
-		r->m.initrd.file };
-	char path[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (names[i][0] == '\0')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmp, names[i]);
-		unlink(path);
-	}
-	rmdir(tmp);
-}
-
 /* Writes the verified bundle beside DIR, then renames it into place. */
 static int
 write_bundle(const char *dir, const struct fetch_result *r, struct nk_err *e)
 {
-	char tmp[PATH_MAX], path[PATH_MAX];
-	int exists, rc;
+	struct fileio_outdir od;
+	char path[PATH_MAX];
+	int rc;
 
-	if ((rc = check_outdir(dir, &exists, e)) != 0)
+	if ((rc = fileio_outdir_begin(&od, dir, e)) != 0)
 		return rc;
-	if ((rc = make_tmpdir(dir, tmp, sizeof(tmp), e)) != 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/manifest", tmp);
+	snprintf(path, sizeof(path), "%s/manifest", od.tmp);
 	if ((rc = fileio_write_atomic(path, r->manifest, r->manifest_len, 0644, e)) != 0)
 		goto fail;
-	snprintf(path, sizeof(path), "%s/manifest.minisig", tmp);
+	snprintf(path, sizeof(path), "%s/manifest.minisig", od.tmp);
 	if ((rc = fileio_write_atomic(path, r->sig, r->sig_len, 0644, e)) != 0)
 		goto fail;
-	if ((rc = write_fd_file(tmp, r->m.kernel.file, stage_fd(&r->kernel), e)) != 0 ||
-	    (rc = write_fd_file(tmp, r->m.initrd.file, stage_fd(&r->initrd), e)) != 0)
+	if ((rc = write_fd_file(od.tmp, r->m.kernel.file, stage_fd(&r->kernel), e)) != 0 ||
+	    (rc = write_fd_file(od.tmp, r->m.initrd.file, stage_fd(&r->initrd), e)) != 0 ||
+	    (rc = fileio_outdir_commit(&od, e)) != 0)
 		goto fail;
-	if (exists && rmdir(dir) != 0) {
-		rc = nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
-		goto fail;
-	}
-	if (rename(tmp, dir) != 0) {
-		rc = nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
-		goto fail;
-	}
 	return 0;
 fail:
-	remove_tmpdir(tmp, r);
+	fileio_outdir_abort(&od);
 	return rc;
 }
 
@@ -196,7 +131,8 @@ run(int argc, char **argv, int is_fetch)
 	}
 	if (is_fetch) {
 		int exists;
-		if ((rc = check_outdir(cli.outdir, &exists, &e)) != 0)
+		/* Refuse a full directory before downloading, not after. */
+		if ((rc = fileio_outdir_check(cli.outdir, &exists, &e)) != 0)
 			goto out;
 	}
 	if ((rc = fetch_run(&cli.opts, r, &e)) != 0)

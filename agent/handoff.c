@@ -473,11 +473,11 @@ static int
 collect_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
 {
 	struct keyset k = { { NULL }, 0, 0 };
-	char *names[HANDOFF_KEYDIR_FILES_MAX], home[PATH_MAX], path[PATH_MAX + 32];
+	char home[PATH_MAX], path[PATH_MAX + 32];
 	char what[64], *text = NULL;
 	struct nk_err re = { "" };
 	uint8_t *buf = NULL;
-	size_t i, n, over, len, total, added;
+	size_t i, len, total, added;
 	int rc = 0;
 
 	if ((rc = keyset_add_file(h, &k, o->root, "/root/.ssh/authorized_keys", e)) != 0)
@@ -495,18 +495,15 @@ collect_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
 				goto out;
 		}
 	}
-	n = list_dir(o->root, "/etc/ssh/authorized_keys.d", names, HANDOFF_KEYDIR_FILES_MAX, &over);
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "/etc/ssh/authorized_keys.d/%s", names[i]);
-		if (rc == 0)
-			rc = keyset_add_file(h, &k, o->root, path, e);
-		free(names[i]);
-	}
-	if (rc != 0)
+	/* Only root's and the invoking user's files there: every key carried
+	 * logs in as root on the new system, and other users' keys must not. */
+	if ((rc = keyset_add_file(h, &k, o->root, "/etc/ssh/authorized_keys.d/root", e)) != 0)
 		goto out;
-	if (over > 0)
-		note(h, "ssh: /etc/ssh/authorized_keys.d: only the first %d files read",
-		    HANDOFF_KEYDIR_FILES_MAX);
+	if (o->sudo_user != NULL && strcmp(o->sudo_user, "root") != 0 && user_ok(o->sudo_user)) {
+		snprintf(path, sizeof(path), "/etc/ssh/authorized_keys.d/%s", o->sudo_user);
+		if ((rc = keyset_add_file(h, &k, o->root, path, e)) != 0)
+			goto out;
+	}
 	for (i = 0; i < o->nssh_keys; i++) {
 		snprintf(what, sizeof(what), "--ssh-key #%zu", i + 1);
 		if ((rc = keyset_add_text(h, &k, what, (const uint8_t *)o->ssh_keys[i],
@@ -960,120 +957,40 @@ out:
 	return rc;
 }
 
-/* DIR must not exist, or be an empty directory. */
-static int
-check_outdir(const char *dir, int *exists, struct nk_err *e)
-{
-	struct stat st;
-	struct dirent *d;
-	DIR *dh;
-	int empty = 1;
-
-	*exists = 0;
-	if (lstat(dir, &st) != 0)
-		return errno == ENOENT ? 0 : nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return nk_fail(e, NK_E_USAGE, "%s: exists and is not a directory", dir);
-	if ((dh = opendir(dir)) == NULL)
-		return nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
-	while ((d = readdir(dh)) != NULL)
-		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
-			empty = 0;
-	closedir(dh);
-	if (!empty)
-		return nk_fail(e, NK_E_USAGE, "%s: not empty; --dump writes only into a new or "
-		    "empty directory", dir);
-	*exists = 1;
-	return 0;
-}
-
-static int
-write_one(const char *path, const struct handoff_file *f, struct nk_err *e)
-{
-	int fd, rc;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, f->mode & 0777);
-	if (fd < 0)
-		return nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
-	rc = fileio_write_all(fd, f->data, f->len, e);
-	if (rc == 0 && (fchmod(fd, f->mode & 0777) != 0 || fsync(fd) != 0))
-		rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
-	if (close(fd) != 0 && rc == 0)
-		rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
-	return rc;
-}
-
-static void
-remove_partial(const char *tmp, const struct handoff *h, size_t nwritten,
-    char dirs[][HANDOFF_PATH_MAX_BYTES], size_t ndirs)
-{
-	char path[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < nwritten; i++) {
-		snprintf(path, sizeof(path), "%s/%s", tmp, h->files[i].path);
-		unlink(path);
-	}
-	for (i = ndirs; i > 0; i--) {
-		snprintf(path, sizeof(path), "%s/%s", tmp, dirs[i - 1]);
-		rmdir(path);
-	}
-	rmdir(tmp);
-}
-
 int
-handoff_dump(const struct handoff *h, const char *dir_arg, struct nk_err *e)
+handoff_dump(const struct handoff *h, const char *dir, struct nk_err *e)
 {
-	char dirs[HANDOFF_DIRS_MAX][HANDOFF_PATH_MAX_BYTES], tmp[PATH_MAX], path[PATH_MAX];
-	char dir[PATH_MAX];
-	size_t n, made = 0, written = 0;
-	int exists, rc;
+	char dirs[HANDOFF_DIRS_MAX][HANDOFF_PATH_MAX_BYTES], path[PATH_MAX];
+	struct fileio_outdir od;
+	size_t i, n;
+	int rc;
 
-	/* "out/" names the same directory as "out"; the temporary one must be
-	 * its sibling, not inside it. */
-	if ((size_t)snprintf(dir, sizeof(dir), "%s", dir_arg) >= sizeof(dir) - 32)
-		return nk_fail(e, NK_E_USAGE, "%s: path too long", dir_arg);
-	for (n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
-		dir[n - 1] = '\0';
-	if (dir[0] == '\0' || strcmp(dir, "/") == 0)
-		return nk_fail(e, NK_E_USAGE, "--dump needs a directory other than '%s'", dir_arg);
-	if ((rc = check_outdir(dir, &exists, e)) != 0)
+	/* The temporary directory is 0700: private host keys go in. */
+	if ((rc = fileio_outdir_begin(&od, dir, e)) != 0)
 		return rc;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.partial-XXXXXX", dir) >= sizeof(tmp))
-		return nk_fail(e, NK_E_USAGE, "%s: path too long", dir);
-	if (mkdtemp(tmp) == NULL) /* mode 0700: private host keys go in */
-		return nk_fail(e, NK_E_IO, "%s: cannot create a directory beside it: %s", dir,
-		    strerror(errno));
 	n = subdirs(h, dirs, HANDOFF_DIRS_MAX);
-	for (made = 0; made < n; made++) {
-		snprintf(path, sizeof(path), "%s/%s", tmp, dirs[made]);
-		if (mkdir(path, dir_mode(dirs[made])) != 0 ||
-		    chmod(path, dir_mode(dirs[made])) != 0) {
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", od.tmp, dirs[i]);
+		if (mkdir(path, dir_mode(dirs[i])) != 0 || chmod(path, dir_mode(dirs[i])) != 0) {
 			rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
 	}
-	for (written = 0; written < h->nfiles; written++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmp, h->files[written].path) >=
+	for (i = 0; i < h->nfiles; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", od.tmp, h->files[i].path) >=
 		    sizeof(path)) {
-			rc = nk_fail(e, NK_E_IO, "%s: path too long", tmp);
+			rc = nk_fail(e, NK_E_IO, "%s: path too long", od.tmp);
 			goto fail;
 		}
-		if ((rc = write_one(path, &h->files[written], e)) != 0)
+		if ((rc = fileio_write_atomic(path, h->files[i].data, h->files[i].len,
+		    h->files[i].mode & 0777, e)) != 0)
 			goto fail;
 	}
-	if (exists && rmdir(dir) != 0) {
-		rc = nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
+	if ((rc = fileio_outdir_commit(&od, e)) != 0)
 		goto fail;
-	}
-	if (rename(tmp, dir) != 0) {
-		rc = nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
-		goto fail;
-	}
 	return 0;
 fail:
-	/* A file that failed midway was created: remove it too. */
-	remove_partial(tmp, h, written < h->nfiles ? written + 1 : written, dirs, made);
+	fileio_outdir_abort(&od);
 	return rc;
 }
 

@@ -20,7 +20,7 @@
 #define HANDOFF_KEY_LINE_MAX_BYTES 16384    /* one authorized_keys line (OpenSSH's cap) */
 #define HANDOFF_KEY_BLOB_MAX_BYTES 12288    /* a decoded public key */
 #define HANDOFF_KEYFILE_MAX_BYTES (1024 * 1024)
-#define HANDOFF_KEYDIR_FILES_MAX 64         /* files read from authorized_keys.d */
+#define HANDOFF_KEYDIR_FILES_MAX 64         /* directory entries read from /etc/ssh */
 #define HANDOFF_HOSTKEYS_MAX 16             /* ssh_host_* files carried */
 #define HANDOFF_HOSTKEY_MAX_BYTES (16 * 1024)
 #define HANDOFF_SMALL_MAX_BYTES 4096        /* hostname, machine-id */

@@ -1,7 +1,9 @@
 /* fileio: careful file access by path. */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -166,4 +168,87 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return rc;
+}
+
+int
+fileio_outdir_check(const char *dir, int *exists, struct nk_err *e)
+{
+	struct stat st;
+	struct dirent *d;
+	DIR *dh;
+	int empty = 1;
+
+	*exists = 0;
+	if (lstat(dir, &st) != 0)
+		return errno == ENOENT ? 0 : nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return nk_fail(e, NK_E_USAGE, "%s: exists and is not a directory", dir);
+	if ((dh = opendir(dir)) == NULL)
+		return nk_fail(e, NK_E_IO, "%s: %s", dir, strerror(errno));
+	while ((d = readdir(dh)) != NULL)
+		if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
+			empty = 0;
+	closedir(dh);
+	if (!empty)
+		return nk_fail(e, NK_E_USAGE, "%s: not empty; give a new or empty directory", dir);
+	*exists = 1;
+	return 0;
+}
+
+int
+fileio_outdir_begin(struct fileio_outdir *o, const char *dir, struct nk_err *e)
+{
+	size_t n;
+	int rc;
+
+	o->tmp[0] = '\0';
+	/* "out/" names the same directory as "out"; the temporary one must be
+	 * its sibling, not inside it. */
+	if ((size_t)snprintf(o->dir, sizeof(o->dir), "%s", dir) >= sizeof(o->dir) - 32)
+		return nk_fail(e, NK_E_USAGE, "%s: path too long", dir);
+	for (n = strlen(o->dir); n > 1 && o->dir[n - 1] == '/'; n--)
+		o->dir[n - 1] = '\0';
+	if (o->dir[0] == '\0' || strcmp(o->dir, "/") == 0)
+		return nk_fail(e, NK_E_USAGE, "'%s' cannot be an output directory", dir);
+	if ((rc = fileio_outdir_check(o->dir, &o->existed, e)) != 0)
+		return rc;
+	snprintf(o->tmp, sizeof(o->tmp), "%s.partial-XXXXXX", o->dir);
+	if (mkdtemp(o->tmp) == NULL) {
+		o->tmp[0] = '\0';
+		return nk_fail(e, NK_E_IO, "%s: cannot create a directory beside it: %s",
+		    o->dir, strerror(errno));
+	}
+	return 0;
+}
+
+int
+fileio_outdir_commit(struct fileio_outdir *o, struct nk_err *e)
+{
+	if (o->existed && rmdir(o->dir) != 0)
+		return nk_fail(e, NK_E_IO, "%s: %s", o->dir, strerror(errno));
+	if (rename(o->tmp, o->dir) != 0)
+		return nk_fail(e, NK_E_IO, "%s: %s", o->dir, strerror(errno));
+	o->tmp[0] = '\0';
+	return 0;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void
+fileio_outdir_abort(struct fileio_outdir *o)
+{
+	/* Depth first, never following symlinks: only what we made goes. */
+	if (o->tmp[0] != '\0')
+		nftw(o->tmp, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	o->tmp[0] = '\0';
 }

@@ -3,6 +3,7 @@
 #ifndef NK_FILEIO_H
 #define NK_FILEIO_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,5 +28,20 @@ int fileio_write_all(int fd, const void *buf, size_t len, struct nk_err *e);
 
 /* Copies all bytes of in_fd (from offset 0) to out_fd. */
 int fileio_copy_fd(int in_fd, int out_fd, struct nk_err *e);
+
+/* An output directory written all or nothing. begin: DIR (trailing
+ * slashes ignored) must not exist or be empty; a sibling
+ * DIR.partial-XXXXXX (mode 0700) is made for the caller to fill (tmp).
+ * commit renames it into place; abort removes it and all it holds. */
+struct fileio_outdir {
+	char dir[PATH_MAX];
+	char tmp[PATH_MAX];
+	int existed;
+};
+int fileio_outdir_begin(struct fileio_outdir *o, const char *dir, struct nk_err *e);
+int fileio_outdir_commit(struct fileio_outdir *o, struct nk_err *e);
+void fileio_outdir_abort(struct fileio_outdir *o);
+/* Only the check of begin: 0 when DIR is absent or an empty directory. */
+int fileio_outdir_check(const char *dir, int *exists, struct nk_err *e);
 
 #endif

@@ -314,6 +314,9 @@ fixture(void **st)
 	/* NixOS's layout: /etc/ssh/authorized_keys.d/alice -> /etc/static/... */
 	put_link("/etc/ssh/authorized_keys.d/alice", "/etc/static/ssh/authorized_keys.d/alice");
 	put_file("/etc/ssh/authorized_keys.d/.hidden", "ssh-ed25519 junk\n", 0644);
+	/* Another user's key: it must not become a root key on the new system. */
+	snprintf(t, sizeof(t), "%s carol\n", mkkey("ssh-ed25519", 40));
+	put_file("/etc/ssh/authorized_keys.d/carol", t, 0644);
 	snprintf(t, sizeof(t), "%s nixos-root\n", k_nix);
 	put_file("/etc/ssh/authorized_keys.d/root", t, 0444);
 	put_file("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
@@ -464,8 +467,8 @@ t_collect_fixture(void **st)
 	assert_string_equal((const char *)f->data, "0123456789abcdef0123456789abcdef\n");
 
 	/* Keys: root's (cloud prefix stripped, duplicate merged, junk noted),
-	 * bob's, authorized_keys.d (alice's key already came with bob's: the
-	 * first comment stays), then the CLI. */
+	 * bob's, authorized_keys.d/root (alice's and carol's files there are
+	 * not read: only root's and the sudo user's), then the CLI. */
 	assert_non_null(f = file(&h, "ssh/authorized_keys"));
 	snprintf(want, sizeof(want), "%s cloud-key\n%s root@admin\n%s bob@desk\n"
 	    "%s bob's copy of alice\n%s nixos-root\n%s\n",
