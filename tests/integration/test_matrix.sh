@@ -146,6 +146,15 @@ fetch_case pin-match           0  "verified"                   "$U/good/" "${KEY
 fetch_case pin-mismatch        69 "--pin"                      "$U/good/" "${KEY[@]}" "${CA[@]}" --pin "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 fetch_case not-found           69 "HTTP 404"                   "$U/nothing-here/" "${KEY[@]}" "${CA[@]}"
 fetch_case mirror-after-refused 0 "verified"                   "https://127.0.0.1:1/good/" --mirror "$U/good/" "${KEY[@]}" "${CA[@]}"
+it_case "output-dir-with-trailing-slash"
+"$NK" fetch "$U/good/" "${KEY[@]}" "${CA[@]}" -o "$T/out/slash/" >"$T/log/slash" 2>&1 &&
+	cmp -s "$T/out/slash/initrd" "$ROOT/good/initrd" && ! ls "$T/out" | grep -q partial &&
+	it_pass || it_fail "$(tail -n1 "$T/log/slash")"
+it_case "output-dir-not-empty-refused-before-download"
+mkdir -p "$T/out/full" && touch "$T/out/full/keep"
+"$NK" fetch "$U/good/" "${KEY[@]}" "${CA[@]}" -o "$T/out/full" >"$T/log/full" 2>&1; rc=$?
+[ $rc -eq 64 ] && [ -e "$T/out/full/keep" ] && ! grep -q fetching "$T/log/full" &&
+	it_pass || it_fail "exit $rc: $(tail -n1 "$T/log/full")"
 it_stop_stub
 
 # fault_case NAME WANT NEEDLE FAULT...: a fresh stub with faults, good bundle
