@@ -130,6 +130,13 @@ in
             install -D -m 0644 "$h/ssh/authorized_keys" ${run}/authorized_keys.d/root
           fi
 
+          ${lib.optionalString (!config.services.resolved.enable) ''
+            # DNS as it was: only without systemd-resolved (with it, the
+            # units' DNS= and Domains= already carry the servers).
+            if [ -f "$h/resolv.conf" ]; then
+              install -m 0644 "$h/resolv.conf" /etc/resolv.conf
+            fi
+          ''}
           # Host name, when it is a valid one.
           if [ -f "$h/hostname" ]; then
             name=
