@@ -3,8 +3,10 @@
 # initramfs holding the agent; the agent fetches a signed bundle from the
 # stub on this machine's loopback and kexecs into it.
 #
-# Scenarios (NK_E2E_SCENARIOS, default "boot tampered lockdown"):
+# Scenarios (NK_E2E_SCENARIOS, default "boot delay tampered lockdown"):
 #   boot      fetch, verify, kexec: the second system prints this run's nonce
+#             and the handed-over network units and key
+#   delay     boot --delay 2: the agent answers (exit 0) first, then kexecs
 #   tampered  the stub corrupts one initrd byte: exit 65, nothing loaded
 #   lockdown  first kernel booted with lockdown=integrity: exit 77, says why
 # and, for checking the harness itself:
@@ -28,7 +30,7 @@ B=$(cd "${B:-build}" && pwd)
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$HERE/e2e-lib.sh"
 
-read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot tampered lockdown}"
+read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown}"
 LOGS=${NK_E2E_LOGS:-$B/e2e}
 WORK=""
 NPASS=0 NFAIL=0 NSKIP=0
@@ -213,6 +215,23 @@ scenario_boot() {
 	need "agent printed no boot nonce" [ -n "$nonce" ]
 	need "boot.json lacks the nonce the agent printed" \
 		e2e_has_re "$LOG" "NK-E2E handoff /nixos-kexec/handoff/boot.json: .*\"$nonce\""
+}
+
+# boot --delay: the agent prints its result and exits 0 while the first
+# system is still up, then its detached child executes the kexec.
+scenario_delay() {
+	bundle_prepare
+	bundle_serve
+	boot_first "$LOG" nk.args=--delay,2 nk.wait=60
+	need_clean_end "$LOG" || return 0
+	need "agent exit $(e2e_agent_exit "$LOG"), want 0 before the kexec" \
+		[ "$(e2e_agent_exit "$LOG")" = 0 ]
+	need "kexec_loaded=$(e2e_kexec_loaded "$LOG") while waiting, want 1" \
+		[ "$(e2e_kexec_loaded "$LOG")" = 1 ]
+	need "agent did not announce the delayed execution" \
+		e2e_has_re <(e2e_agent_output "$LOG") "executing in 2 s"
+	need "no second-system marker after the delay" \
+		e2e_has "$LOG" "NK-E2E second-system nonce=$NONCE"
 }
 
 scenario_tampered() {
