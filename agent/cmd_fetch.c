@@ -22,7 +22,8 @@ static const char fetch_help[] =
     "\n"
     "Download a signed bundle, verify it, and write it to DIR. DIR ends up\n"
     "holding exactly the verified bundle (manifest, manifest.minisig, kernel,\n"
-    "initrd), or nothing at all. Nothing is written before every check passed.\n"
+    "initrd), or nothing at all: the artifacts are staged as unnamed files in a\n"
+    "hidden DIR.partial-XXXXXX beside it and named only after every check.\n"
     "\n"
     "SOURCE  https:// URL of the bundle directory or of its manifest,\n"
     "        a local directory, or file:///path. http:// is refused.\n"
@@ -50,48 +51,28 @@ static const char verify_help[] =
     "  --allow-legacy       accept legacy (non-prehashed) Ed signatures\n"
     "  --json               one JSON object per event on stdout\n";
 
+/* Fills the output's temporary directory with the verified bundle and
+ * renames it into place. The artifacts were staged there as unnamed files
+ * while downloading: they are linked, not copied. */
 static int
-write_fd_file(const char *dir, const char *name, int src, struct nk_err *e)
+write_bundle(struct fileio_outdir *od, const struct fetch_result *r, struct nk_err *e)
 {
-	char path[PATH_MAX];
-	int fd, rc;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
-	rc = fileio_copy_fd(src, fd, e);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
-	if (close(fd) != 0 && rc == 0)
-		rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
-	return rc;
-}
-
-/* Writes the verified bundle beside DIR, then renames it into place. */
-static int
-write_bundle(const char *dir, const struct fetch_result *r, struct nk_err *e)
-{
-	struct fileio_outdir od;
 	char path[PATH_MAX];
 	int rc;
 
-	if ((rc = fileio_outdir_begin(&od, dir, e)) != 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/manifest", od.tmp);
+	snprintf(path, sizeof(path), "%s/manifest", od->tmp);
 	if ((rc = fileio_write_atomic(path, r->manifest, r->manifest_len, 0644, e)) != 0)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/manifest.minisig", od.tmp);
+		return rc;
+	snprintf(path, sizeof(path), "%s/manifest.minisig", od->tmp);
 	if ((rc = fileio_write_atomic(path, r->sig, r->sig_len, 0644, e)) != 0)
-		goto fail;
-	if ((rc = write_fd_file(od.tmp, r->m.kernel.file, stage_fd(&r->kernel), e)) != 0 ||
-	    (rc = write_fd_file(od.tmp, r->m.initrd.file, stage_fd(&r->initrd), e)) != 0 ||
-	    (rc = fileio_outdir_commit(&od, e)) != 0)
-		goto fail;
-	return 0;
-fail:
-	fileio_outdir_abort(&od);
-	return rc;
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", od->tmp, r->m.kernel.file);
+	if ((rc = stage_link(&r->kernel, path, e)) != 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", od->tmp, r->m.initrd.file);
+	if ((rc = stage_link(&r->initrd, path, e)) != 0)
+		return rc;
+	return fileio_outdir_commit(od, e);
 }
 
 static void
@@ -113,7 +94,8 @@ run(int argc, char **argv, int is_fetch)
 	struct progress p;
 	struct nk_err e = { "" };
 	const char *cmd = is_fetch ? "fetch" : "verify";
-	int rc;
+	struct fileio_outdir od;
+	int rc, have_od = 0;
 
 	rc = fetch_cli_parse(argc, argv, is_fetch ? fetch_help : verify_help, NULL, NULL,
 	    &cli, &e);
@@ -130,19 +112,23 @@ run(int argc, char **argv, int is_fetch)
 		goto out;
 	}
 	if (is_fetch) {
-		int exists;
-		/* Refuse a full directory before downloading, not after. */
-		if ((rc = fileio_outdir_check(cli.outdir, &exists, &e)) != 0)
+		/* Refuse a full directory before downloading, not after; stage
+		 * the artifacts in its hidden sibling, where they are linked. */
+		if ((rc = fileio_outdir_begin(&od, cli.outdir, &e)) != 0)
 			goto out;
+		have_od = 1;
+		cli.opts.stage_dir = od.tmp;
 	}
 	if ((rc = fetch_run(&cli.opts, r, &e)) != 0)
 		goto out;
-	if (is_fetch && (rc = write_bundle(cli.outdir, r, &e)) != 0)
+	if (is_fetch && (rc = write_bundle(&od, r, &e)) != 0)
 		goto out_staged;
 	print_summary(&p, r, is_fetch ? "fetched" : "bundle");
 out_staged:
 	fetch_result_close(r);
 out:
+	if (have_od && rc != 0)
+		fileio_outdir_abort(&od);
 	free(r);
 	if (rc != 0)
 		progress_result(&p, rc, nk_exit_code(rc), e.msg);

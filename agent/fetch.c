@@ -46,18 +46,19 @@ local_get(const char *path, struct sink *k, const struct event_sink *evs, struct
 	return rc;
 }
 
-/* Downloads one named file of source s into a fresh sink capped at max.
- * On success the sink's hash is still running: the caller finishes it. */
+/* Downloads one named file of source s into a fresh sink capped at max,
+ * staged in dir (NULL: a memfd). On success the sink's hash is still
+ * running: the caller finishes it. */
 static int
 get_file(const struct fetch_opts *o, const struct source *s, const char *name,
-    uint64_t max, struct sink *k, struct nk_err *e)
+    uint64_t max, const char *dir, struct sink *k, struct nk_err *e)
 {
 	char url[SOURCE_MAX_BYTES + MANIFEST_FILE_MAX_BYTES + 2];
 	int rc;
 
 	if ((rc = source_join(s, name, url, sizeof(url), e)) != 0)
 		return rc;
-	if ((rc = sink_open(k, name, max, e)) != 0)
+	if ((rc = sink_open(k, name, max, dir, e)) != 0)
 		return rc;
 	rc = s->kind == SOURCE_HTTPS ? http_get(&o->http, url, k, e)
 				     : local_get(url, k, &o->http.ev, e);
@@ -77,7 +78,7 @@ get_small(const struct fetch_opts *o, const struct source *s, const char *name,
 	struct sink k;
 	int rc;
 
-	if ((rc = get_file(o, s, name, cap, &k, e)) != 0)
+	if ((rc = get_file(o, s, name, cap, NULL, &k, e)) != 0)
 		return rc;
 	sink_close(&k);
 	rc = sink_read_all(&k, buf, cap, len, e);
@@ -163,7 +164,7 @@ get_artifact(const struct fetch_opts *o, const struct source *s,
 	struct sink k;
 	int rc;
 
-	if ((rc = get_file(o, s, a->file, a->size, &k, e)) != 0)
+	if ((rc = get_file(o, s, a->file, a->size, o->stage_dir, &k, e)) != 0)
 		return rc;
 	if ((rc = sink_digest(&k, got, e)) != 0) /* hashed as the bytes arrived */
 		goto fail;

@@ -39,6 +39,9 @@ struct fetch_opts {
 	    size_t *tail_len, struct nk_err *e);
 	void *on_manifest_ctx;
 	int manifest_only;             /* stop after the manifest (check) */
+	/* NULL: artifacts are staged in sealed memfds (boot). A directory:
+	 * in unnamed files there, for fetch -o to link into place. */
+	const char *stage_dir;
 };
 
 struct fetch_result {

@@ -6,7 +6,8 @@
 #include <unistd.h>
 
 int
-sink_open(struct sink *k, const char *name, uint64_t max, struct nk_err *e)
+sink_open(struct sink *k, const char *name, uint64_t max, const char *dir,
+    struct nk_err *e)
 {
 	int rc;
 
@@ -14,7 +15,7 @@ sink_open(struct sink *k, const char *name, uint64_t max, struct nk_err *e)
 	k->name = name;
 	k->max = max;
 	k->stage.fd = k->stage.ro_fd = -1;
-	if ((rc = stage_open(&k->stage, name, e)) != 0)
+	if ((rc = stage_open(&k->stage, name, dir, e)) != 0)
 		return rc;
 	if ((rc = sha256_init(&k->hash, e)) != 0) {
 		stage_close(&k->stage);

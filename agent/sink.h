@@ -20,8 +20,10 @@ struct sink {
 	struct nk_err err;
 };
 
-/* Opens a sink for name that accepts at most max bytes. */
-int sink_open(struct sink *k, const char *name, uint64_t max, struct nk_err *e);
+/* Opens a sink for name that accepts at most max bytes, staged in a memfd
+ * (dir NULL) or an unnamed file in dir (see stage_open). */
+int sink_open(struct sink *k, const char *name, uint64_t max, const char *dir,
+    struct nk_err *e);
 /* Accepts n bytes. Returns 0, or a code with k->err filled (over the cap:
  * NK_E_SIZE; staging: NK_E_IO/NK_E_NOMEM). */
 int sink_write(struct sink *k, const void *buf, size_t n);

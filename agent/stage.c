@@ -13,10 +13,20 @@
 #define STAGE_SEALS (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL)
 
 int
-stage_open(struct stage_file *s, const char *name, struct nk_err *e)
+stage_open(struct stage_file *s, const char *name, const char *dir, struct nk_err *e)
 {
 	s->ro_fd = -1;
 	s->len = 0;
+	s->memfd = 0;
+	if (dir != NULL) {
+		s->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+		if (s->fd >= 0)
+			return 0;
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return nk_fail(e, NK_E_IO, "%s: cannot stage a file there: %s", dir,
+			    strerror(errno));
+	}
+	s->memfd = 1;
 	s->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (s->fd < 0)
 		return nk_fail(e, errno == ENOMEM ? NK_E_NOMEM : NK_E_IO,
@@ -60,7 +70,7 @@ stage_seal(struct stage_file *s, struct nk_err *e)
 	char path[64];
 	int ro;
 
-	if (fcntl(s->fd, F_ADD_SEALS, STAGE_SEALS) != 0)
+	if (s->memfd && fcntl(s->fd, F_ADD_SEALS, STAGE_SEALS) != 0)
 		return nk_fail(e, NK_E_IO, "sealing staged file: %s", strerror(errno));
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
 	ro = open(path, O_RDONLY | O_CLOEXEC);
@@ -70,6 +80,32 @@ stage_seal(struct stage_file *s, struct nk_err *e)
 	close(s->fd);
 	s->fd = -1;
 	s->ro_fd = ro;
+	return 0;
+}
+
+int
+stage_link(const struct stage_file *s, const char *path, struct nk_err *e)
+{
+	char proc[64];
+	int fd = stage_fd(s), out, rc;
+
+	if (s->memfd) {
+		out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (out < 0)
+			return nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+		rc = fileio_copy_fd(fd, out, e);
+		if (rc == 0 && fsync(out) != 0)
+			rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+		if (close(out) != 0 && rc == 0)
+			rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (fsync(fd) != 0)
+		return nk_fail(e, NK_E_IO, "%s: fsync: %s", path, strerror(errno));
+	/* The /proc form needs no CAP_DAC_READ_SEARCH, unlike AT_EMPTY_PATH. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0)
+		return nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
 	return 0;
 }
 

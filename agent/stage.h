@@ -11,19 +11,28 @@
 #include "err.h"
 
 struct stage_file {
-	int fd;        /* writable memfd while filling, -1 when none */
+	int fd;        /* writable file while filling, -1 when none */
 	int ro_fd;     /* read-only descriptor after stage_seal, else -1 */
 	uint64_t len;  /* bytes written so far */
+	int memfd;     /* a sealable memfd; else an unnamed O_TMPFILE file */
 };
 
-/* Makes an empty memfd named name (MFD_CLOEXEC|MFD_ALLOW_SEALING). */
-int stage_open(struct stage_file *s, const char *name, struct nk_err *e);
+/* Makes an empty staging file. dir NULL: a memfd named name
+ * (MFD_CLOEXEC|MFD_ALLOW_SEALING), what boot hands to the kernel. dir
+ * set: an unnamed O_TMPFILE file in dir (fetch -o: verified bytes are then
+ * linked into place, never copied); a filesystem without O_TMPFILE gets
+ * a memfd instead. */
+int stage_open(struct stage_file *s, const char *name, const char *dir, struct nk_err *e);
+/* Gives a staged O_TMPFILE file the name path (after fsync). A memfd
+ * cannot be linked: its bytes are copied to a new file at path. */
+int stage_link(const struct stage_file *s, const char *path, struct nk_err *e);
 /* Appends len bytes at the current end. */
 int stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e);
 /* Discards every byte (for a server that ignored a Range request). */
 int stage_reset(struct stage_file *s, struct nk_err *e);
-/* Seals against write, grow, shrink and further sealing, then reopens
- * read-only and closes the writable descriptor. */
+/* Seals a memfd against write, grow, shrink and further sealing, then
+ * reopens it read-only and closes the writable descriptor. An O_TMPFILE
+ * file (fetch -o) cannot be sealed; it is reopened read-only the same. */
 int stage_seal(struct stage_file *s, struct nk_err *e);
 /* The descriptor to read from: ro_fd once sealed, else fd. */
 int stage_fd(const struct stage_file *s);

@@ -109,7 +109,7 @@ get_closed(struct sink *k, struct nk_err *e, const char *cacert, const char *pin
 	int rc;
 
 	assert_int_equal(http_global_init(e), 0);
-	assert_int_equal(sink_open(k, "f", 10, e), 0);
+	assert_int_equal(sink_open(k, "f", 10, NULL, e), 0);
 	rc = http_get(&o, "https://127.0.0.1:1/f", k, e);
 	sink_close(k);
 	stage_close(&k->stage);

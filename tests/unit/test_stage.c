@@ -33,7 +33,7 @@ t_append_seal_readonly(void **st)
 	int seals;
 
 	(void)st;
-	assert_int_equal(stage_open(&s, "t", &e), 0);
+	assert_int_equal(stage_open(&s, "t", NULL, &e), 0);
 	assert_int_equal(stage_append(&s, "hello", 5, &e), 0);
 	assert_int_equal(stage_append(&s, "!!", 2, &e), 0);
 	assert_int_equal(s.len, 7);
@@ -61,7 +61,7 @@ t_sealed_cannot_be_reopened_writable(void **st)
 	int fd;
 
 	(void)st;
-	assert_int_equal(stage_open(&s, "t", &e), 0);
+	assert_int_equal(stage_open(&s, "t", NULL, &e), 0);
 	assert_int_equal(stage_append(&s, "abc", 3, &e), 0);
 	assert_int_equal(stage_seal(&s, &e), 0);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s.ro_fd);
@@ -83,7 +83,7 @@ t_memfd_enomem(void **st)
 
 	(void)st;
 	memfd_fail_errno = ENOMEM;
-	assert_int_equal(stage_open(&s, "t", &e), NK_E_NOMEM);
+	assert_int_equal(stage_open(&s, "t", NULL, &e), NK_E_NOMEM);
 	memfd_fail_errno = 0;
 	assert_non_null(strstr(e.msg, "memfd_create"));
 }
@@ -96,7 +96,7 @@ t_memfd_emfile(void **st)
 
 	(void)st;
 	memfd_fail_errno = EMFILE;
-	assert_int_equal(stage_open(&s, "t", &e), NK_E_IO);
+	assert_int_equal(stage_open(&s, "t", NULL, &e), NK_E_IO);
 	memfd_fail_errno = 0;
 }
 
@@ -108,7 +108,7 @@ t_sink_cap_exact_ok(void **st)
 	uint8_t d[SHA256_BYTES];
 
 	(void)st;
-	assert_int_equal(sink_open(&k, "f", 3, &e), 0);
+	assert_int_equal(sink_open(&k, "f", 3, NULL, &e), 0);
 	assert_int_equal(sink_write(&k, "abc", 3), 0);
 	assert_int_equal(sink_digest(&k, d, &e), 0);
 	/* sha256("abc"), FIPS 180-2 appendix B.1 */
@@ -124,7 +124,7 @@ t_sink_cap_plus_one_refused(void **st)
 	struct nk_err e = { "" };
 
 	(void)st;
-	assert_int_equal(sink_open(&k, "f", 3, &e), 0);
+	assert_int_equal(sink_open(&k, "f", 3, NULL, &e), 0);
 	assert_int_equal(sink_write(&k, "ab", 2), 0);
 	assert_int_equal(sink_write(&k, "cd", 2), NK_E_SIZE);
 	assert_true(k.overflow);
@@ -142,7 +142,7 @@ t_sink_reset_rehashes(void **st)
 	uint8_t d[SHA256_BYTES];
 
 	(void)st;
-	assert_int_equal(sink_open(&k, "f", 16, &e), 0);
+	assert_int_equal(sink_open(&k, "f", 16, NULL, &e), 0);
 	assert_int_equal(sink_write(&k, "zzz", 3), 0);
 	assert_int_equal(sink_reset(&k, &e), 0);
 	assert_int_equal(sink_len(&k), 0);
@@ -161,11 +161,87 @@ t_sink_read_all_cap(void **st)
 	size_t n;
 
 	(void)st;
-	assert_int_equal(sink_open(&k, "f", 16, &e), 0);
+	assert_int_equal(sink_open(&k, "f", 16, NULL, &e), 0);
 	assert_int_equal(sink_write(&k, "abcdef", 6), 0);
 	assert_int_equal(sink_read_all(&k, buf, sizeof(buf), &n, &e), NK_E_SIZE);
 	sink_close(&k);
 	stage_close(&k.stage);
+}
+
+static void
+t_tmpfile_staged_then_linked(void **st)
+{
+	struct stage_file s;
+	struct nk_err e = { "" };
+	char dir[256], path[512], buf[8] = "";
+	FILE *f;
+
+	(void)st;
+	nkt_tmpdir(dir);
+	assert_int_equal(stage_open(&s, "t", dir, &e), 0);
+	assert_false(s.memfd);
+	assert_int_equal(stage_append(&s, "verified", 8, &e), 0);
+	snprintf(path, sizeof(path), "%s/initrd", dir);
+	assert_int_equal(access(path, F_OK), -1); /* unnamed until linked */
+	assert_int_equal(stage_seal(&s, &e), 0);  /* no seals on a plain file */
+	assert_int_equal(stage_link(&s, path, &e), 0);
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fread(buf, 1, 8, f), 8);
+	fclose(f);
+	assert_memory_equal(buf, "verified", 8);
+	assert_int_equal(stage_link(&s, path, &e), NK_E_IO); /* never overwrites */
+	stage_close(&s);
+	nkt_rmtree(dir);
+}
+
+static void
+t_unlinked_tmpfile_leaves_nothing(void **st)
+{
+	struct stage_file s;
+	struct nk_err e = { "" };
+	char dir[256];
+
+	(void)st;
+	nkt_tmpdir(dir);
+	assert_int_equal(stage_open(&s, "t", dir, &e), 0);
+	assert_int_equal(stage_append(&s, "refused", 7, &e), 0);
+	stage_close(&s);
+	assert_int_equal(rmdir(dir), 0); /* empty: the bytes went with the fd */
+}
+
+static void
+t_memfd_link_copies(void **st)
+{
+	struct stage_file s;
+	struct nk_err e = { "" };
+	char dir[256], path[512], buf[4] = "";
+	FILE *f;
+
+	(void)st;
+	nkt_tmpdir(dir);
+	assert_int_equal(stage_open(&s, "t", NULL, &e), 0);
+	assert_true(s.memfd);
+	assert_int_equal(stage_append(&s, "abc", 3, &e), 0);
+	assert_int_equal(stage_seal(&s, &e), 0);
+	snprintf(path, sizeof(path), "%s/k", dir);
+	assert_int_equal(stage_link(&s, path, &e), 0);
+	assert_non_null(f = fopen(path, "rb"));
+	assert_int_equal(fread(buf, 1, 3, f), 3);
+	fclose(f);
+	assert_memory_equal(buf, "abc", 3);
+	stage_close(&s);
+	nkt_rmtree(dir);
+}
+
+static void
+t_stage_dir_missing(void **st)
+{
+	struct stage_file s;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(stage_open(&s, "t", "/nonexistent/dir", &e), NK_E_IO);
+	assert_non_null(strstr(e.msg, "/nonexistent/dir"));
 }
 
 int
@@ -180,6 +256,10 @@ main(void)
 		cmocka_unit_test(t_sink_cap_plus_one_refused),
 		cmocka_unit_test(t_sink_reset_rehashes),
 		cmocka_unit_test(t_sink_read_all_cap),
+		cmocka_unit_test(t_tmpfile_staged_then_linked),
+		cmocka_unit_test(t_unlinked_tmpfile_leaves_nothing),
+		cmocka_unit_test(t_memfd_link_copies),
+		cmocka_unit_test(t_stage_dir_missing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
