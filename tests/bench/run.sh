@@ -139,8 +139,7 @@ idle_pct() {
 		printf "%.0f", (t > 0 ? 100 * (y[5] - x[5] + y[6] - x[6]) / t : 0) }'
 }
 
-# Idle before and after, and that it was quiet in between as far as the
-# load average can tell (it includes our own two or three busy tasks).
+# Idle before and after the runs; cpu_snapshot covers the rounds.
 warn_busy() { # WHEN IDLE_PCT
 	[ "$2" -ge 90 ] ||
 		note "WARNING: the machine is only $2% idle $1 the runs (something else is busy): figures are noisy"
@@ -227,8 +226,10 @@ run_a() { # MIB -> SEC RSS PH_MANIFEST PH_ARTIFACTS PH_WRITE
 	t1=$EPOCHREALTIME
 	[ "$rc" = 0 ] || die "A: nixos-kexec fetch exited $rc: $(cut -d' ' -f2- "$W/a.events" | cat "$W/a.err" - | tail -n1)"
 	same_bytes A "$out" "$mib"
-	# Phases: up to the manifest checked; artifacts downloaded, hashed,
-	# sealed in memfds; then writing them out to DIR, freeing, exiting.
+	# Phases: up to the manifest checked; artifacts downloaded, hashed and
+	# staged (O_TMPFILE beside DIR, or memfds); then from the last artifact
+	# verified to exit: naming the staged files in DIR (a link, or a copy
+	# out of memfds), freeing, exiting.
 	tm=$(awk '/"event":"verified","file":"manifest","message":"arch/ { print $1 }' "$W/a.events")
 	tv=$(awk '/"event":"verified"/ { t = $1 } END { print t }' "$W/a.events")
 	if [ -z "$tm" ] || [ -z "$tv" ]; then
@@ -294,8 +295,9 @@ run_c() { # MIB -> SEC
 
 shmem_kib() { awk '/^Shmem:/ { print $2 }' /proc/meminfo; }
 
-# Peak tmpfs+memfd pages added while CMD runs: A holds its memfds and the
-# written-out copy at once; curl only its output.
+# Peak tmpfs+memfd pages added while CMD runs: 1x the bundle when staged
+# bytes are linked into place, 2x while a staged copy and its written-out
+# copy coexist (memfd staging); curl holds only its output.
 shmem_peak() { # CMD... -> PEAK_MIB
 	local base sp
 	base=$(shmem_kib)
@@ -344,7 +346,8 @@ for s in $SIZES; do
 	total=$((total + s))
 	[ "$s" -gt "$big" ] && big=$s
 done
-# Served bundles, plus the largest twice: A's memfds and its output.
+# Served bundles, plus the largest twice: A's staged copy and, where it
+# stages in memfds (no O_TMPFILE), the copy it writes out.
 pick_tmpfs $((total + 2 * big + 64))
 check_memory $((total + 2 * big))
 
@@ -436,14 +439,15 @@ OSSL=$(openssl version | head -n1)
 CURLV=$(curl --version | head -n1)
 NGINXV=$("${NGINX:-/usr/sbin/nginx}" -v 2>&1 | sed 's/^nginx version: //')
 VIRT="vm $(systemd-detect-virt --vm 2>/dev/null || echo unknown), container $(systemd-detect-virt --container 2>/dev/null || echo unknown)"
-# Free page reporting hands freed guest pages back to the host: every
-# fresh tmpfs page then costs a host fault, and A allocates twice.
+# Free page reporting hands freed guest pages back to the host: a fresh
+# tmpfs page then costs a host fault, so allocation-heavy runs vary.
 BALLOON=false
 compgen -G '/sys/bus/virtio/drivers/virtio_balloon/virtio*' >/dev/null && BALLOON=true
 MEMT=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
+SRC=$(cd "$(dirname "$0")/../.." && git describe --always --dirty 2>/dev/null || echo unknown)
 
 echo
-echo "nixos-kexec bench, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "nixos-kexec bench, $(date -u +%Y-%m-%dT%H:%M:%SZ), source $SRC"
 echo "machine: $CPU, $(nproc) cores, ${MEMT} GiB, Linux $(uname -r), $VIRT$( [ "$BALLOON" = true ] && echo ", virtio-balloon"); flags: $(cpu_flags)"
 echo "idle before the runs: $IDLE_BEFORE%, after: $IDLE_AFTER%; CPU used by other processes during the rounds:$(
 	for s in $SIZES; do printf ' %s MiB %s s (%s%%)' "$s" "${FS_S[$s]}" "${FS_P[$s]}"; done)"
@@ -466,7 +470,7 @@ for s in $SIZES; do
 	printf '%4sMiB | %8.3f | %9.3f | %9.3f | %7s MiB | %6s MiB\n' \
 		"$s" "$MPM" "$MPA" "$MPW" "${TPA[$s]}" "${TPB[$s]}"
 done
-echo "  (artifacts: download + hash + seal into memfds; write-out: memfd -> DIR copy, free, exit)"
+echo "  (artifacts: download, hash, stage, until the last is verified; write-out: naming them in DIR, exit)"
 
 # Growth from the smallest size: the time ratio, and the marginal rate
 # (extra bytes over extra seconds), which fixed costs do not blur.
@@ -534,8 +538,8 @@ target "peak RSS of A <= $TARGET_RSS_MIB MiB at every size" "$(kib_to_mib "$rss_
 # --- JSON -------------------------------------------------------------------
 
 {
-	printf '{"schema":"nixos-kexec-bench/1","date":%s,"rounds":%d,"warmup_rounds":1,' \
-		"$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$ROUNDS"
+	printf '{"schema":"nixos-kexec-bench/1","date":%s,"source":%s,"rounds":%d,"warmup_rounds":1,' \
+		"$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(json_str "$SRC")" "$ROUNDS"
 	printf '"machine":{"cpu":%s,"nproc":%d,"mem_gib":%s,"kernel":%s,"virt":%s,"virtio_balloon":%s,"idle_pct_before":%s,"idle_pct_after":%s,' \
 		"$(json_str "$CPU")" "$(nproc)" "$MEMT" "$(json_str "$(uname -r)")" "$(json_str "$VIRT")" \
 		"$BALLOON" "$IDLE_BEFORE" "$IDLE_AFTER"
