@@ -501,7 +501,7 @@ bytes=$((big * 1048576))
 awk -v s="$big" -v a="$MA" -v b="$MB" -v c="$MC" -v w="$MPW" -v n="$bytes" \
 	-v ho="$CAL_SHA_OPENSSL" -v hs="$CAL_SHA256SUM" 'BEGIN {
 	h = n / ho / 1e6; g = n / hs / 1e6
-	printf "at %d MiB, A - B = %.3f s: write-out %.3f s + in-line SHA-256 ~%.3f s (at %d MB/s) + rest, noise %.3f s\n",
+	printf "at %d MiB, A - B = %.3f s: write-out %.3f s + SHA-256 CPU ~%.3f s (at %d MB/s) + rest, noise %.3f s\n",
 		s, a - b, w, h, ho, a - b - w - h
 	printf "           C - B = %.3f s: sha256sum pass ~%.3f s (at %d MB/s) + minisign, rest, noise %.3f s\n",
 		c - b, g, hs, c - b - g }'
