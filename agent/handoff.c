@@ -25,21 +25,12 @@
 #include "cpio.h"
 #include "fileio.h"
 #include "netunits.h"
+#include "sshkey.h"
 
 #define HANDOFF_DIRS_MAX 8
 #define HANDOFF_USER_MAX_BYTES 32
 #define HANDOFF_BOOTJSON_MAX_BYTES 8192
 #define HANDOFF_MACHINE_ID_HEX 32
-
-static const char *const key_types[] = {
-	"ssh-ed25519", "ssh-rsa", "ssh-dss",
-	"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-	"sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-	"ssh-ed25519-cert-v01@openssh.com", "ssh-rsa-cert-v01@openssh.com",
-	"ssh-dss-cert-v01@openssh.com", "ecdsa-sha2-nistp256-cert-v01@openssh.com",
-	"ecdsa-sha2-nistp384-cert-v01@openssh.com", "ecdsa-sha2-nistp521-cert-v01@openssh.com",
-	"sk-ssh-ed25519-cert-v01@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
-};
 
 /* --- notes and files ----------------------------------------------------- */
 
@@ -160,122 +151,6 @@ handoff_invoking_user(void)
 	return u != NULL && u[0] != '\0' ? u : NULL;
 }
 
-static int
-is_ws(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static const char *
-known_type(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++)
-		if (strlen(key_types[i]) == n && memcmp(key_types[i], p, n) == 0)
-			return key_types[i];
-	return NULL;
-}
-
-/* Walks sshd's options syntax: up to unquoted whitespace, a quote
- * toggling, \" never toggling (as auth2-pubkeyfile.c / authfile.c).
- * Returns the end, or (size_t)-1 for an unterminated quote. With
- * cert_authority, reports whether one option is cert-authority. */
-static size_t
-options_end(const char *s, size_t i, size_t len, int *cert_authority)
-{
-	size_t start = i;
-	int quoted = 0;
-
-	*cert_authority = 0;
-	for (; i < len && (quoted || !is_ws(s[i])); i++) {
-		if (s[i] == '\\' && i + 1 < len && s[i + 1] == '"') {
-			i++;
-			continue;
-		}
-		if (s[i] == '"')
-			quoted = !quoted;
-		/* An option starts at the start or after an unquoted comma. */
-		if (!quoted && (i == start || s[i - 1] == ',') &&
-		    len - i >= 14 && strncasecmp(s + i, "cert-authority", 14) == 0 &&
-		    (i + 14 == len || s[i + 14] == ',' || is_ws(s[i + 14])))
-			*cert_authority = 1;
-	}
-	return quoted ? (size_t)-1 : i;
-}
-
-/* The blob starts with a string naming its own type. */
-static int
-blob_matches(const uint8_t *blob, size_t n, const char *type)
-{
-	size_t tl = strlen(type);
-	uint32_t l;
-
-	if (n < 4)
-		return 0;
-	l = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 | blob[3];
-	return l == tl && n - 4 >= tl && memcmp(blob + 4, type, tl) == 0;
-}
-
-int
-handoff_key_parse(const char *line, size_t len, char *out, size_t cap, struct nk_err *e)
-{
-	static uint8_t blob[HANDOFF_KEY_BLOB_MAX_BYTES];
-	const char *type;
-	size_t i = 0, t0, b0, b1, c0, c1, blen;
-	int ca;
-
-	if (len > HANDOFF_KEY_LINE_MAX_BYTES)
-		return nk_fail(e, NK_E_USAGE, "line longer than %d bytes", HANDOFF_KEY_LINE_MAX_BYTES);
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	for (i = 0; i < len; i++)
-		if (((unsigned char)line[i] < 0x20 && line[i] != '\t') || line[i] == 0x7f)
-			return nk_fail(e, NK_E_USAGE, "control character in the line");
-	for (i = 0; i < len && is_ws(line[i]); i++)
-		;
-	if (i == len || line[i] == '#')
-		return 0;
-	for (t0 = i; i < len && !is_ws(line[i]); i++)
-		;
-	if ((type = known_type(line + t0, i - t0)) == NULL) {
-		/* Not a key type: an options field comes first. */
-		if ((i = options_end(line, t0, len, &ca)) == (size_t)-1)
-			return nk_fail(e, NK_E_USAGE, "unterminated quote in the key options");
-		if (ca)
-			return nk_fail(e, NK_E_USAGE, "a cert-authority line (trusts certificates, "
-			    "not a key; without its options it would mean something else)");
-		for (; i < len && is_ws(line[i]); i++)
-			;
-		for (t0 = i; i < len && !is_ws(line[i]); i++)
-			;
-		if (t0 == i)
-			return nk_fail(e, NK_E_USAGE, "options but no key");
-		if ((type = known_type(line + t0, i - t0)) == NULL)
-			return nk_fail(e, NK_E_USAGE, "'%.*s' is not a key type", (int)(i - t0 > 40 ?
-			    40 : i - t0), line + t0);
-	}
-	for (; i < len && is_ws(line[i]); i++)
-		;
-	for (b0 = i; i < len && !is_ws(line[i]); i++)
-		;
-	b1 = i;
-	if (b0 == b1)
-		return nk_fail(e, NK_E_USAGE, "%s key without its base64 data", type);
-	if (b64_decode(line + b0, b1 - b0, blob, sizeof(blob), &blen) != 0 ||
-	    !blob_matches(blob, blen, type))
-		return nk_fail(e, NK_E_USAGE, "%s key data is not base64 of a %s key", type, type);
-	for (; i < len && is_ws(line[i]); i++)
-		;
-	c0 = i;
-	for (c1 = len; c1 > c0 && is_ws(line[c1 - 1]); c1--)
-		;
-	if ((size_t)snprintf(out, cap, "%s %.*s%s%.*s", type, (int)(b1 - b0), line + b0,
-	    c1 > c0 ? " " : "", (int)(c1 - c0), line + c0) >= cap)
-		return nk_fail(e, NK_E_USAGE, "key line longer than %zu bytes", cap - 1);
-	return 1;
-}
-
 struct keyset {
 	char *line[HANDOFF_KEYS_MAX];
 	size_t n;
@@ -320,7 +195,7 @@ static int
 keyset_add_text(struct handoff *h, struct keyset *k, const char *origin, const uint8_t *buf,
     size_t len, int strict, size_t *added, struct nk_err *e)
 {
-	static char key[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	static char key[SSHKEY_LINE_MAX_BYTES + 1];
 	const char *p = (const char *)buf, *nl;
 	struct nk_err le = { "" }, first = { "" };
 	size_t n, lineno = 0, bad = 0, before = k->n;
@@ -337,7 +212,7 @@ keyset_add_text(struct handoff *h, struct keyset *k, const char *origin, const u
 		nl = memchr(p, '\n', len);
 		n = nl != NULL ? (size_t)(nl - p) : len;
 		lineno++;
-		rc = handoff_key_parse(p, n, key, sizeof(key), &le);
+		rc = sshkey_parse(p, n, key, sizeof(key), &le);
 		if (rc == 1 && (rc = keyset_add(k, key, e)) != 0)
 			return rc;
 		if (rc < 0) {
@@ -567,7 +442,7 @@ host_key_name(const char *n, int *is_pub)
 static int
 collect_host_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
 {
-	static char pubkey[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	static char pubkey[SSHKEY_LINE_MAX_BYTES + 1];
 	char *names[HANDOFF_KEYDIR_FILES_MAX], full[PATH_MAX], path[HANDOFF_PATH_MAX_BYTES];
 	struct nk_err re = { "" };
 	uint8_t *buf = NULL;
@@ -589,7 +464,7 @@ collect_host_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err
 			note(h, "ssh: host key %s", re.msg);
 			goto next;
 		}
-		if (is_pub ? handoff_key_parse((const char *)buf, strcspn((const char *)buf, "\n"),
+		if (is_pub ? sshkey_parse((const char *)buf, strcspn((const char *)buf, "\n"),
 		    pubkey, sizeof(pubkey), &re) != 1 :
 		    (len < 11 || memcmp(buf, "-----BEGIN ", 11) != 0)) {
 			note(h, "ssh: /etc/ssh/%s is not a%s key; left out", names[i],
@@ -999,7 +874,7 @@ fail:
 int
 handoff_cli_ssh_key(struct handoff_cli *c, const char *arg, struct nk_err *e)
 {
-	static char key[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	static char key[SSHKEY_LINE_MAX_BYTES + 1];
 	struct nk_err ke = { "" };
 	int rc;
 
@@ -1008,7 +883,7 @@ handoff_cli_ssh_key(struct handoff_cli *c, const char *arg, struct nk_err *e)
 	if (strchr(arg, '\n') != NULL)
 		return nk_fail(e, NK_E_USAGE, "--ssh-key takes one key (use --ssh-key-file for "
 		    "several)");
-	rc = handoff_key_parse(arg, strlen(arg), key, sizeof(key), &ke);
+	rc = sshkey_parse(arg, strlen(arg), key, sizeof(key), &ke);
 	if (rc == 0)
 		return nk_fail(e, NK_E_USAGE, "--ssh-key: empty or a comment");
 	if (rc < 0)

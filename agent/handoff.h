@@ -12,13 +12,12 @@
 
 #include "err.h"
 #include "netlink.h"
+#include "sshkey.h"
 
 #define HANDOFF_DIR "nixos-kexec/handoff"   /* in the archive; no leading slash */
 #define HANDOFF_FILES_MAX 96
 #define HANDOFF_PATH_MAX_BYTES 96           /* a file's path under HANDOFF_DIR */
 #define HANDOFF_KEYS_MAX 64                 /* authorized keys carried */
-#define HANDOFF_KEY_LINE_MAX_BYTES 16384    /* one authorized_keys line (OpenSSH's cap) */
-#define HANDOFF_KEY_BLOB_MAX_BYTES 12288    /* a decoded public key */
 #define HANDOFF_KEYFILE_MAX_BYTES (1024 * 1024)
 #define HANDOFF_KEYDIR_FILES_MAX 64         /* directory entries read from /etc/ssh */
 #define HANDOFF_HOSTKEYS_MAX 16             /* ssh_host_* files carried */
@@ -97,14 +96,6 @@ void handoff_cli_to_opts(const struct handoff_cli *c, struct handoff_opts *o);
 /* SUDO_USER, else DOAS_USER, else NULL. */
 const char *handoff_invoking_user(void);
 
-/* One authorized_keys line (not NUL-terminated; len bytes). Options in
- * front of the key (command="...", from=..., no-pty) are parsed as sshd
- * does, quotes and \" included, and dropped; what remains is checked (a
- * known type, base64 that decodes to a blob of that type) and written to
- * out as "type base64[ comment]". Returns 1 for a key, 0 for a blank or
- * comment line, NK_E_USAGE with the reason in e for anything else
- * (including cert-authority lines, whose meaning would change). */
-int handoff_key_parse(const char *line, size_t len, char *out, size_t cap, struct nk_err *e);
 
 /* Collects everything into h (caller-owned, zeroed here; free with
  * handoff_free even on failure). Missing sources (no host keys, no

@@ -48,13 +48,13 @@ mkkey(const char *type, int seed)
 static int
 kp(const char *line, char *out, size_t cap, struct nk_err *e)
 {
-	return handoff_key_parse(line, strlen(line), out, cap, e);
+	return sshkey_parse(line, strlen(line), out, cap, e);
 }
 
 static void
 key_is(const char *line, const char *want)
 {
-	char out[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	char out[SSHKEY_LINE_MAX_BYTES + 1];
 	struct nk_err e = { "" };
 	int rc = kp(line, out, sizeof(out), &e);
 
@@ -66,7 +66,7 @@ key_is(const char *line, const char *want)
 static void
 key_refused(const char *line, const char *why)
 {
-	char out[HANDOFF_KEY_LINE_MAX_BYTES + 1];
+	char out[SSHKEY_LINE_MAX_BYTES + 1];
 	struct nk_err e = { "" };
 
 	assert_int_equal(kp(line, out, sizeof(out), &e), NK_E_USAGE);
@@ -183,14 +183,14 @@ t_key_cert_authority_inside_quotes_is_not_one(void **st)
 static void
 t_key_overlong(void **st)
 {
-	char *line = malloc(HANDOFF_KEY_LINE_MAX_BYTES + 2);
+	char *line = malloc(SSHKEY_LINE_MAX_BYTES + 2);
 	char out[64];
 	struct nk_err e = { "" };
 
 	(void)st;
 	assert_non_null(line);
-	memset(line, 'a', HANDOFF_KEY_LINE_MAX_BYTES + 1);
-	line[HANDOFF_KEY_LINE_MAX_BYTES + 1] = '\0';
+	memset(line, 'a', SSHKEY_LINE_MAX_BYTES + 1);
+	line[SSHKEY_LINE_MAX_BYTES + 1] = '\0';
 	assert_int_equal(kp(line, out, sizeof(out), &e), NK_E_USAGE);
 	assert_non_null(strstr(e.msg, "longer"));
 	/* A valid key into a too-small output buffer. */
