@@ -196,12 +196,6 @@ fault_set_add(struct fault_set *s, const char *spec, struct nk_err *e)
 	return 0;
 }
 
-void
-fault_set_destroy(struct fault_set *s)
-{
-	pthread_mutex_destroy(&s->lock);
-}
-
 /* A fault without a name applies everywhere; "@NAME" matches a path equal
  * to "/NAME" or ending in "/NAME". */
 static int

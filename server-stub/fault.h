@@ -58,13 +58,12 @@ struct fault_plan {
 /* Parses one spec ("truncate:1000@initrd"). Pure: no I/O, no allocation. */
 int fault_parse(const char *spec, struct fault *out, struct nk_err *e);
 
-/* Initialises an empty set (mutex included). */
+/* Initialises an empty set (mutex included). The set lives as long as
+ * the process: connection threads may use it until exit. */
 int fault_set_init(struct fault_set *s, struct nk_err *e);
 
 /* Parses spec and appends it; over FAULT_MAX is an error. */
 int fault_set_add(struct fault_set *s, const char *spec, struct nk_err *e);
-
-void fault_set_destroy(struct fault_set *s);
 
 /* Plans the faults for a request of path (status, redirect, truncate,
  * norange, corrupt, throttle). A status fault's count is used up here. */
