@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "json.h"
 
 #define PROGRESS_BAR_WIDTH 24
 #define PROGRESS_PLAIN_INTERVAL_S 5.0
@@ -27,18 +28,15 @@ progress_init(struct progress *p, int json)
 void
 progress_json_str(FILE *f, const char *s)
 {
-	const unsigned char *c;
+	char small[1024], *buf = small;
+	size_t n = json_str(small, sizeof(small), s ? s : "");
 
-	fputc('"', f);
-	for (c = (const unsigned char *)(s ? s : ""); *c; c++) {
-		if (*c == '"' || *c == '\\')
-			fprintf(f, "\\%c", *c);
-		else if (*c < 0x20 || *c == 0x7f)
-			fprintf(f, "\\u%04x", *c);
-		else
-			fputc(*c, f);
-	}
-	fputc('"', f);
+	/* Events are short; a long one (a path, a URL) gets a buffer of its own. */
+	if (n >= sizeof(small) && (buf = malloc(n + 1)) != NULL)
+		json_str(buf, n + 1, s);
+	fputs(buf != NULL ? buf : "\"\"", f);
+	if (buf != small)
+		free(buf);
 }
 
 static const char *
