@@ -159,6 +159,24 @@ t_json_escapes(void **st)
 }
 
 static void
+t_json_long_string(void **st)
+{
+	static char in[3001], out[8192];
+	FILE *f = fmemopen(out, sizeof(out), "w");
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < 3000; i++)
+		in[i] = i % 3 == 0 ? '"' : 'a'; /* 1000 quotes: 4000 bytes escaped */
+	assert_non_null(f);
+	progress_json_str(f, in); /* longer than the 1024-byte stack buffer */
+	fclose(f);
+	assert_int_equal(strlen(out), 4002);
+	assert_memory_equal(out, "\"\\\"aa\\\"", 7); /* "\"aa\" */
+	assert_int_equal(out[4001], '"');
+}
+
+static void
 t_json_progress_numbers(void **st)
 {
 	struct event ev = { .type = EV_PROGRESS, .file = "initrd", .done = 5, .total = 10, .seconds = 1.5 };
@@ -206,7 +224,7 @@ main(void)
 		cmocka_unit_test(t_unknown_opt), cmocka_unit_test(t_k_is_not_insecure),
 		cmocka_unit_test(t_missing_value), cmocka_unit_test(t_too_many_mirrors),
 		cmocka_unit_test(t_u64), cmocka_unit_test(t_json_escapes),
-		cmocka_unit_test(t_json_progress_numbers), cmocka_unit_test(t_plain_mode_without_tty),
+		cmocka_unit_test(t_json_long_string), cmocka_unit_test(t_json_progress_numbers), cmocka_unit_test(t_plain_mode_without_tty),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
