@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "sys.h"
 #include "version.h"
 
 static const struct {
@@ -60,15 +61,9 @@ boot_carried(void)
 {
 	char exe[PATH_MAX], dir[PATH_MAX + 32], key[PATH_MAX + 32], manifest[PATH_MAX + 48];
 	char *argv[] = { "boot", dir, "-p", key, NULL };
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *slash;
 
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	if ((slash = strrchr(exe, '/')) == NULL)
-		return -1;
-	*slash = '\0'; /* <prefix>/bin */
+	sys_exe_dir(exe, sizeof(exe)); /* <prefix>/bin */
 	if ((slash = strrchr(exe, '/')) == NULL)
 		return -1;
 	*slash = '\0'; /* <prefix> */

@@ -186,21 +186,6 @@ probe_kexec_file(void)
 	return errno == EPERM ? TRI_UNKNOWN : TRI_YES;
 }
 
-static void
-exe_dir(char *out, size_t cap)
-{
-	ssize_t n = readlink("/proc/self/exe", out, cap - 1);
-	char *slash;
-
-	if (n <= 0) {
-		out[0] = '\0';
-		return;
-	}
-	out[n] = '\0';
-	if ((slash = strrchr(out, '/')) != NULL)
-		*slash = '\0';
-}
-
 void
 preflight_gather(const char *root, struct preflight *p)
 {
@@ -211,7 +196,7 @@ preflight_gather(const char *root, struct preflight *p)
 	p->root = sys_geteuid() == 0;
 	read_caps(root, p);
 	p->kexec_file = probe_kexec_file();
-	exe_dir(dir, sizeof(dir));
+	sys_exe_dir(dir, sizeof(dir));
 	preflight_find_kexec(dir[0] ? dir : NULL, p->kexec_tools, sizeof(p->kexec_tools));
 	p->load_disabled = read_bool(root, "/proc/sys/kernel/kexec_load_disabled");
 	p->kexec_loaded = read_bool(root, "/sys/kernel/kexec_loaded");

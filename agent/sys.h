@@ -4,6 +4,8 @@
 #ifndef NK_SYS_H
 #define NK_SYS_H
 
+#include <stddef.h>
+
 /* kexec_file_load(2); returns 0 or -1 with errno. */
 long sys_kexec_file_load(int kernel_fd, int initrd_fd, unsigned long cmdline_len,
     const char *cmdline, unsigned long flags);
@@ -15,6 +17,8 @@ void sys_sync(void);
  * early), waits, returns its exit status, or -1 with errno when it could
  * not be started. */
 int sys_run(char *const argv[], const int keep_fds[2]);
+/* The directory holding this program (/proc/self/exe), "" if unknown. */
+void sys_exe_dir(char *out, size_t cap);
 /* geteuid(2). */
 unsigned sys_geteuid(void);
 
