@@ -7,6 +7,8 @@
 # reaches it through QEMU's guestfwd (see qemu.sh).
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/integration/ca.sh
+. "$E2E_DIR/../integration/ca.sh"
 # What the guest sees the host's server as; the certificate names it.
 E2E_GUEST_SERVER=10.0.2.100
 E2E_BG_PIDS=()
@@ -62,27 +64,10 @@ e2e_wait_port() {
 }
 
 # Makes DIR/ca.pem, DIR/server.pem and DIR/server.key: a throwaway CA and a
-# server certificate for IP:10.0.2.100, valid from now (the guest's clock
-# is the host's UTC).
+# server certificate for IP:10.0.2.100 (it_make_ca, as the integration
+# tests make theirs).
 e2e_make_ca() {
-	local d=$1
-	mkdir -p "$d"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
-		-subj "/CN=nixos-kexec e2e CA" \
-		-addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$d/server.key" -out "$d/server.csr" \
-		-subj "/CN=$E2E_GUEST_SERVER" 2>/dev/null
-	printf '%s\n' "subjectAltName=IP:$E2E_GUEST_SERVER" \
-		"basicConstraints=critical,CA:FALSE" \
-		"keyUsage=critical,digitalSignature" \
-		"extendedKeyUsage=serverAuth" >"$d/server.ext"
-	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-		-CAcreateserial -days 2 -extfile "$d/server.ext" \
-		-out "$d/server.pem" 2>/dev/null
-	rm -f "$d/server.csr" "$d/server.ext" "$d/ca.srl"
+	it_make_ca "$1" "IP:$E2E_GUEST_SERVER" >/dev/null
 }
 
 # Makes a minisign key pair without a password: DIR/nk.pub, DIR/nk.sec.
