@@ -133,15 +133,9 @@ it_start_stub() { # DIR ROOT [stub args...]
 	STUB_URL=https://127.0.0.1:$STUB_PORT
 }
 
-it_stop_stub() { # [PID]; returns the stub's exit status
-	local pid=${1:-$STUB_PID} rc i
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < IT_STOP_TIMEOUT_S * 20; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid"
+it_stop_stub() { # [PID]; returns the stub's exit status (it__kill's wait)
+	local pid=${1:-$STUB_PID} rc
+	it__kill "$pid"
 	rc=$?
 	it__forget_pid "$pid"
 	return "$rc"
