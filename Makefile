@@ -18,13 +18,14 @@ PKG_CONFIG ?= pkg-config
 PKGS      = libcurl openssl libsodium zlib
 
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-truncation
-CPPFLAGS += -D_GNU_SOURCE -Icommon -Iagent
+AGENT_ROOMS = cli fetch kexec handoff
+CPPFLAGS += -D_GNU_SOURCE -Icommon $(AGENT_ROOMS:%=-Iagent/%)
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LIBS     ?= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
 TEST_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 COMMON_SRC := $(wildcard common/*.c)
-AGENT_SRC  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+AGENT_SRC  := $(filter-out agent/cli/main.c,$(wildcard agent/*/*.c))
 STUB_SRC   := $(wildcard server-stub/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
@@ -51,12 +52,12 @@ $(B)/.deps-ok: tests/install-deps.sh
 	@tests/install-deps.sh
 	@mkdir -p $(B) && touch $@
 
-$(B)/obj/%.o: %.c $(B)/.deps-ok $(wildcard common/*.h agent/*.h server-stub/*.h)
+$(B)/obj/%.o: %.c $(B)/.deps-ok $(wildcard common/*.h agent/*/*.h server-stub/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/nixos-kexec: $(B)/obj/agent/main.o $(AGENT_OBJ) $(COMMON_OBJ)
+$(B)/nixos-kexec: $(B)/obj/agent/cli/main.o $(AGENT_OBJ) $(COMMON_OBJ)
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 

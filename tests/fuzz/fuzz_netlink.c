@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../agent/netlink.c"
-#include "../../agent/netunits.c"
+#include "../../agent/handoff/netlink.c"
+#include "../../agent/handoff/netunits.c"
 
 static void
 check_state(const struct net_state *s)

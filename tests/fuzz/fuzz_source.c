@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../agent/source.c"
+#include "../../agent/fetch/source.c"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../agent/sshkey.c"
+#include "../../agent/handoff/sshkey.c"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

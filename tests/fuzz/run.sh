@@ -18,7 +18,7 @@ secs=${FUZZ_SECONDS:-30}
 out=${FUZZ_OUT:-build/fuzz}
 cc=${FUZZ_CC:-clang}
 pkgs="libsodium openssl libcurl zlib"
-cflags="-Iagent -Iserver-stub -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+cflags="-Iagent/cli -Iagent/fetch -Iagent/kexec -Iagent/handoff -Iserver-stub -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
 libs=$(pkg-config --libs $pkgs) || { echo "fuzz: pkg-config failed for $pkgs" >&2; exit 1; }
 incs=$(pkg-config --cflags $pkgs)
@@ -34,7 +34,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	total=$((total + 1))
 
 	# shellcheck disable=SC2086
-	if ! $cc $cflags -D_GNU_SOURCE -Icommon -Iagent $incs -o "$bin" "$src" common/*.c \
+	if ! $cc $cflags -D_GNU_SOURCE -Icommon $incs -o "$bin" "$src" common/*.c \
 		$libs >"$log" 2>&1; then
 		echo "$h: BUILD FAILED (see $log)"
 		tail -n 20 "$log"

@@ -31,7 +31,7 @@ it_case "handoff command is registered"
 if "$NK" handoff --help >/dev/null 2>&1; then
 	it_pass
 else
-	it_fail "'$NK handoff --help' failed: cmd_handoff is not wired into agent/main.c"
+	it_fail "'$NK handoff --help' failed: cmd_handoff is not wired into agent/cli/main.c"
 	it_summary
 	exit
 fi

@@ -1,5 +1,5 @@
-/* Unit tests for agent/opts.c (the options fetch, verify and boot share)
- * and agent/progress.c (JSON and plain event output). Keys are made
+/* Unit tests for agent/cli/opts.c (the options fetch, verify and boot share)
+ * and agent/cli/progress.c (JSON and plain event output). Keys are made
  * in-process with minisig_keygen. */
 #include "nktest.h"
 #include "opts.h"

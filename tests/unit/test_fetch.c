@@ -1,4 +1,4 @@
-/* Unit tests for agent/fetch.c on local bundles: the order of checks and
+/* Unit tests for agent/fetch/fetch.c on local bundles: the order of checks and
  * that every refusal leaves nothing staged. Bundles are made in-process:
  * a fresh key (minisig_keygen), random artifacts, manifest_write, and
  * minisig_sign, in a temporary directory. */

@@ -1,4 +1,4 @@
-/* Unit tests for agent/http.c. curl_easy_setopt is wrapped to record every
+/* Unit tests for agent/fetch/http.c. curl_easy_setopt is wrapped to record every
  * option the agent sets, so these fail if certificate or host checks could
  * be switched off, if a protocol other than https were allowed, or if a
  * safety option went missing. The transfers go to a closed port on

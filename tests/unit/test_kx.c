@@ -1,7 +1,7 @@
-/* Unit tests for agent/kx.c and agent/preflight.c: every errno explained,
+/* Unit tests for agent/kexec/kx.c and agent/kexec/preflight.c: every errno explained,
  * each exec mode, the kexec-tools fallback only on ENOSYS, unload after
  * any failure, and preflight facts read from fixture trees. The system
- * calls (agent/sys.c) are wrapped: nothing here touches the host kernel. */
+ * calls (agent/kexec/sys.c) are wrapped: nothing here touches the host kernel. */
 #include <errno.h>
 #include <sys/stat.h>
 

@@ -1,4 +1,4 @@
-/* Unit tests for agent/source.c: what a SOURCE argument may be. */
+/* Unit tests for agent/fetch/source.c: what a SOURCE argument may be. */
 #include "nktest.h"
 #include "source.h"
 

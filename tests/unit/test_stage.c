@@ -1,4 +1,4 @@
-/* Unit tests for agent/stage.c and agent/sink.c: RAM staging, sealing,
+/* Unit tests for agent/fetch/stage.c and agent/fetch/sink.c: RAM staging, sealing,
  * the size cap and hashing in one pass. memfd_create is wrapped so the
  * out-of-memory path can be driven. */
 #include <errno.h>
