@@ -1,13 +1,20 @@
 # nixos-kexec: make is the front door.
 #   make            build/nixos-kexec and build/nixos-kexec-stub
 #   make test       unit (cmocka) and integration tests
-#   make check      test + the same tests under ASan+UBSan + valgrind on unit + e2e
-#   make fuzz       short libFuzzer runs of every parser harness
+#   make check      test + the same tests under ASan+UBSan + valgrind on unit
+#                   + fuzz + Nix parsing + e2e
+#   make fuzz       longer libFuzzer runs of every parser harness
 #   make e2e        QEMU end-to-end test
 #   make demo       the whole story in a VM, for a newcomer
 #   make bench      benchmark against curl and curl+minisign+sha256sum
+#   make static     static musl agent and kexec for x86_64 and aarch64
+#   make release    build/release/: the static binaries, SHA256SUMS, boot.sh
 #   make install    PREFIX=/usr/local DESTDIR=
-# CFLAGS can be overridden; warnings are always errors.
+# CFLAGS, CPPFLAGS, LDFLAGS and LIBS add to the project's own flags;
+# warnings are errors unless WERROR= is given (the Nix build does).
+# Packages are installed on first use by tools/install-deps.sh (as root):
+# the build group for make, the test group for the test targets;
+# INSTALL_DEPS=0 skips that (Nix, or a machine you manage yourself).
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -16,18 +23,24 @@ BINDIR   ?= $(PREFIX)/bin
 B        ?= build
 PKG_CONFIG ?= pkg-config
 PKGS      = libcurl openssl libsodium zlib
+INSTALL_DEPS ?= 1
 
-WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-truncation
+WERROR    = -Werror
+WARN      = -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-truncation
 AGENT_ROOMS = cli fetch kexec handoff
-CPPFLAGS += -D_GNU_SOURCE -Icommon $(AGENT_ROOMS:%=-Iagent/%)
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIBS     ?= $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
-TEST_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+NK_CPPFLAGS = -D_GNU_SOURCE -Icommon $(AGENT_ROOMS:%=-Iagent/%)
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
+
+# Library flags are asked of pkg-config when a recipe runs (so a fresh
+# machine has installed the packages by then); a failure stops the build
+# and says what to do: $(call pkg,--cflags,PACKAGES,GROUP) in a recipe.
+pkg = $$($(PKG_CONFIG) $(1) $(2)) || { echo "make: '$(PKG_CONFIG) $(1) $(2)' failed; missing -dev packages? (tools/install-deps.sh $(3), as root)" >&2; exit 1; }
 
 COMMON_SRC := $(wildcard common/*.c)
 AGENT_SRC  := $(filter-out agent/cli/main.c,$(wildcard agent/*/*.c))
 STUB_SRC   := $(wildcard server-stub/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+HEADERS    := $(wildcard common/*.h agent/*/*.h server-stub/*.h)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 AGENT_OBJ  := $(AGENT_SRC:%.c=$(B)/obj/%.o)
@@ -39,77 +52,83 @@ Q = $(if $(V),,@)
 
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all deps test unit integration check check-san check-valgrind check-fuzz e2e \
-        demo bench fuzz install clean nixparse
+.PHONY: all deps test-deps test unit integration check check-san check-valgrind check-fuzz \
+        e2e demo bench fuzz static release install clean nixparse
 
 all: $(B)/nixos-kexec $(B)/nixos-kexec-stub
 
-# Installs build and test dependencies when one is missing (needs root then).
-deps:
-	@tests/install-deps.sh
+# The packages of a group, installed when one is missing (needs root then).
+# Stamps are order-only prerequisites: editing the script rebuilds nothing.
+deps: $(B)/.deps-build
+test-deps: $(B)/.deps-test
 
-$(B)/.deps-ok: tests/install-deps.sh
-	@tests/install-deps.sh
+$(B)/.deps-%: tools/install-deps.sh
+	$(Q)$(if $(filter 1,$(INSTALL_DEPS)),tools/install-deps.sh $*)
 	@mkdir -p $(B) && touch $@
 
-$(B)/obj/%.o: %.c $(B)/.deps-ok $(wildcard common/*.h agent/*/*.h server-stub/*.h)
+$(B)/obj/%.o: %.c $(HEADERS) | $(B)/.deps-build
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)cf=$(call pkg,--cflags,$(PKGS),build); \
+	$(CC) $(NK_CPPFLAGS) $(CPPFLAGS) $(ALL_CFLAGS) $$cf -c -o $@ $<
 
 $(B)/nixos-kexec: $(B)/obj/agent/cli/main.o $(AGENT_OBJ) $(COMMON_OBJ)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)lf=$(call pkg,--libs,$(PKGS),build); \
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $$lf $(LIBS) -lpthread
 
 $(B)/nixos-kexec-stub: $(STUB_OBJ) $(COMMON_OBJ)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)lf=$(call pkg,--libs,$(PKGS),build); \
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $$lf $(LIBS) -lpthread
 
 # Unit tests link every module but main; a test that replaces system calls
 # lists them in WRAP_<test> (e.g. WRAP_test_stage = memfd_create fcntl).
-$(B)/tests/%: tests/unit/%.c $(AGENT_OBJ) $(COMMON_OBJ)
+$(B)/tests/%: tests/unit/%.c $(AGENT_OBJ) $(COMMON_OBJ) | $(B)/.deps-test
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
-		$(foreach w,$(WRAP_$*),-Wl,--wrap=$(w)) $(LIBS) $(TEST_LIBS)
+	$(Q)cf=$(call pkg,--cflags,$(PKGS) cmocka,test); \
+	lf=$(call pkg,--libs,$(PKGS) cmocka,test); \
+	$(CC) $(NK_CPPFLAGS) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) $$cf $(LDFLAGS) -o $@ $^ \
+		$(foreach w,$(WRAP_$*),-Wl,--wrap=$(w)) $$lf $(LIBS) -lpthread
 
 -include tests/unit/wraps.mk
 
 unit: $(UNIT_BIN)
 	@tests/unit/run.sh $(UNIT_BIN)
 
-integration: all
+integration: all test-deps
 	@B=$(B) tests/integration/run.sh
 
 test: all unit integration
 
 # The same unit and integration tests, rebuilt with ASan+UBSan.
-check-san:
+check-san: test-deps
 	$(MAKE) B=build/san CFLAGS="$(SAN_CFLAGS)" LDFLAGS="-fsanitize=address,undefined" test
 
 check-valgrind: $(UNIT_BIN)
 	@VALGRIND=1 tests/unit/run.sh $(UNIT_BIN)
 
 # Short fuzz runs of every parser harness; `make fuzz` runs them longer.
-check-fuzz:
+check-fuzz: test-deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
 
 check: test check-san check-valgrind check-fuzz nixparse e2e
 	@echo "make check: all layers passed"
 
-nixparse:
+nixparse: test-deps
 	@tests/nixparse.sh
 
-e2e: all
+e2e: all test-deps
 	@B=$(B) tests/e2e/run.sh
 
-demo: all
+demo: all test-deps
 	@B=$(B) tests/e2e/demo.sh
 
-bench: all
+bench: all test-deps
 	@B=$(B) tests/bench/run.sh
 
-fuzz:
+fuzz: test-deps
 	@tests/fuzz/run.sh
 
 install: all

@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 if ! command -v nix-instantiate >/dev/null 2>&1; then
-	echo "nixparse: nix-instantiate not found; run tests/install-deps.sh" \
+	echo "nixparse: nix-instantiate not found; run tools/install-deps.sh test" \
 		"(it installs Debian's nix-bin)" >&2
 	exit 1
 fi

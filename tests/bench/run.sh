@@ -76,7 +76,7 @@ check_tools() {
 	[ -x "$NK" ] || die "$NK not built (make B=$B all)"
 	for t in curl minisign openssl sha256sum nginx:"${NGINX:-/usr/sbin/nginx}" time:/usr/bin/time; do
 		command -v "${t#*:}" >/dev/null 2>&1 ||
-			die "${t%%:*} missing; run tests/install-deps.sh (as root)"
+			die "${t%%:*} missing; run tools/install-deps.sh test (as root)"
 	done
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=$ROUNDS: want a positive number"
 	[ "$ROUNDS" -ge 5 ] || note "only $ROUNDS rounds: medians of fewer than 5 are noisy"

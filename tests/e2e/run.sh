@@ -368,11 +368,11 @@ main() {
 		declare -F "scenario_${s//-/_}" >/dev/null || { echo "e2e: unknown scenario '$s'" >&2; exit 64; }
 	done
 	# The one reason to skip: no emulator at all. Everything else the test
-	# needs is installed by tests/install-deps.sh, so its absence is a failure.
+	# needs is installed by tools/install-deps.sh test, so its absence is a failure.
 	if ! command -v "${NK_QEMU:-qemu-system-x86_64}" >/dev/null; then
 		for s in "${SCENARIOS[@]}"; do
 			NSKIP=$((NSKIP + 1))
-			say "SKIP $s: qemu-system-x86_64 not installed (tests/install-deps.sh)"
+			say "SKIP $s: qemu-system-x86_64 not installed (tools/install-deps.sh test)"
 		done
 		summary
 		return 0
