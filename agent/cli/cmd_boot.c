@@ -274,7 +274,7 @@ cmd_boot(int argc, char **argv)
 	struct progress p;
 	struct manifest_ctx *mc = NULL;
 	struct nk_err e = { "" };
-	char cmdline[KX_CMDLINE_MAX_BYTES], msg[NK_ERR_MAX + 64];
+	char cmdline[KX_CMDLINE_MAX_BYTES], msg[NK_ERR_MAX + 64], how[KX_HOW_BYTES];
 	struct kx_image img;
 	int rc, lockfd = -1, loaded = 0;
 
@@ -311,9 +311,10 @@ cmd_boot(int argc, char **argv)
 		goto out_staged;
 	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
 		r->initrd.len, cmdline };
-	if ((rc = kx_load(&img, &pf, "", &e)) != 0)
+	if ((rc = kx_load(&img, &pf, "", how, &e)) != 0)
 		goto out_staged;
 	loaded = 1;
+	info(&p, "kexec", how);
 	snprintf(msg, sizeof(msg), "%s version %" PRIu64 " loaded (kexec_loaded = 1)",
 	    r->m.name, r->m.version);
 	info(&p, "kexec", msg);
@@ -367,12 +368,19 @@ check_print(const struct preflight *pf, const char *mem, int json, int rc, const
 	const char *sb = tri_word(pf->secure_boot, "on", "off");
 	const char *dis = tri_word(pf->load_disabled, "1 (disabled)", "0");
 	const char *cap = tri_word(pf->cap_sys_boot, "yes", "no");
+	/* What boot does if kexec_file_load refuses the image (kx_fallback_ok). */
+	const char *fallback = !pf->kexec_tools[0] ? "not available (no kexec-tools 'kexec' "
+	    "next to the agent or on PATH)" : !kx_fallback_ok(EKEYREJECTED, pf) ?
+	    "not available (lockdown or kexec_load_disabled forbid kexec_load too)" :
+	    "available: kexec-tools, when kexec_file_load refuses the image";
 
 	if (json) {
 		printf("{\"event\":\"check\",\"root\":%s,\"cap_sys_boot\":\"%s\","
 		    "\"kexec_file_load\":\"%s\",\"kexec_tools\":", pf->root ? "true" : "false",
 		    cap, kf);
 		progress_json_str(stdout, pf->kexec_tools);
+		fputs(",\"kexec_load_fallback\":", stdout);
+		progress_json_str(stdout, fallback);
 		printf(",\"kexec_load_disabled\":\"%s\",\"lockdown\":", dis);
 		progress_json_str(stdout, pf->lockdown[0] ? pf->lockdown : "unknown");
 		printf(",\"secure_boot\":\"%s\",\"container\":", sb);
@@ -396,6 +404,7 @@ check_print(const struct preflight *pf, const char *mem, int json, int rc, const
 	printf("CAP_SYS_BOOT:        %s\n", cap);
 	printf("kexec_file_load:     %s\n", kf);
 	printf("kexec-tools:         %s\n", pf->kexec_tools[0] ? pf->kexec_tools : "not found");
+	printf("kexec_load fallback: %s\n", fallback);
 	printf("kexec_load_disabled: %s\n", dis);
 	printf("lockdown:            %s\n", pf->lockdown[0] ? pf->lockdown : "unknown (no securityfs)");
 	printf("Secure Boot:         %s\n", pf->secure_boot == TRI_UNKNOWN ?

@@ -45,9 +45,13 @@ kx_explain(int err, const struct preflight *p, const struct kx_image *img,
 	case EKEYEXPIRED:
 	case EKEYREVOKED:
 	case EBADMSG:
+	case ENODATA:
 		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: %s: this kernel only accepts "
 		    "signed kernel images (KEXEC_SIG_FORCE or Secure Boot lockdown), and NixOS "
 		    "kernels are unsigned; turn Secure Boot off in the firmware", strerror(err));
+	case EOPNOTSUPP:
+		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: EOPNOTSUPP: this kernel's "
+		    "in-kernel loader does not support this image type");
 	case ENOEXEC:
 		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: ENOEXEC: the kernel image is "
 		    "not a format this kernel can load (built for another arch, or not a "
@@ -82,26 +86,89 @@ kexec_loaded(const char *root)
 	    b[0] == '1';
 }
 
-/* kexec-tools' `kexec -l` (kexec_load) when kexec_file_load is missing. */
+/* The errnos kx_fallback_ok takes, by name, for the operator's log. */
+static const char *
+errno_name(int err)
+{
+	switch (err) {
+	case ENOSYS: return "ENOSYS";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case EKEYREJECTED: return "EKEYREJECTED";
+	case ENOKEY: return "ENOKEY";
+	case EKEYEXPIRED: return "EKEYEXPIRED";
+	case EKEYREVOKED: return "EKEYREVOKED";
+	case EBADMSG: return "EBADMSG";
+	case ENODATA: return "ENODATA";
+	case ENOEXEC: return "ENOEXEC";
+	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+	default: return "an error";
+	}
+}
+
+int
+kx_fallback_ok(int err, const struct preflight *p)
+{
+	/* Lockdown forbids kexec_load as much as an unsigned kexec_file_load,
+	 * and kexec_load_disabled stops both: nothing to fall back to. */
+	if (p->load_disabled == TRI_YES ||
+	    (p->lockdown[0] && strcmp(p->lockdown, "none") != 0))
+		return 0;
+	switch (err) {
+	case ENOSYS:       /* no kexec_file_load in this kernel or arch */
+	case EOPNOTSUPP:   /* not for this image type on this arch */
+	case EKEYREJECTED: /* KEXEC_SIG(_FORCE) or a distribution patch wants */
+	case ENOKEY:       /* a signed image (CentOS 7, older arm64 Ubuntu); */
+	case EKEYEXPIRED:  /* kexec_load checks no signature, and without */
+	case EKEYREVOKED:  /* lockdown (checked above) the kernel allows it */
+	case EBADMSG:
+	case ENODATA:      /* no signature found where one was demanded */
+	case ENOEXEC:      /* the in-kernel loader lacks this format (arm64
+	                    * before 5.0, compressed images): kexec-tools
+	                    * parses more formats in user space */
+	case EADDRNOTAVAIL:/* the in-kernel placement found no hole; kexec-tools
+	                    * places the segments itself */
+		return 1;
+	default:           /* EPERM, EBUSY, EINVAL (half of RAM, command line
+	                    * length), ENOMEM: kexec_load hits the same wall */
+		return 0;
+	}
+}
+
+/* kexec-tools' `kexec -l` (the kexec_load system call), reading the same
+ * sealed memfds through /proc/self/fd with the same command line. */
 static int
-load_with_tools(const struct kx_image *img, const struct preflight *p, struct nk_err *e)
+load_with_tools(const struct kx_image *img, const struct preflight *p, int file_err,
+    char how[KX_HOW_BYTES], struct nk_err *e)
 {
 	char kpath[40], ipath[48], cmd[KX_CMDLINE_MAX_BYTES + 32];
 	char *argv[] = { (char *)p->kexec_tools, "-l", kpath, ipath, cmd, NULL };
-	int keep[2] = { img->kernel_fd, img->initrd_fd }, st;
+	int keep[2] = { img->kernel_fd, img->initrd_fd }, st, rc;
 
-	if (p->kexec_tools[0] == '\0')
-		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: ENOSYS: not in this kernel, and "
-		    "no kexec-tools 'kexec' next to the agent or on PATH to fall back to");
+	if (p->kexec_tools[0] == '\0') {
+		if (file_err == ENOSYS)
+			return nk_fail(e, NK_E_KERNEL, "kexec_file_load: ENOSYS: not in this "
+			    "kernel, and no kexec-tools 'kexec' next to the agent or on PATH "
+			    "to fall back to");
+		rc = kx_explain(file_err, p, img, e);
+		return nk_fail(e, rc, "%s; no kexec-tools 'kexec' next to the agent or on "
+		    "PATH to fall back to kexec_load", e->msg);
+	}
 	snprintf(kpath, sizeof(kpath), "/proc/self/fd/%d", img->kernel_fd);
 	snprintf(ipath, sizeof(ipath), "--initrd=/proc/self/fd/%d", img->initrd_fd);
 	snprintf(cmd, sizeof(cmd), "--command-line=%s", img->cmdline);
 	st = sys_run(argv, keep);
-	if (st < 0)
-		return nk_fail(e, NK_E_KERNEL, "%s: %s", p->kexec_tools, strerror(errno));
-	if (st != 0)
-		return nk_fail(e, NK_E_KERNEL, "kexec_file_load is not in this kernel and the "
-		    "fallback '%s -l' failed (exit %d)", p->kexec_tools, st);
+	if (st != 0) {
+		int run_err = errno;
+
+		rc = kx_explain(file_err, p, img, e);
+		if (st < 0)
+			return nk_fail(e, rc, "%s; the fallback %s: %s", e->msg, p->kexec_tools,
+			    strerror(run_err));
+		return nk_fail(e, rc, "%s; the fallback '%s -l' (kexec_load) failed too "
+		    "(exit %d)", e->msg, p->kexec_tools, st);
+	}
+	snprintf(how, KX_HOW_BYTES, "loaded with kexec_load by %s, because kexec_file_load "
+	    "said %s (%s)", p->kexec_tools, errno_name(file_err), strerror(file_err));
 	return 0;
 }
 
@@ -110,22 +177,25 @@ kx_unload(const struct preflight *p)
 {
 	char *argv[] = { (char *)p->kexec_tools, "-u", NULL };
 
-	if (sys_kexec_file_load(-1, -1, 0, NULL, KEXEC_FILE_UNLOAD) != 0 && errno == ENOSYS &&
-	    p->kexec_tools[0])
+	/* KEXEC_FILE_UNLOAD frees the image however it was loaded; where the
+	 * call itself is missing or refused, kexec-tools unloads instead. */
+	if (sys_kexec_file_load(-1, -1, 0, NULL, KEXEC_FILE_UNLOAD) != 0 && p->kexec_tools[0])
 		(void)sys_run(argv, NULL);
 }
 
 int
 kx_load(const struct kx_image *img, const struct preflight *p, const char *root,
-    struct nk_err *e)
+    char how[KX_HOW_BYTES], struct nk_err *e)
 {
 	size_t len = strlen(img->cmdline) + 1; /* the kernel wants the NUL counted */
-	int rc;
+	int rc = 0, err;
 
-	if (sys_kexec_file_load(img->kernel_fd, img->initrd_fd, len, img->cmdline, 0) != 0)
-		rc = errno == ENOSYS ? load_with_tools(img, p, e) : kx_explain(errno, p, img, e);
-	else
-		rc = 0;
+	snprintf(how, KX_HOW_BYTES, "loaded with kexec_file_load");
+	if (sys_kexec_file_load(img->kernel_fd, img->initrd_fd, len, img->cmdline, 0) != 0) {
+		err = errno;
+		rc = kx_fallback_ok(err, p) ? load_with_tools(img, p, err, how, e) :
+		    kx_explain(err, p, img, e);
+	}
 	if (rc != 0) {
 		kx_unload(p);
 		return rc;

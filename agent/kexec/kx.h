@@ -29,11 +29,20 @@ struct kx_image {
 int kx_explain(int err, const struct preflight *p, const struct kx_image *img,
     struct nk_err *e);
 
-/* Loads img. kexec_file_load first; only on ENOSYS kexec-tools' kexec
- * (p->kexec_tools). On any failure after a load, unloads. Confirms
+#define KX_HOW_BYTES 512
+
+/* Whether kexec_load (kexec-tools) may still work where kexec_file_load
+ * failed with err: not under lockdown or kexec_load_disabled, and only for
+ * refusals particular to the in-kernel file loader (see kx.c for each). */
+int kx_fallback_ok(int err, const struct preflight *p);
+
+/* Loads img. kexec_file_load first; where it fails with an errno that
+ * kx_fallback_ok accepts, kexec-tools' kexec (p->kexec_tools) with the
+ * same memfds and command line. how says which system call loaded it and
+ * why. On any failure after a load, unloads. Confirms
  * /sys/kernel/kexec_loaded (under root) reads 1. */
 int kx_load(const struct kx_image *img, const struct preflight *p, const char *root,
-    struct nk_err *e);
+    char how[KX_HOW_BYTES], struct nk_err *e);
 
 /* Unloads whatever is loaded (best effort). */
 void kx_unload(const struct preflight *p);

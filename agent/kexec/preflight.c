@@ -158,11 +158,20 @@ preflight_find_kexec(const char *exe_dir, char *out, size_t cap)
 	char path[4096], *save = NULL, *dir;
 	const char *env = getenv("PATH");
 
+	struct utsname u;
+
 	out[0] = '\0';
 	if (exe_dir != NULL) {
 		snprintf(out, cap, "%s/kexec", exe_dir);
 		if (access(out, X_OK) == 0)
 			return;
+		/* The release layout's name: bin/kexec-<uname -m> beside
+		 * bin/nixos-kexec-<uname -m>. */
+		if (uname(&u) == 0) {
+			snprintf(out, cap, "%s/kexec-%s", exe_dir, u.machine);
+			if (access(out, X_OK) == 0)
+				return;
+		}
 	}
 	snprintf(path, sizeof(path), "%s", env ? env : "/usr/sbin:/usr/bin:/sbin:/bin");
 	for (dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {

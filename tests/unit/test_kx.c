@@ -1,9 +1,10 @@
 /* Unit tests for agent/kexec/kx.c and agent/kexec/preflight.c: every errno explained,
- * each exec mode, the kexec-tools fallback only on ENOSYS, unload after
+ * each exec mode, the kexec-tools fallback only where kexec_load can work, unload after
  * any failure, and preflight facts read from fixture trees. The system
  * calls (agent/kexec/sys.c) are wrapped: nothing here touches the host kernel. */
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 
 #include "kx.h"
 #include "lock.h"
@@ -217,10 +218,11 @@ t_load_ok(void **st)
 {
 	struct preflight p;
 	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
 
 	(void)st;
 	gather(&p);
-	assert_int_equal(kx_load(&img, &p, root, &e), 0);
+	assert_int_equal(kx_load(&img, &p, root, how, &e), 0);
 	assert_int_equal(load_calls, 1);
 	assert_int_equal(unload_calls, 0);
 	assert_int_equal(run_calls, 0);
@@ -231,13 +233,15 @@ t_load_refused_unloads(void **st)
 {
 	struct preflight p;
 	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
 
 	(void)st;
 	gather(&p);
-	load_errno = EKEYREJECTED;
-	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	load_errno = EINVAL;
+	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
+	assert_int_equal(kx_load(&img, &p, root, how, &e), NK_E_KERNEL);
 	assert_int_equal(unload_calls, 1);
-	assert_int_equal(run_calls, 0); /* no fallback except on ENOSYS */
+	assert_int_equal(run_calls, 0); /* kexec_load would hit the same limit */
 }
 
 static void
@@ -245,11 +249,12 @@ t_load_not_confirmed(void **st)
 {
 	struct preflight p;
 	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
 
 	(void)st;
 	gather(&p);
 	put("/sys/kernel/kexec_loaded", "0\n");
-	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	assert_int_equal(kx_load(&img, &p, root, how, &e), NK_E_KERNEL);
 	assert_non_null(strstr(e.msg, "kexec_loaded"));
 	assert_int_equal(unload_calls, 1);
 }
@@ -259,12 +264,13 @@ t_load_enosys_fallback(void **st)
 {
 	struct preflight p;
 	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
 
 	(void)st;
 	gather(&p);
 	load_errno = ENOSYS;
 	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
-	assert_int_equal(kx_load(&img, &p, root, &e), 0);
+	assert_int_equal(kx_load(&img, &p, root, how, &e), 0);
 	assert_int_equal(run_calls, 1);
 	assert_string_equal(run_argv0, "/opt/x/kexec");
 	assert_string_equal(run_argv1, "-l");
@@ -276,13 +282,14 @@ t_load_enosys_fallback_fails(void **st)
 {
 	struct preflight p;
 	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
 
 	(void)st;
 	gather(&p);
 	load_errno = ENOSYS;
 	run_status = 1;
 	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
-	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	assert_int_equal(kx_load(&img, &p, root, how, &e), NK_E_KERNEL);
 	assert_non_null(strstr(e.msg, "fallback"));
 }
 
@@ -291,14 +298,148 @@ t_load_enosys_no_tools(void **st)
 {
 	struct preflight p;
 	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
 
 	(void)st;
 	gather(&p);
 	load_errno = ENOSYS;
 	p.kexec_tools[0] = '\0';
-	assert_int_equal(kx_load(&img, &p, root, &e), NK_E_KERNEL);
+	assert_int_equal(kx_load(&img, &p, root, how, &e), NK_E_KERNEL);
 	assert_non_null(strstr(e.msg, "ENOSYS"));
 	assert_int_equal(run_calls, 0);
+}
+
+/* kexec_file_load refusals that kexec_load does not share fall back; the
+ * others, lockdown and kexec_load_disabled never do. */
+#define FALLBACK(name, err, want, body) \
+	static void name(void **st) { struct preflight p; (void)st; gather(&p); body; \
+		assert_int_equal(kx_fallback_ok(err, &p), want); }
+FALLBACK(t_fb_enosys, ENOSYS, 1, (void)0)
+FALLBACK(t_fb_eopnotsupp, EOPNOTSUPP, 1, (void)0)
+FALLBACK(t_fb_ekeyrejected, EKEYREJECTED, 1, (void)0)
+FALLBACK(t_fb_enokey, ENOKEY, 1, (void)0)
+FALLBACK(t_fb_ekeyexpired, EKEYEXPIRED, 1, (void)0)
+FALLBACK(t_fb_ekeyrevoked, EKEYREVOKED, 1, (void)0)
+FALLBACK(t_fb_ebadmsg, EBADMSG, 1, (void)0)
+FALLBACK(t_fb_enodata, ENODATA, 1, (void)0)
+FALLBACK(t_fb_enoexec, ENOEXEC, 1, (void)0)
+FALLBACK(t_fb_eaddrnotavail, EADDRNOTAVAIL, 1, (void)0)
+FALLBACK(t_fb_eperm, EPERM, 0, (void)0)
+FALLBACK(t_fb_ebusy, EBUSY, 0, (void)0)
+FALLBACK(t_fb_einval, EINVAL, 0, (void)0)
+FALLBACK(t_fb_enomem, ENOMEM, 0, (void)0)
+FALLBACK(t_fb_eio, EIO, 0, (void)0)
+FALLBACK(t_fb_lockdown, EKEYREJECTED, 0, snprintf(p.lockdown, sizeof(p.lockdown), "integrity"))
+FALLBACK(t_fb_lockdown_enosys, ENOSYS, 0, snprintf(p.lockdown, sizeof(p.lockdown), "confidentiality"))
+FALLBACK(t_fb_disabled, EKEYREJECTED, 0, p.load_disabled = TRI_YES)
+
+static void
+t_load_keyrejected_fallback(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
+
+	(void)st;
+	gather(&p);
+	load_errno = EKEYREJECTED;
+	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
+	assert_int_equal(kx_load(&img, &p, root, how, &e), 0);
+	assert_int_equal(run_calls, 1);
+	assert_string_equal(run_argv1, "-l");
+	assert_string_equal(run_argv4, "--command-line=init=/x console=ttyS0");
+	assert_int_equal(unload_calls, 0);
+	assert_non_null(strstr(how, "kexec_load by /opt/x/kexec"));
+	assert_non_null(strstr(how, "EKEYREJECTED"));
+}
+
+static void
+t_load_keyrejected_no_tools(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
+
+	(void)st;
+	gather(&p);
+	load_errno = EKEYREJECTED;
+	p.kexec_tools[0] = '\0';
+	assert_int_equal(kx_load(&img, &p, root, how, &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "only accepts signed kernel images"));
+	assert_non_null(strstr(e.msg, "no kexec-tools 'kexec'"));
+	assert_int_equal(run_calls, 0);
+	assert_int_equal(unload_calls, 1);
+}
+
+static void
+t_load_keyrejected_fallback_fails(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
+
+	(void)st;
+	gather(&p);
+	load_errno = ENODATA;
+	run_status = 255;
+	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
+	assert_int_equal(kx_load(&img, &p, root, how, &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "kexec_file_load: "));
+	assert_non_null(strstr(e.msg, "'/opt/x/kexec -l' (kexec_load) failed too (exit 255)"));
+	assert_int_equal(unload_calls, 1);
+}
+
+static void
+t_load_lockdown_no_fallback(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
+
+	(void)st;
+	gather(&p);
+	load_errno = EKEYREJECTED;
+	snprintf(p.lockdown, sizeof(p.lockdown), "integrity");
+	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
+	assert_int_equal(kx_load(&img, &p, root, how, &e), NK_E_KERNEL);
+	assert_int_equal(run_calls, 0);
+	assert_null(strstr(e.msg, "fall back"));
+}
+
+static void
+t_load_ok_says_file_load(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	char how[KX_HOW_BYTES];
+
+	(void)st;
+	gather(&p);
+	assert_int_equal(kx_load(&img, &p, root, how, &e), 0);
+	assert_string_equal(how, "loaded with kexec_file_load");
+}
+
+static void
+t_find_kexec_release_name(void **st)
+{
+	struct utsname u;
+	char dir[512], name[300], out[600];
+
+	(void)st;
+	assert_int_equal(uname(&u), 0);
+	snprintf(dir, sizeof(dir), "%s/bin", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(name, sizeof(name), "kexec-%s", u.machine);
+	nkt_write(dir, name, "#!/bin/sh\n", 10);
+	assert_int_equal(chmod(strcat(strcat(strcpy(out, dir), "/"), name), 0755), 0);
+	setenv("PATH", "/nonexistent", 1);
+	preflight_find_kexec(dir, out, sizeof(out));
+	assert_non_null(strstr(out, name));
+	nkt_write(dir, "kexec", "#!/bin/sh\n", 10); /* plain kexec first */
+	snprintf(name, sizeof(name), "%s/kexec", dir);
+	assert_int_equal(chmod(name, 0755), 0);
+	preflight_find_kexec(dir, out, sizeof(out));
+	assert_string_equal(out, name);
 }
 
 /* --- exec modes -------------------------------------------------------------- */
@@ -418,6 +559,14 @@ main(void)
 		T(t_load_ok), T(t_load_refused_unloads), T(t_load_not_confirmed),
 		T(t_load_enosys_fallback), T(t_load_enosys_fallback_fails),
 		T(t_load_enosys_no_tools),
+		T(t_fb_enosys), T(t_fb_eopnotsupp), T(t_fb_ekeyrejected), T(t_fb_enokey),
+		T(t_fb_ekeyexpired), T(t_fb_ekeyrevoked), T(t_fb_ebadmsg), T(t_fb_enodata),
+		T(t_fb_enoexec), T(t_fb_eaddrnotavail), T(t_fb_eperm), T(t_fb_ebusy),
+		T(t_fb_einval), T(t_fb_enomem), T(t_fb_eio), T(t_fb_lockdown),
+		T(t_fb_lockdown_enosys), T(t_fb_disabled),
+		T(t_load_keyrejected_fallback), T(t_load_keyrejected_no_tools),
+		T(t_load_keyrejected_fallback_fails), T(t_load_lockdown_no_fallback),
+		T(t_load_ok_says_file_load), T(t_find_kexec_release_name),
 		T(t_exec_none), T(t_exec_direct_syncs_then_reboots), T(t_exec_systemd),
 		T(t_exec_default), T(t_exec_parse),
 		T(t_lock_second_run_refused), T(t_lock_symlink_refused),
