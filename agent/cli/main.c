@@ -4,6 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
 #include "cmd.h"
 #include "sys.h"
 #include "version.h"
@@ -82,6 +85,12 @@ main(int argc, char **argv)
 	size_t i;
 	int rc;
 
+	/* Before anything touches OpenSSL: no openssl.cnf. The static build's
+	 * OpenSSL would read the host's /etc/ssl/openssl.cnf, written for
+	 * another distribution's OpenSSL (and OPENSSL_CONF for anyone's); the
+	 * agent's TLS settings and digests are its own. */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+	OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	if (argc < 2) {
 		if ((rc = boot_carried()) >= 0)
 			return rc;

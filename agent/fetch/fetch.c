@@ -2,12 +2,14 @@
 #include "fetch.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "castore.h"
 #include "fileio.h"
 #include "sink.h"
 
@@ -245,9 +247,32 @@ get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t firs
 	return 0;
 }
 
-int
-fetch_run(const struct fetch_opts *o, struct fetch_result *r, struct nk_err *e)
+/* For an https source, the CA store to check servers with, into lo's http
+ * options (castore: the same order on every distribution), and said. */
+static int
+find_ca(struct fetch_opts *lo, struct castore *ca, struct nk_err *e)
 {
+	char msg[PATH_MAX + 64];
+	struct event ev = { .type = EV_INFO, .msg = msg };
+	int rc;
+
+	if ((rc = castore_find("", lo->http.cacert, ca, e)) != 0)
+		return rc;
+	lo->http.cacert = ca->file[0] ? ca->file : NULL;
+	lo->http.capath = ca->dir[0] ? ca->dir : NULL;
+	snprintf(msg, sizeof(msg), "CA certificates: %s (%s)", ca->file[0] ? ca->file : ca->dir,
+	    ca->from);
+	event_emit(&lo->http.ev, &ev);
+	return 0;
+}
+
+int
+fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e)
+{
+	struct fetch_opts lo = *oin; /* with the CA store found */
+	const struct fetch_opts *o = &lo;
+	struct castore ca;
+	int https = 0;
 	struct source srcs[FETCH_SOURCES_MAX];
 	char arch[MANIFEST_ARCH_MAX_BYTES + 1];
 	const uint8_t *tail = NULL;
@@ -265,10 +290,14 @@ fetch_run(const struct fetch_opts *o, struct fetch_result *r, struct nk_err *e)
 		snprintf(arch, sizeof(arch), "%s", o->arch);
 	else if ((rc = machine_arch(arch, sizeof(arch), e)) != 0)
 		return rc;
-	for (i = 0; i < o->nsources; i++)
+	for (i = 0; i < o->nsources; i++) {
 		if ((rc = source_parse(o->sources[i], &srcs[i], e)) != 0)
 			return rc;
+		https |= srcs[i].kind == SOURCE_HTTPS;
+	}
 	if ((rc = http_global_init(e)) != 0)
+		return rc;
+	if (https && (rc = find_ca(&lo, &ca, e)) != 0)
 		return rc;
 	for (i = 0; i < o->nsources; i++) {
 		if (i > 0)

@@ -221,8 +221,10 @@ harden(CURL *c, const struct http_opts *o, char *cerr)
 	bad |= curl_easy_setopt(c, CURLOPT_BUFFERSIZE, HTTP_BUFFER_BYTES) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "nixos-kexec/" NK_VERSION) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr) != CURLE_OK;
-	if (o->cacert != NULL)
-		bad |= curl_easy_setopt(c, CURLOPT_CAINFO, o->cacert) != CURLE_OK;
+	/* Both always, NULL included: castore decided, and a libcurl built
+	 * for one distribution must not add its own default path. */
+	bad |= curl_easy_setopt(c, CURLOPT_CAINFO, o->cacert) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_CAPATH, o->capath) != CURLE_OK;
 	if (o->pin != NULL)
 		bad |= curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, o->pin) != CURLE_OK;
 	return bad ? -1 : 0;

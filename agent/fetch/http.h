@@ -21,7 +21,8 @@
 #define HTTP_BUFFER_BYTES (512L * 1024)
 
 struct http_opts {
-	const char *cacert;     /* CA bundle file, NULL: system store */
+	const char *cacert;     /* CA bundle file (castore), NULL: none */
+	const char *capath;     /* hashed CA directory (castore), NULL: none */
 	const char *pin;        /* "sha256//BASE64[;sha256//...]", NULL: none */
 	long stall_time_s;      /* 0: HTTP_STALL_TIME_S */
 	unsigned backoff_ms;    /* 0: HTTP_BACKOFF_FIRST_MS */
