@@ -131,6 +131,19 @@ bench: all test-deps
 fuzz: test-deps
 	@tests/fuzz/run.sh
 
+# Static musl builds of the agent and kexec-tools for both architectures,
+# from Debian's source packages (tools/static/; cached by content).
+STATIC_ARCHS ?= x86_64 aarch64
+static: $(B)/.deps-build
+	$(Q)$(if $(filter 1,$(INSTALL_DEPS)),tools/install-deps.sh static)
+	@tools/static/build.sh $(STATIC_ARCHS)
+
+# build/release/: what a web server publishes for the one-liners. boot.sh
+# needs RELEASE_URL (where it is served, https) and RELEASE_KEY (a .pub).
+release: static
+	@tools/release.sh --static $(B)/static --out $(B)/release \
+		$(if $(RELEASE_URL),--url $(RELEASE_URL)) $(if $(RELEASE_KEY),--key $(RELEASE_KEY))
+
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(B)/nixos-kexec $(DESTDIR)$(BINDIR)/nixos-kexec

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make release's boot.sh, run the way the README's curl-pipe one-liner runs
+# it, against the stub over HTTPS. The agents in this release are stand-in
+# scripts that record their arguments: boot.sh's job is to pick, download,
+# check and start the right file with the right arguments, and running the
+# real agent's boot here would load a kernel on this machine (never done).
+set -u
+. "$(dirname "$0")/lib.sh"
+it_tmpdir; T=$IT_TMP
+it_make_ca "$T" "IP:127.0.0.1" >/dev/null
+arch=$(uname -m)
+mkdir -p "$T/static/$arch" "$T/static/other-arch"
+for d in "$T/static/$arch" "$T/static/other-arch"; do
+	printf '#!/bin/sh\necho "agent %s $*" >"%s/ran"\n' "${d##*/}" "$T" >"$d/nixos-kexec"
+	printf '#!/bin/sh\nexit 0\n' >"$d/kexec"
+done
+minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
+key=$(tail -n1 "$T/pub")
+mkdir -p "$T/srv"
+it_start_stub "$T" "$T/srv" || exit 1
+BASE=$STUB_URL/rel
+
+it_case "release-layout-and-sums"
+if tools/release.sh --static "$T/static" --out "$T/srv/rel" --url "$BASE" --key "$T/pub" \
+	>"$T/rel.log" 2>&1 && [ -x "$T/srv/rel/bin/nixos-kexec-$arch" ] &&
+	[ -x "$T/srv/rel/bin/kexec-$arch" ] && [ -f "$T/srv/rel/bin/kexec-other-arch" ] &&
+	(cd "$T/srv/rel" && sha256sum -c --quiet SHA256SUMS) &&
+	grep -q ' boot.sh$' "$T/srv/rel/SHA256SUMS"; then
+	it_pass
+else
+	it_fail "$(tail -n3 "$T/rel.log" | tr '\n' ' ')"
+fi
+
+# The one-liner, with the test CA for curl and root (the test runs as root).
+pipe() { curl -fsSL --cacert "$T/ca.pem" "$BASE/boot.sh" | CURL_CA_BUNDLE=$T/ca.pem sh -s -- "$@"; }
+
+it_case "curl-pipe: the agent for uname -m runs boot with the key, --delay and extra args"
+rm -f "$T/ran"
+pipe --ssh-key "ssh-ed25519 AAAA x" >"$T/pipe.log" 2>&1
+it_expect_eq "$(cat "$T/ran" 2>/dev/null)" "agent $arch boot $BASE/$arch/ -P $key --delay 5 --ssh-key ssh-ed25519 AAAA x"
+
+it_case "curl-pipe: a tampered agent on the server is refused (65), never run"
+rm -f "$T/ran"
+printf '\n# changed\n' >>"$T/srv/rel/bin/nixos-kexec-$arch"
+pipe >"$T/pipe2.log" 2>&1; rc=$?
+[ $rc = 65 ] && [ ! -e "$T/ran" ] && grep -q "sha256 .* expected" "$T/pipe2.log" && it_pass ||
+	it_fail "exit $rc, ran=$(cat "$T/ran" 2>/dev/null): $(tail -n1 "$T/pipe2.log")"
+
+it_case "curl-pipe: a tampered kexec is refused (65) before the agent runs"
+tools/release.sh --static "$T/static" --out "$T/srv/rel" --url "$BASE" --key "$T/pub" >/dev/null
+rm -f "$T/ran"
+printf '\n' >>"$T/srv/rel/bin/kexec-$arch"
+pipe >"$T/pipe3.log" 2>&1; rc=$?
+[ $rc = 65 ] && [ ! -e "$T/ran" ] && it_pass || it_fail "exit $rc: $(tail -n1 "$T/pipe3.log")"
+
+it_case "curl-pipe: not root is exit 77, nothing downloaded"
+tools/release.sh --static "$T/static" --out "$T/srv/rel" --url "$BASE" --key "$T/pub" >/dev/null
+rm -f "$T/ran"
+if command -v setpriv >/dev/null; then
+	curl -fsSL --cacert "$T/ca.pem" "$BASE/boot.sh" |
+		setpriv --reuid=65534 --regid=65534 --clear-groups sh >"$T/pipe4.log" 2>&1; rc=$?
+	[ $rc = 77 ] && [ ! -e "$T/ran" ] && it_pass || it_fail "exit $rc: $(tail -n1 "$T/pipe4.log")"
+else
+	it_skip "setpriv not installed"
+fi
+
+it_case "release refuses an http:// URL and a key that is not minisign's"
+tools/release.sh --static "$T/static" --out "$T/x" --url http://example.org --key "$T/pub" >/dev/null 2>&1; a=$?
+tools/release.sh --static "$T/static" --out "$T/x" --url "$BASE" --key "$T/ca.pem" >/dev/null 2>&1; b=$?
+[ $a != 0 ] && [ $b != 0 ] && [ ! -e "$T/x" ] && it_pass || it_fail "exits $a/$b"
+
+it_stop_stub >/dev/null
+it_summary

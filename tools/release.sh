@@ -1,0 +1,111 @@
+#!/bin/sh
+# make release: lays out what a web server publishes for the one-liners
+# (the same names the Nix publish app uses):
+#
+#   OUT/bin/nixos-kexec-<arch>   the static agents (make static)
+#   OUT/bin/kexec-<arch>         static kexec-tools, for the kexec_load fallback
+#   OUT/SHA256SUMS               of all of them (and of boot.sh)
+#   OUT/boot.sh                  with --url and --key: the curl-pipe script
+#
+# usage: tools/release.sh [--static DIR] [--out DIR] [--url BASE --key PUBFILE]
+#                         [--delay SECONDS]
+#
+# BASE is where OUT will be served, with the signed bundle for each arch
+# under BASE/<arch>/ (for example from nix run .#publish). boot.sh is POSIX
+# sh: it picks the agent for `uname -m`, downloads it and kexec-tools from
+# BASE/bin/, checks both against the SHA-256 written into it, and runs
+# `boot BASE/<arch>/ -P KEY --delay N` with the key written into it, plus
+# any arguments given to it (sh -s -- --ssh-key "...").
+set -eu
+
+static=build/static out=build/release url="" key="" delay=5
+usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--static) static=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--url) url=${2%/}; shift 2 ;;
+	--key) key=$2; shift 2 ;;
+	--delay) delay=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "release: unknown argument '$1'" >&2; usage >&2; exit 64 ;;
+	esac
+done
+die() { echo "release: $*" >&2; exit 1; }
+case $delay in '' | *[!0-9]*) die "--delay must be a number of seconds" ;; esac
+if [ -n "$url$key" ]; then
+	[ -n "$url" ] && [ -n "$key" ] || die "--url and --key go together (boot.sh needs both)"
+	case $url in https://*) ;; *) die "--url must be https:// (the agent fetches nothing else)" ;; esac
+	[ -f "$key" ] || die "--key $key: no such file"
+	pub=$(grep -v '^untrusted comment:' "$key" | head -n1)
+	case $pub in RW*) ;; *) die "--key $key: not a minisign public key" ;; esac
+fi
+
+tmp=$out.tmp.$$
+rm -rf "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/bin"
+cases=""
+for d in "$static"/*/; do
+	arch=$(basename "$d")
+	[ -f "$d/nixos-kexec" ] || continue
+	[ -f "$d/kexec" ] || die "$d/kexec missing (make static builds both)"
+	install -m 0755 "$d/nixos-kexec" "$tmp/bin/nixos-kexec-$arch"
+	install -m 0755 "$d/kexec" "$tmp/bin/kexec-$arch"
+	a=$(sha256sum "$d/nixos-kexec" | cut -d' ' -f1)
+	k=$(sha256sum "$d/kexec" | cut -d' ' -f1)
+	cases="$cases	$arch) agent_sum=$a kexec_sum=$k ;;
+"
+done
+[ -n "$cases" ] || die "no static agents in $static/<arch>/ (run make static)"
+
+if [ -n "$url" ]; then
+	cat >"$tmp/boot.sh" <<SCRIPT
+#!/bin/sh
+# nixos-kexec boot.sh: downloads the agent for this machine, checks it
+# against the SHA-256 written here, and boots the signed bundle published
+# beside it, verified against the public key written here. As root:
+#   curl -fsSL $url/boot.sh | sudo sh
+#   curl -fsSL $url/boot.sh | sudo sh -s -- --ssh-key "ssh-ed25519 AAAA..."
+# Exits with the agent's status (0 loaded and about to kexec, 65 refused,
+# 69 unavailable, ...); 64 when this machine has no agent here.
+set -eu
+base='$url'
+key='$pub'
+delay='$delay'
+arch=\$(uname -m)
+case \$arch in
+$cases	*) echo "boot.sh: no nixos-kexec for \$arch at \$base/bin/" >&2; exit 64 ;;
+esac
+[ "\$(id -u)" -eq 0 ] || { echo "boot.sh: run as root (| sudo sh)" >&2; exit 77; }
+command -v curl >/dev/null || { echo "boot.sh: curl is needed" >&2; exit 69; }
+dir=\$(mktemp -d /run/nixos-kexec-boot.XXXXXX)
+trap 'rm -rf "\$dir"' EXIT
+get() { # NAME SHA256 -> \$dir/\$1 (fetched as NAME-\$arch)
+	curl -fsSL --proto =https --tlsv1.2 -o "\$dir/\$1" "\$base/bin/\$1-\$arch" ||
+		{ echo "boot.sh: cannot download \$base/bin/\$1-\$arch" >&2; exit 69; }
+	got=\$(sha256sum "\$dir/\$1" | cut -d' ' -f1)
+	[ "\$got" = "\$2" ] ||
+		{ echo "boot.sh: \$1-\$arch: sha256 \$got, expected \$2; refusing to run it" >&2; exit 65; }
+	chmod 0700 "\$dir/\$1"
+}
+get nixos-kexec "\$agent_sum"
+get kexec "\$kexec_sum"
+rc=0
+"\$dir/nixos-kexec" boot "\$base/\$arch/" -P "\$key" --delay "\$delay" "\$@" || rc=\$?
+exit "\$rc"
+SCRIPT
+	chmod 0755 "$tmp/boot.sh"
+	sh -n "$tmp/boot.sh" || die "boot.sh does not parse"
+fi
+(cd "$tmp" && find . -type f ! -name SHA256SUMS | sed 's#^\./##' | sort | xargs sha256sum >SHA256SUMS)
+rm -rf "$out"
+mv "$tmp" "$out"
+trap - EXIT
+echo "release: $out"
+(cd "$out" && ls -l bin/* boot.sh 2>/dev/null | awk '{ printf "  %-28s %9d bytes\n", $NF, $5 }')
+if [ -f "$out/boot.sh" ]; then
+	echo "release: boot.sh sha256 $(sha256sum "$out/boot.sh" | cut -d' ' -f1)"
+else
+	echo "release: no boot.sh (give RELEASE_URL= and RELEASE_KEY= for it)"
+fi
