@@ -141,7 +141,9 @@ load_with_tools(const struct kx_image *img, const struct preflight *p, int file_
     char how[KX_HOW_BYTES], struct nk_err *e)
 {
 	char kpath[40], ipath[48], cmd[KX_CMDLINE_MAX_BYTES + 32];
-	char *argv[] = { (char *)p->kexec_tools, "-l", kpath, ipath, cmd, NULL };
+	/* -c: kexec_load itself, never kexec-tools' own try of kexec_file_load,
+	 * which has just refused this image. */
+	char *argv[] = { (char *)p->kexec_tools, "-l", kpath, ipath, cmd, "-c", NULL };
 	int keep[2] = { img->kernel_fd, img->initrd_fd }, st, rc;
 
 	if (p->kexec_tools[0] == '\0') {

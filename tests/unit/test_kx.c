@@ -16,7 +16,7 @@
 static int load_errno;          /* errno for a load (0: success) */
 static int load_calls, unload_calls, reboot_calls, sync_calls, run_calls;
 static int run_status;          /* what sys_run returns */
-static char run_argv0[256], run_argv1[256], run_argv4[512];
+static char run_argv0[256], run_argv1[256], run_argv4[512], run_argv5[64];
 static unsigned euid;
 
 long
@@ -62,6 +62,7 @@ __wrap_sys_run(char *const argv[], const int keep[2])
 	snprintf(run_argv0, sizeof(run_argv0), "%s", argv[0]);
 	snprintf(run_argv1, sizeof(run_argv1), "%s", argv[1] ? argv[1] : "");
 	snprintf(run_argv4, sizeof(run_argv4), "%s", argv[1] && argv[2] && argv[3] && argv[4] ? argv[4] : "");
+	snprintf(run_argv5, sizeof(run_argv5), "%s", run_argv4[0] && argv[5] ? argv[5] : "");
 	(void)keep;
 	return run_status;
 }
@@ -348,6 +349,7 @@ t_load_keyrejected_fallback(void **st)
 	assert_int_equal(run_calls, 1);
 	assert_string_equal(run_argv1, "-l");
 	assert_string_equal(run_argv4, "--command-line=init=/x console=ttyS0");
+	assert_string_equal(run_argv5, "-c"); /* kexec_load, not kexec_file_load again */
 	assert_int_equal(unload_calls, 0);
 	assert_non_null(strstr(how, "kexec_load by /opt/x/kexec"));
 	assert_non_null(strstr(how, "EKEYREJECTED"));
