@@ -27,7 +27,7 @@ INSTALL_DEPS ?= 1
 
 WERROR    = -Werror
 WARN      = -Wall -Wextra $(WERROR) -Wshadow -Wformat=2 -Wvla -Wno-unused-parameter -Wno-format-truncation
-AGENT_ROOMS = cli fetch kexec handoff
+AGENT_ROOMS = cli fetch kexec handoff fleet
 NK_CPPFLAGS = -D_GNU_SOURCE -Icommon $(AGENT_ROOMS:%=-Iagent/%)
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS)
 
@@ -119,7 +119,7 @@ check: test check-san check-valgrind check-fuzz nixparse e2e
 nixparse: test-deps
 	@tests/nixparse.sh
 
-e2e: all test-deps
+e2e: all test-deps static
 	@B=$(B) tests/e2e/run.sh
 
 demo: all test-deps

@@ -3,12 +3,19 @@
 # initramfs holding the agent; the agent fetches a signed bundle from the
 # stub on this machine's loopback and kexecs into it.
 #
-# Scenarios (NK_E2E_SCENARIOS, default "boot delay tampered lockdown"):
+# The first system carries the static agent and static kexec-tools of
+# make static (build/static/x86_64/; NK_STATIC overrides the directory),
+# as the one-liners deliver them: no library is copied into the VM.
+#
+# Scenarios (NK_E2E_SCENARIOS, default "boot delay tampered lockdown fallback"):
 #   boot      fetch, verify, kexec: the second system prints this run's nonce
 #             and the handed-over network units and key
 #   delay     boot --delay 2: the agent answers (exit 0) first, then kexecs
 #   tampered  the stub corrupts one initrd byte: exit 65, nothing loaded
 #   lockdown  first kernel booted with lockdown=integrity: exit 77, says why
+#   fallback  the agent runs under a seccomp filter that makes kexec_file_load
+#             fail with EKEYREJECTED: it falls back to the static kexec
+#             beside it (kexec_load), says so, and the second system boots
 # and, for checking the harness itself:
 #   probe     agent --version in the guest, and a TCP round trip through
 #             guestfwd to a loopback server on the host
@@ -30,7 +37,8 @@ B=$(cd "${B:-build}" && pwd)
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$HERE/e2e-lib.sh"
 
-read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown}"
+read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown fallback}"
+STATIC=${NK_STATIC:-$B/static/x86_64}
 LOGS=${NK_E2E_LOGS:-$B/e2e}
 WORK=""
 NPASS=0 NFAIL=0 NSKIP=0
@@ -118,7 +126,8 @@ build_first() {
 	local out=$1 t0
 	shift
 	t0=$(e2e_now)
-	"$HERE/initramfs.sh" first -o "$out" -k "$KDIR" -a "$B/nixos-kexec" "$@"
+	"$HERE/initramfs.sh" first -o "$out" -k "$KDIR" -a "$STATIC/nixos-kexec" \
+		--file "$STATIC/kexec:bin/kexec" "$@"
 	echo "$(e2e_since "$t0")" >"$DIR/initramfs_secs"
 }
 
@@ -260,6 +269,26 @@ scenario_lockdown() {
 		e2e_has_re <(e2e_agent_output "$LOG" | tr 'A-Z' 'a-z') lockdown
 }
 
+# kexec_file_load refused as CentOS 7 refuses an unsigned kernel: the agent
+# must load with the static kexec-tools beside it, and say so.
+scenario_fallback() {
+	bundle_prepare
+	e2e_start_stub "$DIR/bundle" "$DIR/ca" "$DIR/stub.log"
+	PORT=$E2E_STUB_PORT
+	cc -static -O2 -Wall -Wextra -o "$DIR/refuse-file-load" "$HERE/guest/refuse-file-load.c"
+	build_first "$DIR/first.cpio.gz" --ca "$DIR/ca/ca.pem" --pub "$DIR/key/nk.pub" \
+		--file "$DIR/refuse-file-load:bin/refuse-file-load"
+	boot_first "$LOG" nk.wrap=refuse-file-load
+	need_clean_end "$LOG" || return 0
+	need "the seccomp filter was not installed" \
+		e2e_has "$LOG" "NK-E2E refuse-file-load: kexec_file_load now fails with EKEYREJECTED"
+	need "agent did not say it loaded with kexec_load because of EKEYREJECTED" \
+		e2e_has_re <(e2e_agent_output "$LOG") \
+		"loaded with kexec_load by /bin/kexec, because kexec_file_load said EKEYREJECTED"
+	need "no second-system marker with this run's nonce (agent exit $(e2e_agent_exit "$LOG"))" \
+		e2e_has "$LOG" "NK-E2E second-system nonce=$NONCE"
+}
+
 # Boots the first system in "kexec" mode: the harness's own kexec-probe
 # loads and executes the kernel and second initrd packed into the first
 # initramfs. Extra arguments go on the first kernel's command line.
@@ -379,7 +408,9 @@ main() {
 	fi
 	mkdir -p "$LOGS"
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/nk-e2e.XXXXXX")
-	if ! prepare_kernel; then
+	if [ ! -x "$STATIC/nixos-kexec" ] || [ ! -x "$STATIC/kexec" ]; then
+		fail_all "no static agent and kexec in $STATIC (make static)"
+	elif ! prepare_kernel; then
 		fail_all "could not obtain the Debian kernel (see $LOGS/kernel.log)"
 	elif ! prepare_second; then
 		fail_all "could not build the second initrd (see $LOGS/initramfs.log)"

@@ -18,7 +18,7 @@ secs=${FUZZ_SECONDS:-30}
 out=${FUZZ_OUT:-build/fuzz}
 cc=${FUZZ_CC:-clang}
 pkgs="libsodium openssl libcurl zlib"
-cflags="-Iagent/cli -Iagent/fetch -Iagent/kexec -Iagent/handoff -Iserver-stub -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+cflags="-Iagent/cli -Iagent/fetch -Iagent/kexec -Iagent/handoff -Iagent/fleet -Iserver-stub -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
 libs=$(pkg-config --libs $pkgs) || { echo "fuzz: pkg-config failed for $pkgs" >&2; exit 1; }
 incs=$(pkg-config --cflags $pkgs)
