@@ -24,8 +24,20 @@
   # passwords; without this line root logs in with a key only.
   # users.users.root.hashedPassword = "$y$j9T$...";
 
-  # Packages in the RAM system. nix, nixos-install and the usual base tools
-  # are always there; these are for partitioning and formatting by hand.
+  # Installing from here (nix/installer.nix). The defaults are what
+  # nixos-anywhere and nix-community's kexec installer give you. Each MB is
+  # an estimate of what the item adds to the initrd, which stays in RAM.
+  nixos-kexec.installer = {
+    tools = true; # nixos-install, nixos-enter, nixos-generate-config: ~1 MB
+    disko = true; # declarative partitioning (disko, disko-install): <1 MB
+    facter = true; # nixos-facter hardware report: ~10 MB
+    rsync = true; # nixos-anywhere's --extra-files: ~1 MB
+    jq = true; # <1 MB
+    zfs = false; # ZFS module and tools: ~30 MB; sets a fixed networking.hostId
+  };
+
+  # Packages in the RAM system. nix and the usual base tools are always
+  # there; these are for partitioning and formatting by hand.
   environment.systemPackages = with pkgs; [
     parted
     gptfdisk

@@ -22,6 +22,7 @@
     (modulesPath + "/installer/netboot/netboot.nix")
     (modulesPath + "/profiles/minimal.nix")
     ./module.nix
+    ./installer.nix
   ];
 
   boot.kernelParams =

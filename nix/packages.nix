@@ -18,6 +18,10 @@ let
 
   # The agent for the target: static, so it runs on any Linux without Nix.
   agent = pkgs.pkgsStatic.callPackage ./agent.nix { };
+  # kexec-tools' kexec, static, beside the agent: its fallback where
+  # kexec_file_load is missing or refused (the agent looks for bin/kexec
+  # next to itself, and bin/kexec-<uname -m> in the release layout).
+  kexecStatic = pkgs.pkgsStatic.kexec-tools;
   # The agent on the build machine, to make and sign bundles.
   tool = pkgs.buildPackages.pkgsStatic.callPackage ./agent.nix { };
 
@@ -82,6 +86,10 @@ let
         # A copy, not a symlink: run without arguments, the agent looks for
         # its bundle next to /proc/self/exe, which must be this directory.
         cp ${agent}/bin/nixos-kexec $out/bin/nixos-kexec
+        cp ${kexecStatic}/bin/kexec $out/bin/kexec
+        ${lib.optionalString (host == pkgs.stdenv.buildPlatform) ''
+          $out/bin/kexec --version >/dev/null
+        ''}
         ${mkBundle {
           out = "$out/share/nixos-kexec/bundle";
           expiresIn = carriedExpiresIn;
@@ -95,7 +103,8 @@ let
       '';
 
   # result/tarball/nixos-kexec-<system>.tar.gz, to unpack at / on a machine
-  # without Nix: /nixos-kexec/bin/nixos-kexec and its bundle.
+  # without Nix: /nixos-kexec/bin/nixos-kexec, the static kexec beside it,
+  # and its bundle.
   tarball = pkgs.runCommand "nixos-kexec-tarball-${system}" { } ''
     mkdir -p $out/tarball
     ln -s ${nixos-kexec} nixos-kexec
@@ -230,6 +239,7 @@ let
       fi
       cp -- "$pub" "$out/nixos-kexec.pub"
       install -D -m 0755 ${agent}/bin/nixos-kexec "$out/bin/nixos-kexec-${arch}"
+      install -D -m 0755 ${kexecStatic}/bin/kexec "$out/bin/kexec-${arch}"
 
       key="$(tail -n 1 "$out/nixos-kexec.pub")"
       {
@@ -240,7 +250,7 @@ let
           a="$(basename "$a")"
           printf '  %-16s %s\n' "''${a#nixos-kexec-}/" "a signed bundle: manifest, manifest.minisig, kernel, initrd"
         done
-        printf '  %-16s %s\n' "bin/" "the agent, one static binary per architecture"
+        printf '  %-16s %s\n' "bin/" "the agent and kexec-tools' kexec (its fallback), static, per architecture"
         printf '  %-16s %s\n' "nixos-kexec.pub" "the public key the bundles verify with"
         echo
         echo "To turn a running Linux machine into NixOS running from RAM, as root on it:"
@@ -254,7 +264,7 @@ let
         echo "here could change a key fetched from here, but not forge a signature."
         echo "The agent binary is not signed; compare it before running it:"
         echo
-        (cd "$out/bin" && sha256sum nixos-kexec-*) | while IFS= read -r line; do
+        (cd "$out/bin" && sha256sum nixos-kexec-* kexec-*) | while IFS= read -r line; do
           echo "  $line"
         done
       } > "$out/README.txt"

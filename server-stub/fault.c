@@ -12,6 +12,10 @@ static const char *const kind_names[FAULT_KINDS] = {
 	[FAULT_NORANGE] = "norange",
 	[FAULT_REDIRECT] = "redirect",
 	[FAULT_STALL] = "stall",
+	[FAULT_HTTP09] = "http09",
+	[FAULT_UNTERMINATED] = "unterminated",
+	[FAULT_TLSHANG] = "tlshang",
+	[FAULT_RETRYAFTER] = "retryafter",
 };
 
 const char *
@@ -129,8 +133,26 @@ parse_args(char *args, struct fault *out, struct nk_err *e)
 			return nk_fail(e, NK_E_USAGE, "stall needs a byte count: stall:N[:TIMES]");
 		return 0;
 	case FAULT_NORANGE:
+	case FAULT_HTTP09:
 		if (args != NULL)
-			return nk_fail(e, NK_E_USAGE, "norange takes no argument");
+			return nk_fail(e, NK_E_USAGE, "%s takes no argument", kw);
+		return 0;
+	case FAULT_UNTERMINATED:
+	case FAULT_TLSHANG:
+		if (args != NULL && (parse_num(args, &out->remaining) != 0 || out->remaining == 0))
+			return nk_fail(e, NK_E_USAGE, "%s takes a count >= 1: %s[:TIMES]", kw, kw);
+		if (out->kind == FAULT_TLSHANG && out->name[0] != '\0')
+			return nk_fail(e, NK_E_USAGE, "tlshang applies to connections, before "
+			    "any path is known: no @NAME");
+		return 0;
+	case FAULT_RETRYAFTER:
+		if (args == NULL || args[0] == '\0' || strlen(args) > FAULT_RETRY_AFTER_MAX_BYTES ||
+		    strspn(args, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    " ,:-") != strlen(args))
+			return nk_fail(e, NK_E_USAGE, "retryafter needs a value of digits, letters, "
+			    "spaces, ',', ':', '-': retryafter:5 or retryafter:Wed, 21 Oct 2015 "
+			    "07:28:00 GMT");
+		strcpy(out->url, args);
 		return 0;
 	case FAULT_REDIRECT:
 		if (args == NULL || strlen(args) > FAULT_URL_MAX_BYTES || !url_ok(args))
@@ -240,12 +262,23 @@ fault_plan_request(struct fault_set *s, const char *path, struct fault_plan *p)
 		use(f);
 		p->status = (int)f->arg;
 		p->applied |= 1u << FAULT_STATUS;
+		if ((f = find(s, FAULT_RETRYAFTER, path)) != NULL)
+			p->retry_after = f->url;
 		goto out;
 	}
 	if ((f = find(s, FAULT_REDIRECT, path)) != NULL) {
 		p->redirect = f->url;
 		p->applied |= 1u << FAULT_REDIRECT;
 		goto out;
+	}
+	if ((f = find(s, FAULT_HTTP09, path)) != NULL) {
+		p->http09 = 1;
+		p->applied |= 1u << FAULT_HTTP09;
+		goto out;
+	}
+	if ((f = find(s, FAULT_UNTERMINATED, path)) != NULL) {
+		use(f);
+		p->unterminated = 1;
 	}
 	if ((f = find(s, FAULT_TRUNCATE, path)) != NULL)
 		p->truncate = f->arg;
@@ -257,6 +290,21 @@ fault_plan_request(struct fault_set *s, const char *path, struct fault_plan *p)
 		p->throttle_bps = f->arg;
 out:
 	pthread_mutex_unlock(&s->lock);
+}
+
+int
+fault_conn_hangs(struct fault_set *s)
+{
+	struct fault *f;
+	int hang = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if ((f = find(s, FAULT_TLSHANG, "/")) != NULL) {
+		use(f);
+		hang = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return hang;
 }
 
 void

@@ -14,6 +14,7 @@
 #define FAULT_SPEC_MAX_BYTES 2048 /* one --fault argument */
 #define FAULT_URL_MAX_BYTES 1024  /* redirect target */
 #define FAULT_NAME_MAX_BYTES 255  /* the @NAME selector */
+#define FAULT_RETRY_AFTER_MAX_BYTES 64 /* retryafter's value */
 #define FAULT_UNLIMITED UINT64_MAX
 
 enum fault_kind {
@@ -25,6 +26,10 @@ enum fault_kind {
 	FAULT_NORANGE,
 	FAULT_REDIRECT,
 	FAULT_STALL,
+	FAULT_HTTP09,       /* no status line: raw bytes, then close */
+	FAULT_UNTERMINATED, /* chunked body without its last chunk */
+	FAULT_TLSHANG,      /* accept TCP, never complete the TLS handshake */
+	FAULT_RETRYAFTER,   /* a Retry-After header on status answers */
 	FAULT_KINDS
 };
 
@@ -32,7 +37,7 @@ struct fault {
 	enum fault_kind kind;
 	uint64_t arg;       /* N, OFF, BPS or CODE */
 	uint64_t remaining; /* responses left (status, drop, stall) */
-	char url[FAULT_URL_MAX_BYTES + 1];   /* redirect only */
+	char url[FAULT_URL_MAX_BYTES + 1];   /* redirect's URL, retryafter's value */
 	char name[FAULT_NAME_MAX_BYTES + 1]; /* "" applies to every path */
 };
 
@@ -53,6 +58,9 @@ struct fault_plan {
 	uint64_t throttle_bps; /* 0: no */
 	uint64_t drop_after;  /* body bytes, then close; FAULT_UNLIMITED: no */
 	uint64_t stall_after; /* body bytes, then hold; FAULT_UNLIMITED: no */
+	int http09;           /* answer without a status line */
+	int unterminated;     /* chunked body, never finished */
+	const char *retry_after; /* Retry-After value for a status answer; NULL: none */
 };
 
 /* Parses one spec ("truncate:1000@initrd"). Pure: no I/O, no allocation. */
@@ -65,14 +73,19 @@ int fault_set_init(struct fault_set *s, struct nk_err *e);
 /* Parses spec and appends it; over FAULT_MAX is an error. */
 int fault_set_add(struct fault_set *s, const char *spec, struct nk_err *e);
 
-/* Plans the faults for a request of path (status, redirect, truncate,
- * norange, corrupt, throttle). A status fault's count is used up here. */
+/* Plans the faults for a request of path (status, redirect, http09,
+ * truncate, norange, corrupt, throttle, unterminated). A status fault's
+ * count is used up here; so is an unterminated one's. */
 void fault_plan_request(struct fault_set *s, const char *path, struct fault_plan *p);
 
 /* Adds drop and stall for a GET response of body_len bytes. A counted
  * fault is used up only when it bites: when body_len is over its N. */
 void fault_plan_body(struct fault_set *s, const char *path, uint64_t body_len,
     struct fault_plan *p);
+
+/* Whether a fresh connection must hang before its TLS handshake
+ * (tlshang); uses up one of the fault's count when it does. */
+int fault_conn_hangs(struct fault_set *s);
 
 /* The spec keyword of a kind ("truncate"). */
 const char *fault_kind_name(enum fault_kind k);

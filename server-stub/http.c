@@ -134,6 +134,8 @@ parse_method(const uint8_t *m, size_t len, struct http_req *out, struct nk_err *
 		out->method = HTTP_GET;
 	else if (len == 4 && memcmp(m, "HEAD", 4) == 0)
 		out->method = HTTP_HEAD;
+	else if (len == 4 && memcmp(m, "POST", 4) == 0)
+		out->method = HTTP_POST;
 	else
 		return nk_fail(e, HTTP_E_METHOD, "method %.*s not allowed", (int)len, (const char *)m);
 	return HTTP_OK;
@@ -175,6 +177,29 @@ name_is(const uint8_t *name, size_t len, const char *want)
 	return strlen(want) == len && strncasecmp((const char *)name, want, len) == 0;
 }
 
+/* Content-Length: digits only, once; a body only for POST. */
+static int
+parse_length(const uint8_t *val, size_t vlen, struct http_req *out, struct nk_err *e)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (out->has_length)
+		return nk_fail(e, HTTP_E_SYNTAX, "more than one Content-Length header");
+	if (vlen == 0 || vlen > 19)
+		return nk_fail(e, HTTP_E_SYNTAX, "malformed Content-Length");
+	for (i = 0; i < vlen; i++) {
+		if (val[i] < '0' || val[i] > '9')
+			return nk_fail(e, HTTP_E_SYNTAX, "malformed Content-Length");
+		v = v * 10 + (uint64_t)(val[i] - '0');
+	}
+	if (v != 0 && out->method != HTTP_POST)
+		return nk_fail(e, HTTP_E_BODY, "a request body is not accepted");
+	out->content_length = v;
+	out->has_length = 1;
+	return HTTP_OK;
+}
+
 /* Acts on the few headers the stub cares about; ignores the rest. */
 static int
 use_header(const uint8_t *name, size_t nlen, const uint8_t *val, size_t vlen,
@@ -192,8 +217,7 @@ use_header(const uint8_t *name, size_t nlen, const uint8_t *val, size_t vlen,
 	} else if (name_is(name, nlen, "transfer-encoding")) {
 		return nk_fail(e, HTTP_E_BODY, "a request body is not accepted");
 	} else if (name_is(name, nlen, "content-length")) {
-		if (vlen != 1 || val[0] != '0')
-			return nk_fail(e, HTTP_E_BODY, "a request body is not accepted");
+		return parse_length(val, vlen, out, e);
 	}
 	return HTTP_OK;
 }
@@ -253,6 +277,8 @@ http_parse_request(const uint8_t *buf, size_t len, struct http_req *out,
 	}
 	if (pos != len)
 		return nk_fail(e, HTTP_E_SYNTAX, "bytes after the header block");
+	if (out->method == HTTP_POST && !out->has_length)
+		return nk_fail(e, HTTP_E_LENGTH, "a POST needs Content-Length");
 	return HTTP_OK;
 }
 
@@ -326,6 +352,8 @@ http_error_status(int code)
 		return 505;
 	case HTTP_E_UNSATISFIABLE:
 		return 416;
+	case HTTP_E_LENGTH:
+		return 411;
 	default:
 		return 400;
 	}
@@ -348,6 +376,8 @@ static const struct {
 	{ 405, "Method Not Allowed" },
 	{ 408, "Request Timeout" },
 	{ 410, "Gone" },
+	{ 411, "Length Required" },
+	{ 413, "Content Too Large" },
 	{ 416, "Range Not Satisfiable" },
 	{ 429, "Too Many Requests" },
 	{ 500, "Internal Server Error" },

@@ -1,6 +1,7 @@
 /* http: the stub's HTTP/1.x request and Range parsers. Pure functions:
  * bytes in, struct out, no I/O, no allocation. Anything the stub does not
- * expect is refused, so a client bug shows up as a 400, not a guess. */
+ * expect is refused, so a client bug shows up as a 400, not a guess. A
+ * POST (for --collect) must announce its body with Content-Length. */
 #ifndef NK_STUB_HTTP_H
 #define NK_STUB_HTTP_H
 
@@ -26,11 +27,13 @@ enum http_code {
 	HTTP_E_INCOMPLETE = -7, /* no blank line yet: read more */
 	HTTP_E_RANGE = -8,    /* Range syntax the stub does not accept: 400 */
 	HTTP_E_UNSATISFIABLE = -9, /* range outside the file: 416 */
+	HTTP_E_LENGTH = -10,  /* POST without Content-Length: 411 */
 };
 
 enum http_method {
 	HTTP_GET,
 	HTTP_HEAD,
+	HTTP_POST,
 };
 
 struct http_req {
@@ -38,6 +41,8 @@ struct http_req {
 	char path[HTTP_PATH_MAX_BYTES + 1]; /* starts with '/', query dropped */
 	int has_range;
 	char range[HTTP_RANGE_MAX_BYTES + 1];
+	int has_length;
+	uint64_t content_length; /* POST: the body's bytes (after the head) */
 };
 
 /* An inclusive byte range [first, last] of a representation. */
@@ -54,8 +59,9 @@ size_t http_header_end(const uint8_t *buf, size_t len);
 
 /* Parses one request head (request line, headers, blank line; exactly len
  * bytes as given by http_header_end). Refuses '%', '.' and '..' segments,
- * empty segments, bytes outside RFC 3986 pchar, duplicate Range, obsolete
- * line folding, and request bodies. */
+ * empty segments, bytes outside RFC 3986 pchar, duplicate Range or
+ * Content-Length, obsolete line folding, chunked bodies, a GET or HEAD
+ * with a body, and a POST without Content-Length. */
 int http_parse_request(const uint8_t *buf, size_t len, struct http_req *out,
     struct nk_err *e);
 

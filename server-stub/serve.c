@@ -18,6 +18,7 @@
 
 #include <openssl/err.h>
 
+#include "collect.h"
 #include "http.h"
 
 #define SERVE_HEAD_MAX_BYTES 4096 /* a response head the stub writes */
@@ -47,6 +48,8 @@ enum body_end {
 	BODY_DROPPED,
 	BODY_STALLED,
 	BODY_FAILED,
+	BODY_UNTERMINATED,
+	BODY_HUNG,
 };
 
 static const char *const body_end_names[] = {
@@ -54,6 +57,8 @@ static const char *const body_end_names[] = {
 	[BODY_DROPPED] = "dropped",
 	[BODY_STALLED] = "stalled",
 	[BODY_FAILED] = "failed",
+	[BODY_UNTERMINATED] = "unterminated",
+	[BODY_HUNG] = "hung",
 };
 
 struct conn {
@@ -65,6 +70,8 @@ struct conn {
 	struct fault_plan plan;
 	int status;
 	uint64_t sent; /* body bytes written */
+	int chunked;   /* body in chunks (the unterminated fault) */
+	size_t got;    /* bytes read into buf: the head, perhaps a body's start */
 	enum body_end end;
 	struct nk_err err; /* why, for the log; empty when all went well */
 };
@@ -140,6 +147,7 @@ read_head(struct conn *c, size_t *head_len)
 		got += (size_t)r;
 	}
 	*head_len = end;
+	c->got = got;
 	return READ_OK;
 }
 
@@ -149,23 +157,28 @@ is_head(const struct conn *c)
 	return c->req.path[0] != '\0' && c->req.method == HTTP_HEAD;
 }
 
-/* Writes a response head; extra holds whole header lines (CRLF ended). */
+/* Writes a response head; extra holds whole header lines (CRLF ended).
+ * With c->chunked the length goes unannounced (Transfer-Encoding). */
 static int
 send_head(struct conn *c, int status, const char *extra, uint64_t length,
     const char *type)
 {
-	char head[SERVE_HEAD_MAX_BYTES];
+	char head[SERVE_HEAD_MAX_BYTES], framing[64];
 	int n;
 
+	if (c->chunked)
+		snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
+	else
+		snprintf(framing, sizeof(framing), "Content-Length: %" PRIu64 "\r\n", length);
 	n = snprintf(head, sizeof(head),
 	    "HTTP/1.1 %d %s\r\n"
 	    "Server: nixos-kexec-stub\r\n"
 	    "Content-Type: %s\r\n"
-	    "Content-Length: %" PRIu64 "\r\n"
+	    "%s"
 	    "%s"
 	    "Connection: close\r\n"
 	    "\r\n",
-	    status, http_reason(status), type, length, extra);
+	    status, http_reason(status), type, framing, extra);
 	if (n < 0 || (size_t)n >= sizeof(head)) {
 		c->end = BODY_FAILED;
 		return nk_fail(&c->err, -1, "response head too long");
@@ -188,6 +201,19 @@ answer_simple(struct conn *c, int status, const char *extra)
 		c->sent = (uint64_t)n;
 }
 
+/* The status fault's answer, with its Retry-After (retryafter fault). */
+static void
+answer_status(struct conn *c)
+{
+	char extra[FAULT_URL_MAX_BYTES + 32] = "";
+
+	if (c->plan.retry_after != NULL) {
+		snprintf(extra, sizeof(extra), "Retry-After: %s\r\n", c->plan.retry_after);
+		c->plan.applied |= 1u << FAULT_RETRYAFTER;
+	}
+	answer_simple(c, c->plan.status, extra);
+}
+
 /* A URL ending in '/' gets the request path appended; any other URL is
  * the Location as it stands. */
 static void
@@ -202,6 +228,17 @@ answer_redirect(struct conn *c)
 	else
 		snprintf(extra, sizeof(extra), "Location: %s\r\n", u);
 	answer_simple(c, 302, extra);
+}
+
+/* HTTP/0.9 as a client sees it: bytes with no status line and no
+ * headers, the end marked only by the close. */
+static void
+answer_http09(struct conn *c)
+{
+	static const char body[] = "nixos-kexec-stub: a reply without a status line\n";
+
+	if (ssl_write_all(c, body, sizeof(body) - 1) == 0)
+		c->sent = sizeof(body) - 1;
 }
 
 static int
@@ -320,6 +357,28 @@ hold(struct conn *c)
 	}
 }
 
+/* The tlshang fault: the TCP connection is up, but the TLS handshake
+ * never gets an answer. What the client sends is read and dropped, until
+ * it closes, the server stops, or SERVE_STALL_MAX_S pass. */
+static void
+hang(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	struct timespec t0;
+	uint8_t drop[4096];
+	ssize_t n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!atomic_load(&stopping) && seconds_since(&t0) < SERVE_STALL_MAX_S) {
+		pfd.revents = 0;
+		if (poll(&pfd, 1, SERVE_SLICE_MS) <= 0)
+			continue;
+		n = recv(fd, drop, sizeof(drop), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+	}
+}
+
 static int
 read_exact(int fd, uint8_t *buf, size_t n, uint64_t off, struct nk_err *e)
 {
@@ -366,6 +425,21 @@ corrupt(struct conn *c, size_t n, uint64_t off)
 	}
 }
 
+/* One piece of the body from c->buf, framed as a chunk when chunked. */
+static int
+write_piece(struct conn *c, size_t n)
+{
+	char size[32];
+	int k;
+
+	if (!c->chunked)
+		return ssl_write_all(c, c->buf, n);
+	k = snprintf(size, sizeof(size), "%zx\r\n", n);
+	if (ssl_write_all(c, size, (size_t)k) != 0 || ssl_write_all(c, c->buf, n) != 0)
+		return -1;
+	return ssl_write_all(c, "\r\n", 2);
+}
+
 /* Sends len bytes of the file from first, shaped by the plan. */
 static enum body_end
 send_body(struct conn *c, int fd, uint64_t first, uint64_t len)
@@ -396,10 +470,13 @@ send_body(struct conn *c, int fd, uint64_t first, uint64_t len)
 		if (read_exact(fd, c->buf, n, first + c->sent, &c->err) != 0)
 			return BODY_FAILED;
 		corrupt(c, n, first + c->sent);
-		if (ssl_write_all(c, c->buf, n) != 0)
+		if (write_piece(c, n) != 0)
 			return BODY_FAILED;
 		c->sent += n;
 	}
+	/* Chunked: every byte went out, but never the last chunk ("0"). */
+	if (c->chunked)
+		return BODY_UNTERMINATED;
 	if (c->sent == len)
 		return BODY_DONE;
 	if (drop)
@@ -474,6 +551,10 @@ answer_file(struct conn *c)
 	}
 	if (shape(c, size, &r) != 0)
 		goto out;
+	if (c->plan.unterminated && c->req.method == HTTP_GET) {
+		c->chunked = 1;
+		c->plan.applied |= 1u << FAULT_UNTERMINATED;
+	}
 	if (c->req.method == HTTP_GET)
 		fault_plan_body(c->ctx->faults, c->req.path, r.len, &c->plan);
 	if (send_head(c, r.status, r.extra, r.len, "application/octet-stream") != 0)
@@ -482,6 +563,45 @@ answer_file(struct conn *c)
 		c->end = send_body(c, fd, r.first, r.len);
 out:
 	close(fd);
+}
+
+/* --collect: the body of a POST appended to the collect file. */
+static void
+answer_post(struct conn *c, size_t head_len)
+{
+	uint64_t want = c->req.content_length;
+	size_t have = c->got - head_len;
+	int r;
+
+	if (c->ctx->collect_fd < 0) {
+		nk_fail(&c->err, -1, "POST without --collect");
+		answer_simple(c, 405, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (want > COLLECT_BODY_MAX_BYTES || have > want) {
+		nk_fail(&c->err, -1, "body of %llu bytes (%zu sent with the head)",
+		    (unsigned long long)want, have);
+		answer_simple(c, want > COLLECT_BODY_MAX_BYTES ? 413 : 400, "");
+		return;
+	}
+	memmove(c->buf, c->buf + head_len, have);
+	while (have < want) {
+		r = SSL_read(c->ssl, c->buf + have, (int)(want - have));
+		if (r <= 0) {
+			tls_fail(c, "read", r);
+			return;
+		}
+		have += (size_t)r;
+	}
+	if (collect_check(c->buf, have, &c->err) != 0) {
+		answer_simple(c, 400, "");
+		return;
+	}
+	if (collect_append(c->ctx->collect_fd, c->buf, have, &c->err) != 0) {
+		answer_simple(c, 500, "");
+		return;
+	}
+	answer_simple(c, 200, "");
 }
 
 static void
@@ -501,14 +621,21 @@ handle(struct conn *c)
 	}
 	rc = http_parse_request(c->buf, head_len, &c->req, &c->err);
 	if (rc != HTTP_OK) {
+		/* Without --collect there is no POST, with a length or without. */
+		if (rc == HTTP_E_LENGTH && c->ctx->collect_fd < 0)
+			rc = HTTP_E_METHOD;
 		answer_simple(c, http_error_status(rc), rc == HTTP_E_METHOD ? "Allow: GET, HEAD\r\n" : "");
 		return;
 	}
 	fault_plan_request(c->ctx->faults, c->req.path, &c->plan);
 	if (c->plan.status != 0)
-		answer_simple(c, c->plan.status, "");
+		answer_status(c);
 	else if (c->plan.redirect != NULL)
 		answer_redirect(c);
+	else if (c->req.method == HTTP_POST)
+		answer_post(c, head_len);
+	else if (c->plan.http09)
+		answer_http09(c);
 	else
 		answer_file(c);
 }
@@ -543,7 +670,8 @@ log_line(const struct conn *c)
 	fault_list(c->plan.applied, faults, sizeof(faults));
 	n = snprintf(line, sizeof(line),
 	    "stub: %s %s range=%s status=%d sent=%" PRIu64 " fault=%s end=%s%s%s%s\n",
-	    have ? (c->req.method == HTTP_HEAD ? "HEAD" : "GET") : "-",
+	    have ? (c->req.method == HTTP_HEAD ? "HEAD" : c->req.method == HTTP_POST ? "POST" :
+	    "GET") : "-",
 	    have ? c->req.path : "-",
 	    c->req.has_range ? c->req.range : "-",
 	    c->status, c->sent, faults, body_end_names[c->end],
@@ -609,6 +737,12 @@ serve_conn(const struct serve_ctx *ctx, int fd)
 	if ((c.ssl = SSL_new(ctx->tls)) == NULL || SSL_set_fd(c.ssl, fd) != 1) {
 		nk_fail(&c.err, -1, "cannot set up TLS for the connection");
 		c.end = BODY_FAILED;
+		goto out;
+	}
+	if (fault_conn_hangs(ctx->faults)) {
+		c.plan.applied |= 1u << FAULT_TLSHANG;
+		c.end = BODY_HUNG;
+		hang(fd);
 		goto out;
 	}
 	if ((r = SSL_accept(c.ssl)) != 1) {

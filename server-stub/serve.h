@@ -17,6 +17,7 @@
 struct serve_ctx {
 	SSL_CTX *tls;
 	int root_fd; /* O_DIRECTORY descriptor of --root */
+	int collect_fd; /* --collect: POST bodies appended here; -1: POST refused */
 	struct fault_set *faults;
 };
 

@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "collect.h"
 #include "err.h"
 #include "fault.h"
 #include "fileio.h"
@@ -39,12 +40,13 @@ struct opts {
 	const char *key;
 	const char *listen;
 	const char *port_file;
+	const char *collect;
 };
 
 /* File scope so that connection threads still running at exit keep
  * pointing at live objects. */
 static struct fault_set faults;
-static struct serve_ctx ctx = { .root_fd = -1 };
+static struct serve_ctx ctx = { .root_fd = -1, .collect_fd = -1 };
 
 static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slot_cond = PTHREAD_COND_INITIALIZER;
@@ -56,6 +58,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: nixos-kexec-stub --root DIR --cert FILE --key FILE\n"
 	    "                        [--listen ADDR:PORT] [--port-file FILE] [--fault SPEC]...\n"
+	    "                        [--collect FILE]\n"
 	    "\n"
 	    "An HTTPS file server for tests and demos. Serves the regular files below\n"
 	    "DIR over TLS 1.2 or newer: GET, HEAD, one byte range per request\n"
@@ -71,6 +74,10 @@ usage(FILE *f)
 	    "  --port-file FILE    once listening, write the port and a newline to FILE\n"
 	    "                      (atomically); stdout gets 'listening on ADDR:PORT'\n"
 	    "  --fault SPEC        inject a fault (repeatable, at most %d)\n"
+	    "  --collect FILE      also be a report collector: append the body of each\n"
+	    "                      POST (one JSON object, Content-Length, at most %d\n"
+	    "                      bytes) to FILE as one line, answer 200; without it\n"
+	    "                      a POST is answered 405\n"
 	    "  --help              this text\n"
 	    "\n"
 	    "SPEC is KIND[:ARGS][@NAME]. With @NAME a fault applies only to the path\n"
@@ -93,7 +100,18 @@ usage(FILE *f)
 	    "                    by the request path without its leading '/'; otherwise\n"
 	    "                    Location is URL exactly. http:// or https://, no spaces,\n"
 	    "                    no userinfo ('@' starts the NAME).\n"
-	    "A status fault wins over redirect, and both over the file faults.\n"
+	    "  http09            answer with bytes but no status line or headers (what\n"
+	    "                    an HTTP/0.9 server, or no HTTP server at all, sends)\n"
+	    "  unterminated[:TIMES]  send the whole body chunked but never the last\n"
+	    "                    chunk, then close without TLS close_notify; in the\n"
+	    "                    first TIMES GET responses (default all)\n"
+	    "  tlshang[:TIMES]   accept the first TIMES connections (default all) but\n"
+	    "                    never answer their TLS handshake; no @NAME (no path is\n"
+	    "                    known yet). Held until the client closes or %d s pass\n"
+	    "  retryafter:VALUE  add 'Retry-After: VALUE' to the answers of status faults\n"
+	    "                    (seconds, or an HTTP date)\n"
+	    "A status fault wins over redirect, redirect over http09, and those over\n"
+	    "the file faults.\n"
 	    "\n"
 	    "Each connection is logged on stderr as one line: method, path, Range,\n"
 	    "status, body bytes sent, faults applied, and how it ended.\n"
@@ -104,7 +122,7 @@ usage(FILE *f)
 	    "example:\n"
 	    "  nixos-kexec-stub --root bundle --cert server.pem --key server.key \\\n"
 	    "      --port-file port --fault drop:1000000@initrd --fault status:503:2@manifest\n",
-	    STUB_CONN_MAX, FAULT_MAX, SERVE_STALL_MAX_S);
+	    STUB_CONN_MAX, FAULT_MAX, COLLECT_BODY_MAX_BYTES, SERVE_STALL_MAX_S, SERVE_STALL_MAX_S);
 }
 
 /* Returns 0, 1 for --help, or NK_E_USAGE. */
@@ -118,6 +136,7 @@ parse_opts(int argc, char **argv, struct opts *o, struct nk_err *e)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "fault", required_argument, NULL, 'f' },
+		{ "collect", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -132,6 +151,7 @@ parse_opts(int argc, char **argv, struct opts *o, struct nk_err *e)
 		case 'k': o->key = optarg; break;
 		case 'l': o->listen = optarg; break;
 		case 'p': o->port_file = optarg; break;
+		case 'C': o->collect = optarg; break;
 		case 'h': return 1;
 		case 'f':
 			if ((rc = fault_set_add(&faults, optarg, e)) != 0)
@@ -453,6 +473,8 @@ run(int argc, char **argv, struct nk_err *e)
 		return nk_fail(e, NK_E_USAGE, "--root %s: %s", o.root, strerror(errno));
 	if ((rc = tls_new(&o, &ctx.tls, e)) != 0)
 		goto out;
+	if (o.collect != NULL && (rc = collect_open(o.collect, &ctx.collect_fd, e)) != 0)
+		goto out;
 	if ((rc = signals_setup(&sfd, e)) != 0)
 		goto out;
 	if ((rc = listen_open(o.listen, &lfd, e)) != 0)
@@ -474,6 +496,8 @@ out:
 		close(sfd);
 	SSL_CTX_free(ctx.tls);
 	ctx.tls = NULL;
+	if (ctx.collect_fd >= 0)
+		close(ctx.collect_fd);
 	close(ctx.root_fd);
 	return rc;
 }

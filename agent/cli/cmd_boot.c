@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "fetch.h"
+#include "fleet.h"
 #include "handoff.h"
 #include "kx.h"
 #include "lock.h"
@@ -36,6 +38,12 @@ static const char boot_help[] =
     "                       cloud-init run that started it gets its answer\n"
     "  --append ARGS        add ARGS to the signed kernel command line (your\n"
     "                       choice, not the signer's; it is logged)\n"
+    "  --revert-after S     the safety net: the new system reboots (back into\n"
+    "                       this one: the disk was never touched) S seconds after\n"
+    "                       it starts, unless 'nixos-kexec-confirm' runs there\n"
+    "                       first; carried in boot.json; the deadline is printed\n"
+    "  (boot keeps its state in " STATE_DEFAULT_DIR " unless --state-dir says\n"
+    "  otherwise; it goes on without when that cannot be made)\n"
     "\n"
     "handoff (what the new system inherits, appended to the verified initrd:\n"
     "network units, authorized keys, host keys, hostname, machine-id, boot.json):\n"
@@ -52,11 +60,15 @@ static const char boot_help[] =
 
 static const char check_help[] =
     "usage: nixos-kexec check [SOURCE (-P KEY | -p FILE)...] [--json]\n"
+    "                         [--config FILE | --no-config] [--state-dir DIR]\n"
     "\n"
     "The preflight report: can this machine kexec into a bundle? Root and\n"
     "CAP_SYS_BOOT, kexec system calls, kexec_load_disabled, lockdown, Secure\n"
     "Boot, container and virtualisation, arch, init system, and memory. With\n"
-    "SOURCE, the verified manifest's sizes give the memory needed.\n"
+    "SOURCE, the verified manifest's sizes give the memory needed (and with\n"
+    "--state-dir, its version is checked against the floor kept there).\n"
+    "SOURCE and the keys may come from the config file (--config FILE, default\n"
+    CONFIG_DEFAULT_PATH " when it exists).\n"
     "Exit 0 when boot could proceed, else the status boot would give.\n";
 
 struct boot_args {
@@ -64,6 +76,7 @@ struct boot_args {
 	int exec_set;
 	uint64_t delay;
 	const char *append;
+	uint64_t revert_after;
 	struct handoff_cli hc;
 };
 
@@ -102,6 +115,18 @@ apply_append(void *ctx, const char *arg, struct nk_err *e)
 }
 
 static int
+apply_revert_after(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (opts_u64(arg, &b->revert_after) != 0 || b->revert_after < FLEET_REVERT_MIN_S ||
+	    b->revert_after > FLEET_REVERT_MAX_S)
+		return nk_fail(e, NK_E_USAGE, "--revert-after takes %u to %u seconds (time to "
+		    "log in to the new system and confirm)", FLEET_REVERT_MIN_S, FLEET_REVERT_MAX_S);
+	return 0;
+}
+
+static int
 apply_ssh_key(void *ctx, const char *arg, struct nk_err *e)
 {
 	return handoff_cli_ssh_key(&((struct boot_args *)ctx)->hc, arg, e);
@@ -131,15 +156,16 @@ apply_no_handoff(void *ctx, const char *arg, struct nk_err *e)
 	return 0;
 }
 
-static const struct opts_extra boot_extra[] = {
-	{ "exec", 1, apply_exec },
-	{ "delay", 1, apply_delay },
-	{ "append", 1, apply_append },
-	{ "no-handoff", 0, apply_no_handoff },
-	{ "ssh-key", 1, apply_ssh_key },
-	{ "ssh-key-file", 1, apply_ssh_key_file },
-	{ "no-host-keys", 0, apply_no_host_keys },
-	{ NULL, 0, NULL },
+const struct opts_extra cmd_boot_options[] = {
+	{ "exec", 1, apply_exec, 0 },
+	{ "delay", 1, apply_delay, 0 },
+	{ "append", 1, apply_append, 0 },
+	{ "revert-after", 1, apply_revert_after, 0 },
+	{ "no-handoff", 0, apply_no_handoff, 0 },
+	{ "ssh-key", 1, apply_ssh_key, 1 },
+	{ "ssh-key-file", 1, apply_ssh_key_file, 1 },
+	{ "no-host-keys", 0, apply_no_host_keys, 0 },
+	{ NULL, 0, NULL, 0 },
 };
 
 static void
@@ -156,6 +182,8 @@ struct manifest_ctx {
 	const struct preflight *pf;
 	struct progress *p;
 	const struct boot_args *b;
+	const struct fetch_cli *cli;
+	struct fleet *fl;
 	const char *source;
 	struct handoff h;
 	uint8_t *gz;
@@ -174,6 +202,10 @@ make_handoff(struct manifest_ctx *c, const struct manifest *m, struct nk_err *e)
 	o.bundle_name = m->name;
 	o.bundle_version = m->version;
 	o.source = c->source;
+	o.nonce = fleet_nonce(c->fl);
+	o.report = c->cli->fleet.report;
+	o.report_cacert = c->cli->fleet.report != NULL ? c->cli->opts.http.cacert : NULL;
+	o.revert_after = c->b->revert_after;
 	if ((rc = handoff_collect(&o, &c->h, e)) != 0 ||
 	    (rc = handoff_archive(&c->h, &c->gz, &c->gz_len, e)) != 0) {
 		nk_err_prefix(e, "handoff");
@@ -197,6 +229,8 @@ on_manifest(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *t
 	char formula[256], msg[300];
 	int rc;
 
+	if ((rc = fleet_check_manifest(c->fl, m, e)) != 0)
+		return rc;
 	rc = preflight_memory(c->pf, m->kernel.size, m->initrd.size, formula, sizeof(formula), e);
 	if (rc != 0)
 		return rc;
@@ -215,8 +249,10 @@ on_manifest(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *t
 
 /* After --delay: a new session, output to the kernel log, then execute. */
 static int
-detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf)
+detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf,
+    struct fleet *fl)
 {
+	struct report_msg rm = { .event = "executing" };
 	struct nk_err e = { "" };
 	pid_t pid;
 	int fd;
@@ -238,8 +274,12 @@ detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf)
 	if (fd >= 0)
 		dup2(fd, STDIN_FILENO);
 	sleep((unsigned)delay);
+	rm.mode = mode == KX_EXEC_SYSTEMD ? "systemd" : "direct";
+	rm.delay_s = delay;
+	fleet_report(fl, &rm);
 	if (kx_exec(mode, &e) != 0) {
 		dprintf(STDERR_FILENO, "nixos-kexec: %s; unloading\n", e.msg);
+		fleet_end(fl, NK_E_KERNEL, e.msg);
 		kx_unload(pf);
 		_exit(nk_exit_code(NK_E_KERNEL));
 	}
@@ -276,15 +316,25 @@ cmd_boot(int argc, char **argv)
 	struct nk_err e = { "" };
 	char cmdline[KX_CMDLINE_MAX_BYTES], msg[NK_ERR_MAX + 64], how[KX_HOW_BYTES];
 	struct kx_image img;
+	struct fleet fl;
+	struct report_msg rm;
+	const char *okmsg = NULL; /* the result reported on success */
 	int rc, lockfd = -1, loaded = 0;
 
-	rc = fetch_cli_parse(argc, argv, boot_help, boot_extra, &b, &cli, &e);
+	memset(&fl, 0, sizeof(fl));
+	rc = fetch_cli_parse(argc, argv, boot_help, cmd_boot_options, &b, &cli, &e);
 	if (rc != 0)
 		return rc > 0 ? 0 : cmd_usage("boot", "%s", e.msg);
 	if (cli.outdir != NULL)
 		return cmd_usage("boot", "-o is not an option of boot (see fetch)");
+	if (cli.fleet.state_dir == NULL) {
+		cli.fleet.state_dir = STATE_DEFAULT_DIR;
+		cli.fleet.state_default = 1;
+	}
 	progress_init(&p, cli.json);
 	cli.opts.http.ev = (struct event_sink){ progress_event, &p };
+	if ((rc = fleet_begin(&fl, &cli.fleet, "boot", &cli.opts, &cli.opts.http.ev, &e)) != 0)
+		goto out;
 	if ((rc = lock_take(NULL, &lockfd, &e)) != 0)
 		goto out;
 	preflight_gather("", &pf);
@@ -299,7 +349,8 @@ cmd_boot(int argc, char **argv)
 	}
 	/* r->origin names the source that served the manifest (a mirror,
 	 * perhaps); fetch_run fills it before calling on_manifest. */
-	*mc = (struct manifest_ctx){ .pf = &pf, .p = &p, .b = &b, .source = r->origin };
+	*mc = (struct manifest_ctx){ .pf = &pf, .p = &p, .b = &b, .cli = &cli, .fl = &fl,
+		.source = r->origin };
 	cli.opts.on_manifest = on_manifest;
 	cli.opts.on_manifest_ctx = mc;
 	rc = fetch_run(&cli.opts, r, &e);
@@ -307,6 +358,7 @@ cmd_boot(int argc, char **argv)
 	mc->gz = NULL;
 	if (rc != 0)
 		goto out;
+	fleet_verified(&fl, &r->m);
 	if ((rc = build_cmdline(&r->m, b.append, cmdline, sizeof(cmdline), &p, &e)) != 0)
 		goto out_staged;
 	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
@@ -318,10 +370,18 @@ cmd_boot(int argc, char **argv)
 	snprintf(msg, sizeof(msg), "%s version %" PRIu64 " loaded (kexec_loaded = 1)",
 	    r->m.name, r->m.version);
 	info(&p, "kexec", msg);
+	rm = (struct report_msg){ .event = "loaded", .how = how, .revert_after_s = b.revert_after };
+	fleet_report(&fl, &rm);
+	if (b.revert_after > 0) {
+		fleet_revert_describe((uint64_t)time(NULL), b.delay, b.revert_after, msg,
+		    sizeof(msg));
+		info(&p, "revert", msg);
+	}
 	fetch_result_close(r); /* the kernel holds its own copy now */
 	if (b.exec == KX_EXEC_NONE) {
 		progress_result(&p, 0, 0, "loaded; run 'systemctl kexec' (or 'kexec -e') to "
 		    "boot it, or 'kexec -u' to unload");
+		okmsg = "loaded, not executed (--exec none)";
 		goto out;
 	}
 	if (b.delay > 0) {
@@ -329,16 +389,21 @@ cmd_boot(int argc, char **argv)
 		    "follow it in the kernel log", b.delay,
 		    b.exec == KX_EXEC_SYSTEMD ? "systemctl kexec" : "direct");
 		progress_result(&p, 0, 0, msg);
-		if (detach_and_exec(b.exec, b.delay, &pf) != 0) {
+		if (detach_and_exec(b.exec, b.delay, &pf, &fl) != 0) {
 			rc = nk_fail(&e, NK_E_INTERNAL, "fork: %s", strerror(errno));
 			goto out;
 		}
 		loaded = 0; /* the child owns it now */
+		okmsg = msg;
 		goto out;
 	}
 	info(&p, "kexec", b.exec == KX_EXEC_SYSTEMD ? "executing: systemctl kexec"
 						     : "executing: sync, reboot(KEXEC)");
+	rm = (struct report_msg){ .event = "executing", .mode = b.exec == KX_EXEC_SYSTEMD ?
+		"systemd" : "direct" };
+	fleet_report(&fl, &rm);
 	rc = kx_exec(b.exec, &e);
+	okmsg = "executing: systemctl kexec"; /* direct never returns when it works */
 	goto out;
 out_staged:
 	fetch_result_close(r);
@@ -350,6 +415,7 @@ out:
 	free(mc);
 	free(r);
 	lock_release(NULL, lockfd);
+	fleet_end(&fl, rc, rc != 0 ? e.msg : okmsg);
 	if (rc != 0)
 		progress_result(&p, rc, nk_exit_code(rc), e.msg);
 	return nk_exit_code(rc);
@@ -418,6 +484,15 @@ check_print(const struct preflight *pf, const char *mem, int json, int rc, const
 	    rc ? why : "", "");
 }
 
+static int
+check_floor(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *tail_len,
+    struct nk_err *e)
+{
+	(void)tail;
+	(void)tail_len;
+	return fleet_check_manifest(ctx, m, e);
+}
+
 int
 cmd_check(int argc, char **argv)
 {
@@ -426,24 +501,20 @@ cmd_check(int argc, char **argv)
 	struct preflight pf;
 	struct nk_err e = { "" }, fe = { "" };
 	char mem[512];
-	int rc, json = 0, have_source = 0, i;
+	struct fleet fl;
+	struct fleet_opts fo;
+	int rc, json, have_source;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0) {
-			fputs(check_help, stdout);
-			return 0;
-		}
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else
-			have_source = 1;
-	}
-	if (have_source) {
-		rc = fetch_cli_parse(argc, argv, check_help, NULL, NULL, &cli, &e);
-		if (rc != 0)
-			return rc > 0 ? 0 : cmd_usage("check", "%s", e.msg);
-		json = cli.json;
-	}
+	rc = fetch_cli_parse(argc, argv, check_help, NULL, NULL, &cli, &e);
+	if (rc != 0)
+		return rc > 0 ? 0 : cmd_usage("check", "%s", e.msg);
+	json = cli.json;
+	have_source = cli.opts.nsources > 0;
+	/* The floor of --state-dir applies; check reports nothing and
+	 * writes no result. */
+	fo = (struct fleet_opts){ .state_dir = cli.fleet.state_dir };
+	if (have_source && (rc = fleet_begin(&fl, &fo, "check", &cli.opts, NULL, &e)) != 0)
+		return cmd_die(rc, e.msg);
 	preflight_gather("", &pf);
 	rc = preflight_verdict(&pf, &e);
 	snprintf(mem, sizeof(mem), "MemTotal %.1f MiB, MemAvailable %.1f MiB",
@@ -452,6 +523,8 @@ cmd_check(int argc, char **argv)
 		int frc;
 
 		cli.opts.manifest_only = 1;
+		cli.opts.on_manifest = check_floor;
+		cli.opts.on_manifest_ctx = &fl;
 		if ((r = calloc(1, sizeof(*r))) == NULL)
 			return cmd_die(NK_E_NOMEM, "out of memory");
 		frc = fetch_run(&cli.opts, r, &fe);

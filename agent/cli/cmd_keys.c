@@ -364,8 +364,14 @@ cmd_sign(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The secret key is read only from a regular file named directly, never
+	 * through a symbolic link (O_NOFOLLOW), unlike public keys: in a
+	 * directory others can write, a link swapped in would have the signer
+	 * load, and prompt for the password of, a key file of someone else's
+	 * choosing. A key behind a link (agenix, sops-nix) is given by its
+	 * real path, which the refusal names: readlink -f. */
 	if ((rc = fileio_read_capped(sec, MINISIG_FILE_MAX_BYTES, &skbuf, &sklen, &e)) != 0) {
-		if (rc == NK_E_MISSING || rc == NK_E_SIZE)
+		if (rc == NK_E_MISSING || rc == NK_E_SIZE || rc == NK_E_IO)
 			rc = NK_E_KEYFILE;
 		goto out;
 	}

@@ -53,7 +53,8 @@ usage(FILE *f)
 	    "\n"
 	    "exit status: 0 done, 64 usage, 65 bundle rejected, 69 source unavailable\n"
 	    "(retry later), 70 internal, 71 kernel refused, 74 local I/O error,\n"
-	    "75 locked, 77 not permitted.\n");
+	    "75 locked, 77 not permitted; 128+N: killed by signal N (fetch -o removes\n"
+	    "what it made first).\n");
 }
 
 /* The offline tarball and `nix build` carry a bundle beside the agent:

@@ -48,12 +48,13 @@ local_get(const char *path, struct sink *k, const struct event_sink *evs, struct
 	return rc;
 }
 
-/* Downloads one named file of source s into a fresh sink capped at max,
- * staged in dir (NULL: a memfd). On success the sink's hash is still
- * running: the caller finishes it. */
+/* Downloads one named file of source s into a fresh sink capped at max
+ * (exact: max is the size the manifest promises), staged in dir (NULL: a
+ * memfd). On success the sink's hash is still running: the caller
+ * finishes it. */
 static int
 get_file(const struct fetch_opts *o, const struct source *s, const char *name,
-    uint64_t max, const char *dir, struct sink *k, struct nk_err *e)
+    uint64_t max, int exact, const char *dir, struct sink *k, struct nk_err *e)
 {
 	char url[SOURCE_MAX_BYTES + MANIFEST_FILE_MAX_BYTES + 2];
 	int rc;
@@ -62,6 +63,8 @@ get_file(const struct fetch_opts *o, const struct source *s, const char *name,
 		return rc;
 	if ((rc = sink_open(k, name, max, dir, e)) != 0)
 		return rc;
+	if (exact)
+		k->stage.want = max;
 	rc = s->kind == SOURCE_HTTPS ? http_get(&o->http, url, k, e)
 				     : local_get(url, k, &o->http.ev, e);
 	if (rc != 0) {
@@ -80,7 +83,7 @@ get_small(const struct fetch_opts *o, const struct source *s, const char *name,
 	struct sink k;
 	int rc;
 
-	if ((rc = get_file(o, s, name, cap, NULL, &k, e)) != 0)
+	if ((rc = get_file(o, s, name, cap, 0, NULL, &k, e)) != 0)
 		return rc;
 	sink_close(&k);
 	rc = sink_read_all(&k, buf, cap, len, e);
@@ -166,7 +169,7 @@ get_artifact(const struct fetch_opts *o, const struct source *s,
 	struct sink k;
 	int rc;
 
-	if ((rc = get_file(o, s, a->file, a->size, o->stage_dir, &k, e)) != 0)
+	if ((rc = get_file(o, s, a->file, a->size, 1, o->stage_dir, &k, e)) != 0)
 		return rc;
 	if ((rc = sink_digest(&k, got, e)) != 0) /* hashed as the bytes arrived */
 		goto fail;

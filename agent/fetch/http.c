@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 
+#include "retryafter.h"
 #include "version.h"
 
 #define HTTP_PROGRESS_INTERVAL_S 0.25
@@ -25,16 +26,25 @@ struct xfer {
 	int64_t content_range;    /* start from Content-Range, -1: none */
 	int checked;              /* first body bytes seen and checked */
 	int range_bad;            /* 206 for the wrong offset */
+	int64_t complete_len;     /* the size a 416 names in Content-Range, -1: none */
+	char location[512];       /* Location of the last response, "" when none */
+	int64_t retry_after_s;    /* Retry-After of the last response, -1: none */
 	double t0, last_ev;
 };
 
-static double
-now_s(void)
+double
+http_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+now_s(void)
+{
+	return http_now();
 }
 
 static void
@@ -66,11 +76,31 @@ on_header(char *buf, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	unsigned long long a;
 
-	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0)
-		x->content_range = -1; /* a new response (after a redirect) */
-	else if (len > 14 && strncasecmp(buf, "Content-Range:", 14) == 0 &&
-	    sscanf(buf + 14, " bytes %llu-", &a) == 1)
-		x->content_range = (int64_t)a;
+	size_t i, j;
+
+	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		/* a new response (after a redirect) */
+		x->content_range = x->complete_len = x->retry_after_s = -1;
+		x->location[0] = '\0';
+	} else if (len > 12 && strncasecmp(buf, "Retry-After:", 12) == 0) {
+		uint64_t s;
+		if (retryafter_parse(buf + 12, len - 12, (uint64_t)time(NULL),
+		    HTTP_RETRY_AFTER_MAX_S, &s) == 0)
+			x->retry_after_s = (int64_t)s;
+	} else if (len > 14 && strncasecmp(buf, "Content-Range:", 14) == 0) {
+		if (sscanf(buf + 14, " bytes %llu-", &a) == 1)
+			x->content_range = (int64_t)a;
+		else if (sscanf(buf + 14, " bytes */%llu", &a) == 1)
+			x->complete_len = (int64_t)a;
+	} else if (len > 9 && strncasecmp(buf, "Location:", 9) == 0) {
+		/* Kept printable and bounded: it goes into a message. */
+		for (i = 9; i < len && (buf[i] == ' ' || buf[i] == '\t'); i++)
+			;
+		for (j = 0; i < len && j + 1 < sizeof(x->location) && buf[i] > 0x20 &&
+		    buf[i] < 0x7f; i++)
+			x->location[j++] = buf[i];
+		x->location[j] = '\0';
+	}
 	return len;
 }
 
@@ -136,74 +166,187 @@ on_body(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* A libcurl result as one of our codes, and whether to try again. */
-static int
-classify(CURLcode cc, CURL *c, const struct xfer *x, const char *cerr, int *transient,
-    struct nk_err *e)
+int
+http_classify(const struct http_failure *f, int *transient, struct nk_err *e)
 {
-	long code = 0;
-	char *redir = NULL;
-	const char *why = cerr[0] ? cerr : curl_easy_strerror(cc);
+	const char *d = f->detail != NULL && f->detail[0] ? f->detail :
+	    curl_easy_strerror((CURLcode)f->curl_code);
+	const char *peer = f->peer != NULL && f->peer[0] ? f->peer : "the server";
+	long code = f->status;
 
 	*transient = 0;
-	switch (cc) {
-	case CURLE_WRITE_ERROR:
-		if (x->range_bad) {
-			*transient = 1;
-			return nk_fail(e, NK_E_HTTP, "server answered Range %llu- with "
-			    "another offset", (unsigned long long)x->range_from);
-		}
-		if (x->k->failed) {
-			memcpy(e->msg, x->k->err.msg, sizeof(e->msg));
-			return x->k->failed_code;
-		}
-		return nk_fail(e, NK_E_IO, "%s", why);
+	if (f->deadline_passed)
+		return nk_fail(e, NK_E_NET, "gave up: the run took longer than its --timeout "
+		    "%ld s (raise it for a slow link)", f->timeout_s);
+	switch ((CURLcode)f->curl_code) {
 	case CURLE_HTTP_RETURNED_ERROR:
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		if (code == 404 || code == 410)
 			return nk_fail(e, NK_E_MISSING, "HTTP %ld: not on the server", code);
 		*transient = code == 408 || code == 429 || code >= 500;
 		return nk_fail(e, NK_E_HTTP, "HTTP %ld from server", code);
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &redir);
-		return nk_fail(e, NK_E_REDIRECT, "redirect to %s refused: only https is "
-		    "followed", redir ? redir : "a non-https URL");
+		if (f->location != NULL && f->location[0] != '\0' &&
+		    strncasecmp(f->location, "https://", 8) != 0)
+			return nk_fail(e, NK_E_REDIRECT, "redirect to %s refused: only https is "
+			    "followed", f->location);
+		if (strstr(d, "HTTP/0.9") != NULL)
+			return nk_fail(e, NK_E_HTTP, "%s sent bytes with no HTTP status line (an "
+			    "HTTP/0.9 reply, or no web server at that port); refused", peer);
+		return nk_fail(e, NK_E_HTTP, "unsupported protocol: %s", d);
+	case CURLE_WEIRD_SERVER_REPLY:
+		return nk_fail(e, NK_E_HTTP, "%s's reply is not valid HTTP (%s)", peer, d);
 	case CURLE_TOO_MANY_REDIRECTS:
 		return nk_fail(e, NK_E_REDIRECT, "more than %ld redirects", HTTP_MAX_REDIRECTS);
+	case CURLE_URL_MALFORMAT:
+		return nk_fail(e, NK_E_SOURCE, "malformed URL (%s)", d);
 	case CURLE_PEER_FAILED_VERIFICATION:
 		return nk_fail(e, NK_E_TLS, "TLS: server certificate not trusted (%s); "
-		    "pass --cacert if the server uses a private CA", why);
+		    "pass --cacert if the server uses a private CA", d);
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 		return nk_fail(e, NK_E_TLS, "TLS: server public key does not match --pin");
 	case CURLE_SSL_CACERT_BADFILE:
+		return nk_fail(e, NK_E_TLS, "TLS: the CA certificates cannot be used (%s)", d);
+	case CURLE_SSL_CONNECT_ERROR:
+		*transient = 1;
+		return nk_fail(e, NK_E_TLS, "TLS handshake with %s failed: %s", peer, d);
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
-		return nk_fail(e, NK_E_TLS, "TLS: %s", why);
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+		return nk_fail(e, NK_E_TLS, "TLS: %s", d);
 	case CURLE_OPERATION_TIMEDOUT:
 		*transient = 1;
-		return nk_fail(e, NK_E_NET, "timed out or stalled (%s)", why);
+		/* libcurl stamps the connect time only once TLS is up too; its
+		 * words tell a handshake that never finished. */
+		if (!f->tls_done && (f->connected || strstr(d, "SSL connection") != NULL))
+			return nk_fail(e, NK_E_NET, "the TLS handshake with %s did not complete "
+			    "within %ld s: the server took the connection but does not answer "
+			    "it", peer, f->connect_limit_s);
+		if (!f->tls_done)
+			return nk_fail(e, NK_E_NET, "no connection to %s within %ld s (%s)", peer,
+			    f->connect_limit_s, d);
+		return nk_fail(e, NK_E_NET, "stalled: below %ld bytes/s for %ld s "
+		    "(--stall-timeout)", HTTP_STALL_BPS, f->stall_s);
 	case CURLE_COULDNT_RESOLVE_PROXY:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "cannot resolve the proxy's name (https_proxy): %s", d);
 	case CURLE_COULDNT_RESOLVE_HOST:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "cannot resolve the server's name (%s): check DNS on "
+		    "this machine", d);
 	case CURLE_COULDNT_CONNECT:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "cannot connect: %s", d);
+	case CURLE_PROXY:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "the proxy failed or refused: %s", d);
 	case CURLE_SEND_ERROR:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "connection broken while sending: %s", d);
 	case CURLE_RECV_ERROR:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "connection broken while receiving: %s", d);
 	case CURLE_PARTIAL_FILE:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "the response ended early: %s", d);
 	case CURLE_GOT_NOTHING:
-	case CURLE_SSL_CONNECT_ERROR:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "%s closed the connection without answering", peer);
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
+	case CURLE_HTTP3:
+	case CURLE_QUIC_CONNECT_ERROR:
 		*transient = 1;
-		return nk_fail(e, NK_E_NET, "%s", why);
+		return nk_fail(e, NK_E_NET, "HTTP/2 or HTTP/3 error: %s", d);
+	case CURLE_AGAIN:
+	case CURLE_UNRECOVERABLE_POLL:
+		*transient = 1;
+		return nk_fail(e, NK_E_NET, "socket error: %s", d);
+	case CURLE_BAD_CONTENT_ENCODING:
+		return nk_fail(e, NK_E_HTTP, "the server's Content-Encoding cannot be decoded: %s", d);
+	case CURLE_RANGE_ERROR:
+		return nk_fail(e, NK_E_HTTP, "the server refused the byte range asked for: %s", d);
+	case CURLE_FILESIZE_EXCEEDED:
+		return nk_fail(e, NK_E_SIZE, "larger than allowed: %s", d);
+	case CURLE_WRITE_ERROR:
+		return nk_fail(e, NK_E_IO, "storing the received bytes failed: %s", d);
+	case CURLE_OUT_OF_MEMORY:
+		return nk_fail(e, NK_E_NOMEM, "libcurl: out of memory");
+	case CURLE_FAILED_INIT:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_UNKNOWN_OPTION:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+	case CURLE_READ_ERROR:
+	case CURLE_ABORTED_BY_CALLBACK:
+		return nk_fail(e, NK_E_INTERNAL, "libcurl: %s", d);
 	default:
-		return nk_fail(e, NK_E_NET, "%s", why);
+		return nk_fail(e, NK_E_NET, "libcurl error %d: %s", f->curl_code, d);
 	}
+}
+
+/* A libcurl result as one of our codes, and whether to try again. The
+ * sink's own failures (cap, staging) and a wrong Range answer come first;
+ * everything else goes to http_classify with what libcurl knows. */
+static int
+classify(CURLcode cc, CURL *c, const struct xfer *x, const char *cerr, int *transient,
+    long connect_limit_s, long stall_s, struct nk_err *e)
+{
+	struct http_failure f = { .curl_code = (int)cc, .detail = cerr,
+		.location = x->location, .timeout_s = x->o->timeout_s,
+		.connect_limit_s = connect_limit_s, .stall_s = stall_s };
+	curl_off_t t_conn = 0, t_tls = 0;
+	char peer[80] = "", *ip = NULL;
+	long port = 0;
+
+	*transient = 0;
+	if (cc == CURLE_WRITE_ERROR && x->range_bad) {
+		*transient = 1;
+		return nk_fail(e, NK_E_HTTP, "server answered Range %llu- with another offset",
+		    (unsigned long long)x->range_from);
+	}
+	if (cc == CURLE_WRITE_ERROR && x->k->failed) {
+		memcpy(e->msg, x->k->err.msg, sizeof(e->msg));
+		return x->k->failed_code;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f.status);
+	curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &t_conn);
+	curl_easy_getinfo(c, CURLINFO_APPCONNECT_TIME_T, &t_tls);
+	if (curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
+	    ip[0] != '\0' && curl_easy_getinfo(c, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK)
+		snprintf(peer, sizeof(peer), strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
+	f.peer = peer;
+	f.connected = t_conn > 0;
+	f.tls_done = t_tls > 0;
+	f.deadline_passed = cc == CURLE_OPERATION_TIMEDOUT && x->o->deadline > 0 &&
+	    now_s() >= x->o->deadline - 0.05;
+	return http_classify(&f, transient, e);
+}
+
+static long
+stall_limit(const struct http_opts *o)
+{
+	return o->stall_time_s > 0 ? o->stall_time_s : HTTP_STALL_TIME_S;
+}
+
+/* DNS, TCP and the TLS handshake together: a server that takes the
+ * connection but never answers the handshake is a stall like any other. */
+static long
+connect_limit(const struct http_opts *o)
+{
+	return stall_limit(o) < HTTP_CONNECT_TIMEOUT_S ? stall_limit(o) : HTTP_CONNECT_TIMEOUT_S;
 }
 
 /* Applies every option that makes a transfer safe. Fails closed. */
 static int
 harden(CURL *c, const struct http_opts *o, char *cerr)
 {
-	long stall = o->stall_time_s > 0 ? o->stall_time_s : HTTP_STALL_TIME_S;
+	long stall = stall_limit(o);
 	int bad = 0;
 
 	bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
@@ -213,7 +356,7 @@ harden(CURL *c, const struct http_opts *o, char *cerr)
 	bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
-	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, HTTP_CONNECT_TIMEOUT_S) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_limit(o)) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, HTTP_STALL_BPS) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L) != CURLE_OK;
@@ -230,23 +373,66 @@ harden(CURL *c, const struct http_opts *o, char *cerr)
 	return bad ? -1 : 0;
 }
 
+int
+http_harden(void *curl, const struct http_opts *o, char *cerr)
+{
+	return harden(curl, o, cerr);
+}
+
+/* Milliseconds left before o->deadline (at least 1); 0: no deadline;
+ * -1: passed. */
+static long
+ms_left(const struct http_opts *o)
+{
+	double left;
+
+	if (o->deadline <= 0)
+		return 0;
+	left = o->deadline - now_s();
+	if (left <= 0)
+		return -1;
+	return left * 1000 < 1 ? 1 : (long)(left * 1000);
+}
+
+static int
+deadline_fail(const struct http_opts *o, struct nk_err *e)
+{
+	struct http_failure f = { .deadline_passed = 1, .timeout_s = o->timeout_s };
+	int transient;
+
+	return http_classify(&f, &transient, e);
+}
+
+/* One request. *hung: it timed out before the TLS handshake completed;
+ * *complete: the server answered 416 exactly at the end of what k holds;
+ * *wait_s: a 429 or 503 came with Retry-After (capped), else 0. */
 static int
 attempt(const struct http_opts *o, const char *url, struct sink *k, int *transient,
-    struct nk_err *e)
+    int *hung, int *complete, long *wait_s, struct nk_err *e)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
 	char range[32];
-	struct xfer x = { .o = o, .url = url, .k = k, .content_range = -1 };
+	struct xfer x = { .o = o, .url = url, .k = k, .content_range = -1, .complete_len = -1,
+		.retry_after_s = -1 };
 	CURL *c;
 	CURLcode cc;
+	curl_off_t t_tls = 0;
+	long left = ms_left(o), status = 0;
 	int rc;
 
-	*transient = 0;
+	*transient = *hung = *complete = 0;
+	*wait_s = 0;
+	if (left < 0)
+		return deadline_fail(o, e);
 	if ((c = curl_easy_init()) == NULL)
 		return nk_fail(e, NK_E_NOMEM, "libcurl: out of memory");
 	if (harden(c, o, cerr) != 0) {
 		rc = nk_fail(e, NK_E_INTERNAL, "libcurl refused a required safety option "
 		    "(too old?); refusing to download");
+		goto out;
+	}
+	if (left > 0 && curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left) != CURLE_OK) {
+		rc = nk_fail(e, NK_E_INTERNAL, "libcurl refused CURLOPT_TIMEOUT_MS");
 		goto out;
 	}
 	x.c = c;
@@ -269,7 +455,24 @@ attempt(const struct http_opts *o, const char *url, struct sink *k, int *transie
 		if (code != 206)
 			(void)sink_reset(k, e);
 	}
-	rc = cc == CURLE_OK ? 0 : classify(cc, c, &x, cerr, transient, e);
+	if (cc == CURLE_HTTP_RETURNED_ERROR && x.range_from > 0 &&
+	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 416 &&
+	    (x.complete_len < 0 || (uint64_t)x.complete_len == x.range_from)) {
+		/* Nothing at or past range_from: the file ends where our bytes
+		 * do. Whether they are the right ones the caller's checks say. */
+		*complete = 1;
+		rc = 0;
+		goto out;
+	}
+	rc = cc == CURLE_OK ? 0 : classify(cc, c, &x, cerr, transient, connect_limit(o),
+	    stall_limit(o), e);
+	if (cc == CURLE_OPERATION_TIMEDOUT &&
+	    (curl_easy_getinfo(c, CURLINFO_APPCONNECT_TIME_T, &t_tls) != CURLE_OK || t_tls == 0))
+		*hung = 1;
+	if (*transient && x.retry_after_s >= 0 &&
+	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+	    (status == 429 || status == 503))
+		*wait_s = (long)x.retry_after_s;
 out:
 	curl_easy_cleanup(c);
 	return rc;
@@ -289,34 +492,59 @@ backoff_ms(unsigned first, unsigned tries)
 	return ms < HTTP_BACKOFF_MAX_MS ? ms : HTTP_BACKOFF_MAX_MS;
 }
 
+static void
+emit_info(const struct http_opts *o, const struct sink *k, const char *msg)
+{
+	struct event ev = { .type = EV_INFO, .file = k->name, .msg = msg };
+
+	event_emit(&o->ev, &ev);
+}
+
 int
 http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_err *e)
 {
-	unsigned tries = 0, attempts = 0, backoff = o->backoff_ms ? o->backoff_ms : HTTP_BACKOFF_FIRST_MS;
+	unsigned tries = 0, hangs = 0, attempts = 0;
+	unsigned backoff = o->backoff_ms ? o->backoff_ms : HTTP_BACKOFF_FIRST_MS, pause;
 	uint64_t before;
-	int rc, transient;
+	int rc, transient, hung, complete;
 	struct event ev;
 	double t0 = now_s();
+	long left, wait_s;
+	char tmp[NK_ERR_MAX];
 
 	ev = (struct event){ .type = EV_START, .file = k->name, .url = url, .total = k->max };
 	event_emit(&o->ev, &ev);
 	for (;;) {
 		before = sink_len(k);
+		if (before > 0 && before == k->max) {
+			/* Every byte it may have has arrived, though the response
+			 * did not end cleanly: asking for more could only get a 416. */
+			snprintf(tmp, sizeof(tmp), "all %llu bytes held; checking them instead of "
+			    "asking for more", (unsigned long long)before);
+			emit_info(o, k, tmp);
+			break;
+		}
 		if (before > 0) {
 			ev = (struct event){ .type = EV_RESUME, .file = k->name, .url = url,
 				.done = before, .total = k->max };
 			event_emit(&o->ev, &ev);
 		}
-		rc = attempt(o, url, k, &transient, e);
+		rc = attempt(o, url, k, &transient, &hung, &complete, &wait_s, e);
 		attempts++;
+		if (rc == 0 && complete) {
+			snprintf(tmp, sizeof(tmp), "the server has nothing past byte %llu; "
+			    "checking what arrived", (unsigned long long)before);
+			emit_info(o, k, tmp);
+		}
 		if (rc == 0)
 			break;
 		if (!transient)
 			return rc;
 		/* Only real progress resets the count: a trickle is a failure. */
 		tries = sink_len(k) >= before + HTTP_PROGRESS_MIN_BYTES ? 0 : tries + 1;
-		if (tries >= HTTP_TRIES_WITHOUT_PROGRESS || attempts >= HTTP_ATTEMPTS_MAX) {
-			char tmp[NK_ERR_MAX];
+		hangs = hung ? hangs + 1 : 0;
+		if (tries >= HTTP_TRIES_WITHOUT_PROGRESS || attempts >= HTTP_ATTEMPTS_MAX ||
+		    hangs >= HTTP_CONNECT_HANGS_MAX) {
 			snprintf(tmp, sizeof(tmp), "%s (gave up after %u attempts)", e->msg, attempts);
 			memcpy(e->msg, tmp, sizeof(tmp));
 			return rc;
@@ -324,7 +552,21 @@ http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_e
 		ev = (struct event){ .type = EV_RETRY, .file = k->name, .url = url,
 			.msg = e->msg, .attempt = attempts, .done = sink_len(k), .total = k->max };
 		event_emit(&o->ev, &ev);
-		sleep_ms(backoff_ms(backoff, tries));
+		pause = backoff_ms(backoff, tries);
+		if (wait_s > 0 && (unsigned long)wait_s * 1000 > pause) {
+			pause = (unsigned)wait_s * 1000;
+			snprintf(tmp, sizeof(tmp), "the server asks to come back in %ld s "
+			    "(Retry-After); waiting", wait_s);
+			emit_info(o, k, tmp);
+		}
+		if ((left = ms_left(o)) < 0 || (left > 0 && (unsigned long)left <= pause)) {
+			/* No time for another attempt: say so, and what went wrong. */
+			memcpy(tmp, e->msg, sizeof(tmp));
+			rc = deadline_fail(o, e);
+			nk_fail(e, rc, "%s; the last attempt: %s", e->msg, tmp);
+			return rc;
+		}
+		sleep_ms(pause);
 	}
 	ev = (struct event){ .type = EV_DONE, .file = k->name, .url = url,
 		.done = sink_len(k), .total = k->max, .seconds = now_s() - t0 };

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,10 +19,14 @@ stage_open(struct stage_file *s, const char *name, const char *dir, struct nk_er
 	s->ro_fd = -1;
 	s->len = 0;
 	s->memfd = 0;
+	s->dir = NULL;
+	s->want = 0;
 	if (dir != NULL) {
 		s->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
-		if (s->fd >= 0)
+		if (s->fd >= 0) {
+			s->dir = dir;
 			return 0;
+		}
 		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 			return nk_fail(e, NK_E_IO, "%s: cannot stage a file there: %s", dir,
 			    strerror(errno));
@@ -32,6 +37,56 @@ stage_open(struct stage_file *s, const char *name, const char *dir, struct nk_er
 		return nk_fail(e, errno == ENOMEM ? NK_E_NOMEM : NK_E_IO,
 		    "memfd_create: %s", strerror(errno));
 	return 0;
+}
+
+/* MemAvailable from /proc/meminfo in bytes; 0 when unknown. */
+static uint64_t
+mem_available(void)
+{
+	char line[128];
+	unsigned long long kib = 0;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kib * 1024;
+}
+
+static double
+mib(uint64_t b)
+{
+	return (double)b / (1024.0 * 1024.0);
+}
+
+/* A failed write, in the words of where the bytes were going. */
+static int
+append_failed(const struct stage_file *s, int err, struct nk_err *e)
+{
+	char mount[PATH_MAX], want[48] = "", room[48] = "free space unknown";
+	uint64_t avail = 0;
+	struct nk_err fe;
+
+	if (s->want > 0)
+		snprintf(want, sizeof(want), " of %llu", (unsigned long long)s->want);
+	if (!s->memfd) {
+		if (fileio_fs_of(s->dir, mount, sizeof(mount), &avail, &fe) != 0)
+			snprintf(mount, sizeof(mount), "unknown");
+		else if (avail != UINT64_MAX)
+			snprintf(room, sizeof(room), "%.1f MiB free", mib(avail));
+		return nk_fail(e, NK_E_IO, "writing to the output filesystem failed after "
+		    "%llu%s bytes: %s (staging in %s; filesystem mounted at %s, %s): make "
+		    "room there or give -o on another filesystem",
+		    (unsigned long long)s->len, want, strerror(err), s->dir, mount, room);
+	}
+	avail = mem_available();
+	return nk_fail(e, err == ENOSPC || err == ENOMEM ? NK_E_NOMEM : NK_E_IO,
+	    "staging in RAM (memfd) failed after %llu%s bytes: %s; MemAvailable %.1f MiB%s",
+	    (unsigned long long)s->len, want, strerror(err), mib(avail),
+	    err == ENOSPC ? " (a memory limit, e.g. the cgroup's, or RAM is full)" : "");
 }
 
 int
@@ -45,9 +100,7 @@ stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return nk_fail(e, errno == ENOSPC || errno == ENOMEM ? NK_E_NOMEM : NK_E_IO,
-			    "staging in RAM failed after %llu bytes: %s",
-			    (unsigned long long)s->len, strerror(errno));
+			return append_failed(s, errno, e);
 		p += n;
 		len -= (size_t)n;
 		s->len += (uint64_t)n;
@@ -90,10 +143,12 @@ stage_link(const struct stage_file *s, const char *path, struct nk_err *e)
 	int fd = stage_fd(s), out, rc;
 
 	if (s->memfd) {
+		/* An output: never written through a planted symlink. */
 		out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (out < 0)
 			return nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
-		rc = fileio_copy_fd(fd, out, e);
+		if ((rc = fileio_copy_fd(fd, out, e)) != 0)
+			nk_err_prefix(e, path);
 		if (rc == 0 && fsync(out) != 0)
 			rc = nk_fail(e, NK_E_IO, "%s: %s", path, strerror(errno));
 		if (close(out) != 0 && rc == 0)

@@ -15,6 +15,8 @@ struct stage_file {
 	int ro_fd;     /* read-only descriptor after stage_seal, else -1 */
 	uint64_t len;  /* bytes written so far */
 	int memfd;     /* a sealable memfd; else an unnamed O_TMPFILE file */
+	const char *dir; /* where the O_TMPFILE file lives, for messages */
+	uint64_t want;   /* bytes expected in all (0: unknown), for messages */
 };
 
 /* Makes an empty staging file. dir NULL: a memfd named name
@@ -26,7 +28,9 @@ int stage_open(struct stage_file *s, const char *name, const char *dir, struct n
 /* Gives a staged O_TMPFILE file the name path (after fsync). A memfd
  * cannot be linked: its bytes are copied to a new file at path. */
 int stage_link(const struct stage_file *s, const char *path, struct nk_err *e);
-/* Appends len bytes at the current end. */
+/* Appends len bytes at the current end. A full disk is the output
+ * filesystem's (NK_E_IO, naming its mount point and free space); a full
+ * memfd is RAM (NK_E_NOMEM, with MemAvailable). */
 int stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e);
 /* Discards every byte (for a server that ignored a Range request). */
 int stage_reset(struct stage_file *s, struct nk_err *e);

@@ -27,6 +27,7 @@
 #include "json.h"
 #include "netunits.h"
 #include "sshkey.h"
+#include "url.h"
 
 #define HANDOFF_DIRS_MAX 8
 #define HANDOFF_USER_MAX_BYTES 32
@@ -271,6 +272,14 @@ user_ok(const char *u)
 	return 1;
 }
 
+/* glibc's getpwnam asks NSS (LDAP, sssd, systemd-homed); musl's, in the
+ * static build, reads /etc/passwd and nothing else. */
+#ifdef __GLIBC__
+#define HANDOFF_PASSWD_ONLY 0
+#else
+#define HANDOFF_PASSWD_ONLY 1
+#endif
+
 /* The home directory from root's /etc/passwd; for the live system, NSS
  * (getpwnam) when the file does not know the user (LDAP, sssd). */
 static int
@@ -363,8 +372,11 @@ collect_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
 			note(h, "ssh: invoking user name '%.32s' refused; their keys are not carried",
 			    o->sudo_user);
 		else if (home_of(o->root, o->sudo_user, home, sizeof(home)) != 0)
-			note(h, "ssh: no home directory for %s; their keys are not carried",
-			    o->sudo_user);
+			note(h, "ssh: no home directory for %s in %s/etc/passwd%s; their keys "
+			    "stay behind (give them with --ssh-key-file)", o->sudo_user, o->root,
+			    o->passwd_only ? " (this static build has no NSS: users of LDAP, "
+			    "sssd or systemd-homed are not found)" : o->root[0] == '\0' ?
+			    " or NSS" : "");
 		else {
 			snprintf(path, sizeof(path), "%s/.ssh/authorized_keys", home);
 			if ((rc = keyset_add_file(h, &k, o->root, path, e)) != 0)
@@ -641,8 +653,20 @@ collect_network(const struct handoff_opts *o, struct handoff *h, const struct ne
 	for (i = 0; i < s->nlinks; i++) {
 		if ((why = netunits_skip_reason(s, i)) != NULL) {
 			if (strcmp(why, "loopback") != 0)
-				note(h, "network: %s: no unit: %s", s->links[i].name, why);
+				note(h, "network: %s%s%s%s: no unit: %s", s->links[i].name,
+				    s->links[i].kind[0] ? " (" : "", s->links[i].kind,
+				    s->links[i].kind[0] ? ")" : "", why);
 			continue;
+		}
+		/* A bond, bridge or VLAN: its .netdev first. */
+		if ((rc = netunits_render_netdev(s, i, text, NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
+			goto out;
+		if (len > 0) {
+			if ((rc = netunits_netdev_name(s, i, name, sizeof(name), e)) != 0)
+				goto out;
+			snprintf(path, sizeof(path), "network/%s", name);
+			if ((rc = add_file(h, path, 0644, text, len, 0, e)) != 0)
+				goto out;
 		}
 		if ((rc = netunits_name(s, i, name, sizeof(name), e)) != 0 ||
 		    (rc = netunits_render(s, i, dns, text, NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
@@ -651,6 +675,8 @@ collect_network(const struct handoff_opts *o, struct handoff *h, const struct ne
 		if ((rc = add_file(h, path, 0644, text, len, 0, e)) != 0)
 			goto out;
 		h->nunits++;
+		if ((why = netunits_caveat(s, i)) != NULL)
+			note(h, "network: %s: %s", s->links[i].name, why);
 	}
 	if (s->links_over + s->addrs_over + s->routes_over > 0)
 		note(h, "network: more than %d interfaces, %d addresses or %d routes; %zu left out",
@@ -674,38 +700,86 @@ out:
 
 /* --- boot.json ----------------------------------------------------------- */
 
+/* boot.json: what was booted, from where, the run's nonce, and for the
+ * new system's scripts (nix/handoff/): where to report, the safety net's
+ * delay, and the source's host and port (to test its own network). */
 static int
 collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
 {
-	char js[HANDOFF_BOOTJSON_MAX_BYTES], name[HANDOFF_BOOTJSON_MAX_BYTES / 4];
-	char source[HANDOFF_BOOTJSON_MAX_BYTES / 2], iso[32];
+	char js[HANDOFF_BOOTJSON_MAX_BYTES], name[HANDOFF_BOOTJSON_MAX_BYTES / 8];
+	char bundle[HANDOFF_BOOTJSON_MAX_BYTES / 8 + 64];
+	char source[HANDOFF_BOOTJSON_MAX_BYTES / 4], report[HANDOFF_BOOTJSON_MAX_BYTES / 4];
+	char host[URL_HOST_MAX_BYTES + 1], hostj[2 * URL_HOST_MAX_BYTES + 3], port[8], iso[32];
+	unsigned p;
 	struct tm tm;
 	time_t t = (time_t)h->time;
 	size_t n;
 
 	if (json_str(name, sizeof(name), o->bundle_name) >= sizeof(name) ||
-	    json_str(source, sizeof(source), o->source) >= sizeof(source))
-		return nk_fail(e, NK_E_USAGE, "handoff: bundle name or source too long for boot.json");
+	    json_str(source, sizeof(source), o->source) >= sizeof(source) ||
+	    json_str(report, sizeof(report), o->report) >= sizeof(report))
+		return nk_fail(e, NK_E_USAGE, "handoff: bundle name, source or report URL too "
+		    "long for boot.json");
 	if (gmtime_r(&t, &tm) == NULL || strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(iso, sizeof(iso), "unknown");
 	if (o->bundle_name != NULL)
-		n = (size_t)snprintf(js, sizeof(js), "{\"format\":1,\"bundle\":{\"name\":%s,"
-		    "\"version\":%" PRIu64 "},\"nonce\":\"%s\",\"time\":%" PRIu64 ","
-		    "\"time_utc\":\"%s\",\"source\":%s}\n", name, o->bundle_version, h->nonce,
-		    h->time, iso, source);
+		snprintf(bundle, sizeof(bundle), "{\"name\":%s,\"version\":%" PRIu64 "}", name,
+		    o->bundle_version);
 	else
-		n = (size_t)snprintf(js, sizeof(js), "{\"format\":1,\"bundle\":null,"
-		    "\"nonce\":\"%s\",\"time\":%" PRIu64 ",\"time_utc\":\"%s\",\"source\":%s}\n",
-		    h->nonce, h->time, iso, source);
+		snprintf(bundle, sizeof(bundle), "null");
+	if (o->source != NULL && url_host_port(o->source, host, sizeof(host), &p) == 0) {
+		json_str(hostj, sizeof(hostj), host);
+		snprintf(port, sizeof(port), "%u", p);
+	} else {
+		snprintf(hostj, sizeof(hostj), "null");
+		snprintf(port, sizeof(port), "null");
+	}
+	n = (size_t)snprintf(js, sizeof(js), "{\"format\":1,\"bundle\":%s,\"nonce\":\"%s\","
+	    "\"time\":%" PRIu64 ",\"time_utc\":\"%s\",\"source\":%s,\"source_host\":%s,"
+	    "\"source_port\":%s,\"report\":%s,\"revert_after\":%" PRIu64 "}\n", bundle,
+	    h->nonce, h->time, iso, source, hostj, port, report, o->revert_after);
 	if (n >= sizeof(js))
 		return nk_fail(e, NK_E_INTERNAL, "handoff: boot.json over %zu bytes", sizeof(js));
 	return add_file(h, "boot.json", 0644, js, n, 0, e);
 }
 
+/* The CA the agent reported with, so the new system's reports (up,
+ * revert) trust the collector as the agent did. */
+static int
+collect_report_ca(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc;
+
+	if (o->report == NULL || o->report_cacert == NULL)
+		return 0;
+	if ((rc = fileio_read_public(o->report_cacert, HANDOFF_CA_MAX_BYTES, &buf, &len, e)) != 0)
+		return nk_fail(e, NK_E_IO, "handoff: report-ca.pem: %s", e->msg);
+	rc = add_file(h, "report-ca.pem", 0644, buf, len, 0, e);
+	free(buf);
+	return rc;
+}
+
+/* The caller's nonce when it is one (so that the agent's reports and the
+ * new system's carry the same), else a fresh one. */
+static void
+set_nonce(const struct handoff_opts *o, struct handoff *h)
+{
+	uint8_t nonce[HANDOFF_NONCE_BYTES];
+
+	if (o->nonce != NULL && strlen(o->nonce) == 2 * HANDOFF_NONCE_BYTES &&
+	    strspn(o->nonce, "0123456789abcdef") == 2 * HANDOFF_NONCE_BYTES) {
+		memcpy(h->nonce, o->nonce, sizeof(h->nonce));
+		return;
+	}
+	randombytes_buf(nonce, sizeof(nonce));
+	sodium_bin2hex(h->nonce, sizeof(h->nonce), nonce, sizeof(nonce));
+}
+
 int
 handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
 {
-	uint8_t nonce[HANDOFF_NONCE_BYTES];
 	struct net_dns *dns = NULL;
 	int rc;
 
@@ -717,12 +791,12 @@ handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *
 		    HANDOFF_CLI_KEYS_MAX, HANDOFF_CLI_KEYS_MAX);
 	if (sodium_init() < 0)
 		return nk_fail(e, NK_E_INTERNAL, "libsodium failed to initialise");
-	randombytes_buf(nonce, sizeof(nonce));
-	sodium_bin2hex(h->nonce, sizeof(h->nonce), nonce, sizeof(nonce));
+	set_nonce(o, h);
 	h->time = o->now != 0 ? o->now : (uint64_t)time(NULL);
 	if ((dns = malloc(sizeof(*dns))) == NULL)
 		return nk_fail(e, NK_E_NOMEM, "out of memory");
 	if ((rc = collect_bootjson(o, h, e)) != 0 ||
+	    (rc = collect_report_ca(o, h, e)) != 0 ||
 	    (rc = collect_identity(o, h, e)) != 0)
 		goto out;
 	collect_dns(o, h, dns);
@@ -911,4 +985,5 @@ handoff_cli_to_opts(const struct handoff_cli *c, struct handoff_opts *o)
 	o->nssh_key_files = c->nssh_key_files;
 	o->no_host_keys = c->no_host_keys;
 	o->sudo_user = handoff_invoking_user();
+	o->passwd_only = HANDOFF_PASSWD_ONLY;
 }

@@ -15,7 +15,7 @@
 #include "sshkey.h"
 
 #define HANDOFF_DIR "nixos-kexec/handoff"   /* in the archive; no leading slash */
-#define HANDOFF_FILES_MAX 96
+#define HANDOFF_FILES_MAX 160             /* a .network and a .netdev per interface, and the rest */
 #define HANDOFF_PATH_MAX_BYTES 96           /* a file's path under HANDOFF_DIR */
 #define HANDOFF_KEYS_MAX 64                 /* authorized keys carried */
 #define HANDOFF_KEYFILE_MAX_BYTES (1024 * 1024)
@@ -30,6 +30,7 @@
 #define HANDOFF_NOTE_MAX_BYTES 256
 #define HANDOFF_NONCE_BYTES 16              /* printed as 32 hex digits */
 #define HANDOFF_NAME_MAX_BYTES 64           /* hostname (HOST_NAME_MAX) */
+#define HANDOFF_CA_MAX_BYTES (1024 * 1024)  /* report-ca.pem */
 
 struct handoff_file {
 	char path[HANDOFF_PATH_MAX_BYTES]; /* relative: "ssh/authorized_keys" */
@@ -58,10 +59,16 @@ struct handoff_opts {
 	const char *const *ssh_key_files;  /* --ssh-key-file paths (not under root) */
 	size_t nssh_key_files;
 	const char *sudo_user;             /* whose keys also go (handoff_invoking_user()) */
+	int passwd_only;                   /* no NSS in this C library (musl: the static
+					    * build): users come from /etc/passwd alone */
 	int no_host_keys;
 	const char *bundle_name;           /* NULL: unknown (handoff --dump) */
 	uint64_t bundle_version;
 	const char *source;                /* the URL or directory that served the bundle */
+	const char *nonce;                 /* the run's nonce (32 hex digits); NULL: fresh */
+	const char *report;                /* --report URL for the new system, NULL: none */
+	const char *report_cacert;         /* --cacert, carried as report-ca.pem; NULL: none */
+	uint64_t revert_after;             /* --revert-after seconds, 0: no safety net */
 	uint64_t now;                      /* 0: the clock */
 	const struct net_state *net;       /* NULL: read with netlink_dump() */
 };

@@ -3,6 +3,7 @@
  * not aligned) and checked against what remains before it is read. */
 #include "netlink.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #ifndef NLM_F_DUMP_INTR
 #define NLM_F_DUMP_INTR 0x10
 #endif
+#define NET_VLAN_ID_MAX 4095 /* 12 bits; 4095 itself is reserved */
 
 #define NETLINK_DUMP_MAX_DATAGRAMS 65536 /* per dump: ~2 GiB at 32 KiB each */
 
@@ -60,6 +62,36 @@ get_u32(const uint8_t *d, size_t n, uint32_t *v)
 	return 0;
 }
 
+static int
+get_u16(const uint8_t *d, size_t n, uint16_t *v)
+{
+	if (n != 2)
+		return -1;
+	memcpy(v, d, 2);
+	return 0;
+}
+
+static int
+get_u8(const uint8_t *d, size_t n, uint8_t *v)
+{
+	if (n != 1)
+		return -1;
+	*v = d[0];
+	return 0;
+}
+
+/* An interface index: positive and an int. */
+static int
+get_index(const uint8_t *d, size_t n, int *v)
+{
+	uint32_t u;
+
+	if (get_u32(d, n, &u) != 0 || u == 0 || u > INT32_MAX)
+		return -1;
+	*v = (int)u;
+	return 0;
+}
+
 /* A NUL-terminated string of at most cap - 1 characters. */
 static int
 get_str(const uint8_t *d, size_t n, char *out, size_t cap)
@@ -95,8 +127,120 @@ netlink_link(const struct net_state *s, int index)
 	return NULL;
 }
 
+/* IFLA_BOND_ARP_IP_TARGET: one IPv4 address per nested attribute; more
+ * than the kernel's 16 are not kept. */
 static int
-parse_linkinfo(const uint8_t *p, size_t len, struct net_link *l, struct nk_err *e)
+parse_arp_targets(const uint8_t *p, size_t len, struct net_bond *b)
+{
+	const uint8_t *d;
+	size_t off = 0, n;
+	uint16_t t;
+	int r;
+
+	while ((r = attr_next(p, len, &off, &t, &d, &n)) == 1) {
+		if (n != 4)
+			return -1;
+		if (b->narp_targets < NET_BOND_ARP_TARGETS_MAX)
+			memcpy(b->arp_targets[b->narp_targets++], d, 4);
+	}
+	return r;
+}
+
+static int
+parse_bond(const uint8_t *p, size_t len, struct net_bond *b, struct nk_err *e)
+{
+	const uint8_t *d;
+	size_t off = 0, n;
+	uint16_t t;
+	int r, ok;
+
+	while ((r = attr_next(p, len, &off, &t, &d, &n)) == 1) {
+		switch (t) {
+		case IFLA_BOND_MODE: ok = get_u8(d, n, &b->mode); break;
+		case IFLA_BOND_MIIMON: ok = get_u32(d, n, &b->miimon_ms); break;
+		case IFLA_BOND_UPDELAY: ok = get_u32(d, n, &b->updelay_ms); break;
+		case IFLA_BOND_DOWNDELAY: ok = get_u32(d, n, &b->downdelay_ms); break;
+		case IFLA_BOND_ARP_INTERVAL: ok = get_u32(d, n, &b->arp_interval_ms); break;
+		case IFLA_BOND_ARP_VALIDATE: ok = get_u32(d, n, &b->arp_validate); break;
+		case IFLA_BOND_ARP_IP_TARGET:
+			b->narp_targets = 0;
+			ok = parse_arp_targets(d, n, b);
+			break;
+		case IFLA_BOND_PRIMARY: ok = get_index(d, n, &b->primary); break;
+		case IFLA_BOND_FAIL_OVER_MAC: ok = get_u8(d, n, &b->fail_over_mac); break;
+		case IFLA_BOND_XMIT_HASH_POLICY: ok = get_u8(d, n, &b->xmit_hash_policy); break;
+		case IFLA_BOND_MIN_LINKS: ok = get_u32(d, n, &b->min_links); break;
+		case IFLA_BOND_AD_LACP_RATE: ok = get_u8(d, n, &b->lacp_rate); break;
+		case IFLA_BOND_AD_SELECT: ok = get_u8(d, n, &b->ad_select); break;
+		default: ok = 0; break;
+		}
+		if (ok != 0)
+			return bad(e, "bond attribute");
+	}
+	return r < 0 ? bad(e, "bond attributes") : 0;
+}
+
+static int
+parse_vlan(const uint8_t *p, size_t len, struct net_vlan *v, struct nk_err *e)
+{
+	struct ifla_vlan_flags f;
+	const uint8_t *d;
+	size_t off = 0, n;
+	uint16_t t, be;
+	int r;
+
+	while ((r = attr_next(p, len, &off, &t, &d, &n)) == 1) {
+		switch (t) {
+		case IFLA_VLAN_ID:
+			if (get_u16(d, n, &v->id) != 0 || v->id >= NET_VLAN_ID_MAX)
+				return bad(e, "IFLA_VLAN_ID");
+			break;
+		case IFLA_VLAN_PROTOCOL:
+			if (get_u16(d, n, &be) != 0)
+				return bad(e, "IFLA_VLAN_PROTOCOL");
+			v->protocol = ntohs(be);
+			break;
+		case IFLA_VLAN_FLAGS:
+			if (n != sizeof(f))
+				return bad(e, "IFLA_VLAN_FLAGS");
+			memcpy(&f, d, sizeof(f));
+			v->flags = f.flags;
+			break;
+		default:
+			break;
+		}
+	}
+	return r < 0 ? bad(e, "VLAN attributes") : 0;
+}
+
+static int
+parse_bridge(const uint8_t *p, size_t len, struct net_bridge *b, struct nk_err *e)
+{
+	const uint8_t *d;
+	size_t off = 0, n;
+	uint16_t t;
+	int r, ok;
+
+	while ((r = attr_next(p, len, &off, &t, &d, &n)) == 1) {
+		switch (t) {
+		case IFLA_BR_STP_STATE: ok = get_u32(d, n, &b->stp_state); break;
+		case IFLA_BR_FORWARD_DELAY: ok = get_u32(d, n, &b->forward_delay); break;
+		case IFLA_BR_HELLO_TIME: ok = get_u32(d, n, &b->hello_time); break;
+		case IFLA_BR_MAX_AGE: ok = get_u32(d, n, &b->max_age); break;
+		case IFLA_BR_PRIORITY: ok = get_u16(d, n, &b->priority); break;
+		case IFLA_BR_VLAN_FILTERING: ok = get_u8(d, n, &b->vlan_filtering); break;
+		default: ok = 0; break;
+		}
+		if (ok != 0)
+			return bad(e, "bridge attribute");
+	}
+	return r < 0 ? bad(e, "bridge attributes") : 0;
+}
+
+/* A bond port's IFLA_INFO_SLAVE_DATA: the MAC it had when enslaved (the
+ * bond may have given it another since). */
+static int
+parse_bond_port(const uint8_t *p, size_t len, struct net_link *l, struct nk_err *e)
 {
 	const uint8_t *d;
 	size_t off = 0, n;
@@ -104,9 +248,65 @@ parse_linkinfo(const uint8_t *p, size_t len, struct net_link *l, struct nk_err *
 	int r;
 
 	while ((r = attr_next(p, len, &off, &t, &d, &n)) == 1)
-		if (t == IFLA_INFO_KIND && get_str(d, n, l->kind, sizeof(l->kind)) != 0)
-			return bad(e, "IFLA_INFO_KIND");
-	return r < 0 ? bad(e, "IFLA_LINKINFO") : 0;
+		if (t == IFLA_BOND_SLAVE_PERM_HWADDR) {
+			if (n > sizeof(l->slave_perm_mac))
+				return bad(e, "IFLA_BOND_SLAVE_PERM_HWADDR");
+			memcpy(l->slave_perm_mac, d, n);
+			l->slave_perm_mac_len = n;
+		}
+	return r < 0 ? bad(e, "bond port attributes") : 0;
+}
+
+/* The kind may come after its data: both are read first, then the data
+ * is parsed for the kind it belongs to. */
+static int
+parse_linkinfo(const uint8_t *p, size_t len, struct net_link *l, struct nk_err *e)
+{
+	const uint8_t *d, *data = NULL, *sdata = NULL;
+	size_t off = 0, n, dlen = 0, slen = 0;
+	uint16_t t;
+	int r;
+
+	while ((r = attr_next(p, len, &off, &t, &d, &n)) == 1) {
+		switch (t) {
+		case IFLA_INFO_KIND:
+			if (get_str(d, n, l->kind, sizeof(l->kind)) != 0)
+				return bad(e, "IFLA_INFO_KIND");
+			break;
+		case IFLA_INFO_SLAVE_KIND:
+			if (get_str(d, n, l->slave_kind, sizeof(l->slave_kind)) != 0)
+				return bad(e, "IFLA_INFO_SLAVE_KIND");
+			break;
+		case IFLA_INFO_DATA:
+			data = d;
+			dlen = n;
+			break;
+		case IFLA_INFO_SLAVE_DATA:
+			sdata = d;
+			slen = n;
+			break;
+		default:
+			break;
+		}
+	}
+	if (r < 0)
+		return bad(e, "IFLA_LINKINFO");
+	if (data != NULL) {
+		if (strcmp(l->kind, "bond") == 0)
+			r = parse_bond(data, dlen, &l->bond, e);
+		else if (strcmp(l->kind, "vlan") == 0)
+			r = parse_vlan(data, dlen, &l->vlan, e);
+		else if (strcmp(l->kind, "bridge") == 0)
+			r = parse_bridge(data, dlen, &l->bridge, e);
+		else
+			r = 0;
+		if (r != 0)
+			return r;
+		l->has_info_data = 1;
+	}
+	if (sdata != NULL && strcmp(l->slave_kind, "bond") == 0)
+		return parse_bond_port(sdata, slen, l, e);
+	return 0;
 }
 
 static int
@@ -155,6 +355,16 @@ parse_link(const uint8_t *p, size_t len, struct net_state *out, struct nk_err *e
 			if (get_u32(d, n, &v) != 0 || v > INT32_MAX)
 				return bad(e, "IFLA_MASTER");
 			l.master = (int)v;
+			break;
+		case IFLA_LINK:
+			if (get_u32(d, n, &v) != 0 || v > INT32_MAX)
+				return bad(e, "IFLA_LINK");
+			l.link = (int)v;
+			break;
+		case IFLA_LINK_NETNSID:
+			if (n != 4)
+				return bad(e, "IFLA_LINK_NETNSID");
+			l.link_elsewhere = 1;
 			break;
 		case IFLA_LINKINFO:
 			if ((rc = parse_linkinfo(d, n, &l, e)) != 0)

@@ -20,6 +20,7 @@
 #define NETLINK_DUMP_TRIES 3      /* a dump interrupted by a change is restarted */
 #define NETLINK_FOREIGN_MAX 1024   /* datagrams from other processes ignored, per receive */
 #define NETLINK_TIMEOUT_S 5       /* per receive */
+#define NET_BOND_ARP_TARGETS_MAX 16 /* BOND_MAX_ARP_TARGETS */
 
 /* Route protocols (RTPROT_*) the parser keeps; others (kernel prefix
  * routes, redirects, routing daemons) are counted and dropped. */
@@ -28,6 +29,42 @@
 #define NET_RTPROT_STATIC 4
 #define NET_RTPROT_RA 9
 #define NET_RTPROT_DHCP 16
+
+/* A bond's settings (IFLA_INFO_DATA of kind "bond"), in the kernel's
+ * units and enumerations (BOND_MODE_*, BOND_XMIT_POLICY_*, ...). */
+struct net_bond {
+	uint8_t mode;                    /* 0 balance-rr ... 6 balance-alb */
+	uint32_t miimon_ms;
+	uint32_t updelay_ms;
+	uint32_t downdelay_ms;
+	uint32_t arp_interval_ms;
+	uint32_t arp_validate;           /* 0 none, 1 active, 2 backup, 3 all, 4-6 filter */
+	uint8_t arp_targets[NET_BOND_ARP_TARGETS_MAX][4]; /* IPv4, network order */
+	size_t narp_targets;
+	int primary;                     /* ifindex of the primary port, 0: none */
+	uint8_t fail_over_mac;           /* 0 none, 1 active, 2 follow */
+	uint8_t xmit_hash_policy;        /* 0 layer2 ... 5 vlan+srcmac */
+	uint32_t min_links;
+	uint8_t lacp_rate;               /* 0 slow, 1 fast */
+	uint8_t ad_select;               /* 0 stable, 1 bandwidth, 2 count */
+};
+
+/* A VLAN's settings (kind "vlan"); its parent is net_link.link. */
+struct net_vlan {
+	uint16_t id;
+	uint16_t protocol;               /* host order: 0x8100 802.1Q, 0x88a8 802.1ad */
+	uint32_t flags;                  /* VLAN_FLAG_* */
+};
+
+/* A bridge's settings (kind "bridge"); times in clock_t (1/100 s). */
+struct net_bridge {
+	uint32_t stp_state;              /* 0 off, 1 kernel STP, 2 user STP */
+	uint32_t forward_delay;
+	uint32_t hello_time;
+	uint32_t max_age;
+	uint16_t priority;
+	uint8_t vlan_filtering;
+};
 
 struct net_link {
 	int index;
@@ -41,6 +78,15 @@ struct net_link {
 	uint32_t flags;                  /* IFF_* */
 	uint16_t type;                   /* ARPHRD_* */
 	int master;                      /* IFLA_MASTER: enslaved to this index, or 0 */
+	int link;                        /* IFLA_LINK: the lower device (a VLAN's parent), or 0 */
+	int link_elsewhere;              /* IFLA_LINK_NETNSID: link is in another namespace */
+	char slave_kind[NET_KIND_MAX_BYTES]; /* IFLA_INFO_SLAVE_KIND: "bond", "bridge", or "" */
+	uint8_t slave_perm_mac[NET_HWADDR_MAX_BYTES]; /* a bond port's MAC when enslaved */
+	size_t slave_perm_mac_len;
+	int has_info_data;               /* IFLA_INFO_DATA was there for the kind below */
+	struct net_bond bond;            /* kind "bond" */
+	struct net_vlan vlan;            /* kind "vlan" */
+	struct net_bridge bridge;        /* kind "bridge" */
 };
 
 struct net_addr {
@@ -91,7 +137,9 @@ enum netlink_status {
 /* Parses one datagram of a dump reply (any mix of RTM_NEWLINK,
  * RTM_NEWADDR, RTM_NEWROUTE, NLMSG_DONE, NLMSG_ERROR) into out,
  * appending. seq: the request's sequence number; other numbers are
- * refused. Main-table unicast routes of the kept protocols only.
+ * refused. Main-table unicast routes of the kept protocols only. Links
+ * carry their IFLA_LINKINFO: kind, and for bonds, VLANs and bridges their
+ * settings; for bond ports the MAC they had when enslaved.
  * Malformed, truncated or overlong messages: NK_E_IO, out may hold the
  * entries parsed before. */
 int netlink_parse(const uint8_t *buf, size_t len, uint32_t seq, struct net_state *out,

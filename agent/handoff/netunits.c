@@ -1,9 +1,16 @@
 /* netunits: networkd units from the captured state. The rules, in short
  * (docs/handoff.md has the why):
- *   - one unit per interface that is up and has an Ethernet MAC, matched
- *     by its permanent MAC (the one the NIC has after a reboot); loopback,
- *     bridge and bond ports, VLAN/macvlan/ipvlan children, and interfaces
- *     with nothing configured get none;
+ *   - one .network unit per NIC that is up, has an Ethernet MAC and
+ *     something configured, matched by its permanent MAC (the one the NIC
+ *     has after a reboot);
+ *   - bonds, bridges and VLANs re-created: a .netdev (kind, MAC, MTU and
+ *     their settings) and a .network matched by name; their ports get a
+ *     .network with Bond= or Bridge=, matched by PermanentMACAddress=
+ *     (never by name, never by the MAC the bond gave them); a VLAN's
+ *     parent gets VLAN=; a bond or bridge with no carried port (docker0,
+ *     virbr0) stays behind;
+ *   - loopback, macvlan/ipvlan, tunnels, WireGuard, tap, team, VRF, and
+ *     interfaces with nothing configured get none (the caller notes why);
  *   - static addresses (IFA_F_PERMANENT, infinite lifetime) as they were;
  *   - a dynamic IPv4 address or a DHCP route: DHCP=ipv4; a dynamic IPv6
  *     address or an RA route: IPv6AcceptRA=yes, plus DHCP=ipv6 when the
@@ -302,6 +309,25 @@ match_mac(const struct net_link *l, size_t *n)
 	return l->mac;
 }
 
+/* A port's MAC: the permanent one (*perm = 1: PermanentMACAddress=), else
+ * the one it had when the bond took it, else the current one. A bond gives
+ * all its ports one MAC, so the current one rarely tells them apart. */
+static const uint8_t *
+port_mac(const struct net_link *l, size_t *n, int *perm)
+{
+	*perm = mac_ok(l->perm_mac, l->perm_mac_len);
+	if (*perm) {
+		*n = l->perm_mac_len;
+		return l->perm_mac;
+	}
+	if (mac_ok(l->slave_perm_mac, l->slave_perm_mac_len)) {
+		*n = l->slave_perm_mac_len;
+		return l->slave_perm_mac;
+	}
+	*n = l->mac_len;
+	return l->mac;
+}
+
 /* Addresses the kernel or a protocol makes by itself are not "configured". */
 static int
 addr_counts(const struct net_addr *a)
@@ -321,78 +347,311 @@ addr_static(const struct net_addr *a)
 	return (a->flags & IFA_F_PERMANENT) && a->valid_lft == NET_LIFETIME_FOREVER;
 }
 
-static size_t
-link_addrs(const struct net_state *s, const struct net_link *l)
+static int
+kind_is(const struct net_link *l, const char *k)
 {
-	size_t i, n = 0;
-
-	for (i = 0; i < s->naddrs; i++)
-		if (s->addrs[i].ifindex == l->index && addr_counts(&s->addrs[i]))
-			n++;
-	return n;
+	return strcmp(l->kind, k) == 0;
 }
 
-static size_t
-link_routes(const struct net_state *s, const struct net_link *l)
+/* Re-created in the new system as a .netdev, matched by name. */
+static int
+virtual_carried(const struct net_link *l)
 {
-	size_t i, n = 0;
-
-	for (i = 0; i < s->nroutes; i++)
-		if (s->routes[i].oif == l->index)
-			n++;
-	return n;
+	return kind_is(l, "bond") || kind_is(l, "bridge") || kind_is(l, "vlan");
 }
 
-static const char *
-basic_reason(const struct net_state *s, const struct net_link *l)
+static int
+is_master(const struct net_link *l)
 {
-	static const char *const stacked[] = { "vlan", "macvlan", "macvtap", "ipvlan",
-		"ipvtap" };
+	return kind_is(l, "bond") || kind_is(l, "bridge");
+}
+
+static const char *const bond_modes[] = { "balance-rr", "active-backup", "balance-xor",
+	"broadcast", "802.3ad", "balance-tlb", "balance-alb" };
+static const char *const bond_hashes[] = { "layer2", "layer3+4", "layer2+3", "encap2+3",
+	"encap3+4", "vlan+srcmac" };
+static const char *const bond_ad_selects[] = { "stable", "bandwidth", "count" };
+static const char *const bond_fail_over_macs[] = { "none", "active", "follow" };
+static const char *const bond_arp_validates[] = { "none", "active", "backup", "all" };
+
+#define NAMEOF(table, i) ((size_t)(i) < sizeof(table) / sizeof((table)[0]) ? (table)[i] : NULL)
+
+#define BOND_MODE_ACTIVE_BACKUP 1
+#define BOND_MODE_XOR 2
+#define BOND_MODE_8023AD 4
+#define BOND_MODE_TLB 5
+#define BOND_MODE_ALB 6
+#define NET_VLAN_8021Q 0x8100
+#define NET_VLAN_8021AD 0x88a8
+#define NET_VLAN_FLAG_REORDER_HDR 0x1
+#define NET_VLAN_FLAG_GVRP 0x2
+#define NET_VLAN_FLAG_LOOSE_BINDING 0x4
+#define NET_VLAN_FLAG_MVRP 0x8
+#define NET_CLOCK_T_MS 10 /* bridge times are in USER_HZ (100) ticks */
+
+/* What networkd takes as a netdev name, and what stays one word in a unit
+ * (no glob characters either: [Match] Name= takes patterns). */
+static int
+name_ok(const char *n)
+{
 	size_t i;
+	int digits = 1;
+
+	if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+		return 0;
+	for (i = 0; n[i] != '\0'; i++) {
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+		    (n[i] >= '0' && n[i] <= '9') || n[i] == '-' || n[i] == '_' || n[i] == '.'))
+			return 0;
+		if (n[i] < '0' || n[i] > '9')
+			digits = 0;
+	}
+	return i > 0 && !digits;
+}
+
+static const char R_STACKED[] = "stacked on another interface (macvlan, ipvlan: not re-created)";
+static const char R_KIND[] = "a virtual interface of a kind not re-created (tunnels, WireGuard, "
+    "tap, team, VRF...; only bonds, bridges and VLANs are)";
+static const char R_PORT_KIND[] = "a virtual port (veth, tap...) of a bridge or bond: not re-created";
+static const char R_MASTER_KIND[] = "a port of a master that is not re-created (team, VRF, "
+    "Open vSwitch...)";
+static const char R_MASTER_SKIPPED[] = "a port of a bond or bridge that gets no unit";
+static const char R_PARENT_SKIPPED[] = "a VLAN on an interface that gets no unit";
+static const char R_NO_PORT[] = "a bond or bridge without a port that is carried (docker0, "
+    "virbr0 and the like stay behind)";
+static const char R_NOTHING[] = "nothing configured";
+static const char R_DUPMAC[] = "same MAC as another interface with more addresses";
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const char R_DEPTH[] = "bonds, bridges and VLANs stacked more than "
+    STR(NETUNITS_STACK_MAX) " levels deep, or in a loop";
+
+/* What becomes of each link, decided for all at once because a port
+ * follows its master, a master needs a port, and a VLAN's parent is
+ * needed for the VLAN. */
+struct verdict {
+	const char *why;  /* NULL: carried */
+	int master;       /* position of the master in s->links, or -1 */
+	int parent;       /* a VLAN's parent's position, or -1 */
+	size_t naddrs;    /* configured addresses */
+	size_t nroutes;
+};
+
+struct verdicts {
+	struct verdict v[NET_LINKS_MAX];
+	size_t n;
+};
+
+static int
+position(const struct net_state *s, size_t n, int index)
+{
+	size_t i;
+
+	if (index <= 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (s->links[i].index == index)
+			return (int)i;
+	return -1;
+}
+
+/* Why link i gets no unit, judged on its own and its neighbours'
+ * existence only (not on whether they get units). */
+static const char *
+own_reason(const struct net_state *s, size_t i, const struct verdict *v)
+{
+	static const char *const stacked[] = { "macvlan", "macvtap", "ipvlan", "ipvtap" };
+	static const char *const foreign[] = { "vxlan", "geneve", "gretap", "ip6gretap",
+		"erspan", "ip6erspan", "wireguard", "tun", "team", "vrf", "openvswitch",
+		"macsec", "hsr", "bareudp", "ipip", "gre", "sit", "ip6tnl", "ip6gre", "vti",
+		"vti6", "xfrm" };
+	const struct net_link *l = &s->links[i], *m;
+	size_t k;
 
 	if ((l->flags & IFF_LOOPBACK) || l->type == ARPHRD_LOOPBACK)
 		return "loopback";
+	for (k = 0; k < sizeof(stacked) / sizeof(stacked[0]); k++)
+		if (kind_is(l, stacked[k]))
+			return R_STACKED;
+	for (k = 0; k < sizeof(foreign) / sizeof(foreign[0]); k++)
+		if (kind_is(l, foreign[k]))
+			return R_KIND;
 	if (!mac_ok(l->mac, l->mac_len))
 		return "no Ethernet MAC address";
 	if (!(l->flags & IFF_UP))
 		return "down";
-	if (l->master != 0)
-		return "a bridge or bond port (its master carries the addresses)";
-	for (i = 0; i < sizeof(stacked) / sizeof(stacked[0]); i++)
-		if (strcmp(l->kind, stacked[i]) == 0)
-			return "stacked on another interface (VLAN, macvlan, ipvlan: not re-created)";
-	if (link_addrs(s, l) == 0 && link_routes(s, l) == 0)
-		return "nothing configured";
+	if (virtual_carried(l)) {
+		if (!name_ok(l->name))
+			return "a name networkd cannot give to a device it creates";
+		if (!l->has_info_data)
+			return "the kernel gave none of its settings";
+		if (kind_is(l, "bond") && NAMEOF(bond_modes, l->bond.mode) == NULL)
+			return "a bond mode networkd does not know";
+		if (kind_is(l, "vlan") && l->vlan.protocol != NET_VLAN_8021Q &&
+		    l->vlan.protocol != NET_VLAN_8021AD)
+			return "a VLAN protocol networkd does not know";
+		if (kind_is(l, "vlan") && (l->link_elsewhere || v->parent < 0 ||
+		    v->parent == (int)i))
+			return "a VLAN on an interface not in this network namespace";
+	}
+	if (l->master != 0) {
+		if (v->master < 0 || v->master == (int)i)
+			return "a port of an interface not in the dump";
+		m = &s->links[v->master];
+		if (!is_master(m))
+			return R_MASTER_KIND;
+		if (l->kind[0] != '\0' && !virtual_carried(l))
+			return R_PORT_KIND;
+	}
 	return NULL;
+}
+
+/* Levels of masters and VLAN parents above each link; a chain longer
+ * than NETUNITS_STACK_MAX (or a loop, which only a forged dump has) is
+ * refused rather than followed. */
+static void
+check_depth(struct verdicts *V)
+{
+	int level[NET_LINKS_MAX], up, lm, lp;
+	size_t i, pass;
+
+	for (i = 0; i < V->n; i++)
+		level[i] = -1;
+	for (pass = 0; pass <= NETUNITS_STACK_MAX; pass++)
+		for (i = 0; i < V->n; i++) {
+			if (level[i] >= 0)
+				continue;
+			lm = V->v[i].master >= 0 ? level[V->v[i].master] : 0;
+			lp = V->v[i].parent >= 0 ? level[V->v[i].parent] : 0;
+			if (lm < 0 || lp < 0)
+				continue;
+			up = V->v[i].master >= 0 || V->v[i].parent >= 0;
+			level[i] = up ? 1 + (lm > lp ? lm : lp) : 0;
+		}
+	for (i = 0; i < V->n; i++)
+		if (V->v[i].why == NULL && (level[i] < 0 || level[i] > NETUNITS_STACK_MAX))
+			V->v[i].why = R_DEPTH;
+}
+
+/* Two units for one MAC would fight over one NIC: the interface with more
+ * addresses keeps it (ties: the lower index). Virtual devices are matched
+ * by name and take no part. */
+static int
+loses_mac(const struct net_state *s, const struct verdicts *V, size_t i)
+{
+	const struct net_link *l = &s->links[i], *o;
+	const uint8_t *m, *om;
+	size_t n, on, j;
+	int perm;
+
+	if (virtual_carried(l))
+		return 0;
+	m = V->v[i].master >= 0 ? port_mac(l, &n, &perm) : match_mac(l, &n);
+	for (j = 0; j < V->n; j++) {
+		o = &s->links[j];
+		if (j == i || V->v[j].why != NULL || virtual_carried(o))
+			continue;
+		om = V->v[j].master >= 0 ? port_mac(o, &on, &perm) : match_mac(o, &on);
+		if (on != n || memcmp(om, m, n) != 0)
+			continue;
+		if (V->v[j].naddrs > V->v[i].naddrs ||
+		    (V->v[j].naddrs == V->v[i].naddrs && o->index < l->index))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+classify(const struct net_state *s, struct verdicts *V)
+{
+	size_t i, ports[NET_LINKS_MAX], vlans[NET_LINKS_MAX];
+	struct verdict *v;
+	int p, changed;
+
+	V->n = s->nlinks < NET_LINKS_MAX ? s->nlinks : NET_LINKS_MAX;
+	for (i = 0; i < V->n; i++) {
+		v = &V->v[i];
+		memset(v, 0, sizeof(*v));
+		v->master = position(s, V->n, s->links[i].master);
+		v->parent = kind_is(&s->links[i], "vlan") ? position(s, V->n, s->links[i].link) : -1;
+	}
+	for (i = 0; i < s->naddrs && i < NET_ADDRS_MAX; i++)
+		if (addr_counts(&s->addrs[i]) && (p = position(s, V->n, s->addrs[i].ifindex)) >= 0)
+			V->v[p].naddrs++;
+	for (i = 0; i < s->nroutes && i < NET_ROUTES_MAX; i++)
+		if ((p = position(s, V->n, s->routes[i].oif)) >= 0)
+			V->v[p].nroutes++;
+	for (i = 0; i < V->n; i++)
+		V->v[i].why = own_reason(s, i, &V->v[i]);
+	check_depth(V);
+	/* Decisions only ever take links away, so this ends within n rounds. */
+	do {
+		changed = 0;
+		memset(ports, 0, sizeof(ports));
+		memset(vlans, 0, sizeof(vlans));
+		for (i = 0; i < V->n; i++) {
+			if (V->v[i].why != NULL)
+				continue;
+			if (V->v[i].master >= 0)
+				ports[V->v[i].master]++;
+			if (V->v[i].parent >= 0)
+				vlans[V->v[i].parent]++;
+		}
+		for (i = 0; i < V->n; i++) {
+			v = &V->v[i];
+			if (v->why != NULL)
+				continue;
+			if (v->master >= 0 && V->v[v->master].why != NULL)
+				v->why = R_MASTER_SKIPPED;
+			else if (v->parent >= 0 && V->v[v->parent].why != NULL)
+				v->why = R_PARENT_SKIPPED;
+			else if (is_master(&s->links[i]) && ports[i] == 0)
+				v->why = R_NO_PORT;
+			else if (v->master < 0 && !is_master(&s->links[i]) && v->naddrs == 0 &&
+			    v->nroutes == 0 && vlans[i] == 0)
+				v->why = R_NOTHING;
+			else if (loses_mac(s, V, i))
+				v->why = R_DUPMAC;
+			changed |= v->why != NULL;
+		}
+	} while (changed);
 }
 
 const char *
 netunits_skip_reason(const struct net_state *s, size_t link)
 {
-	const struct net_link *l, *o;
-	const uint8_t *m, *om;
-	size_t n, on, j, score, oscore;
-	const char *why;
+	struct verdicts V;
 
-	if (link >= s->nlinks)
+	classify(s, &V);
+	if (link >= V.n)
 		return "no such interface";
+	return V.v[link].why;
+}
+
+const char *
+netunits_caveat(const struct net_state *s, size_t link)
+{
+	struct verdicts V;
+	const struct net_link *l;
+	int perm;
+	size_t n;
+
+	classify(s, &V);
+	if (link >= V.n || V.v[link].why != NULL)
+		return NULL;
 	l = &s->links[link];
-	if ((why = basic_reason(s, l)) != NULL)
-		return why;
-	/* Two units for one MAC would fight over one NIC: the interface with
-	 * more addresses keeps it (ties: the lower index). */
-	m = match_mac(l, &n);
-	score = link_addrs(s, l);
-	for (j = 0; j < s->nlinks; j++) {
-		o = &s->links[j];
-		if (j == link || basic_reason(s, o) != NULL)
-			continue;
-		om = match_mac(o, &on);
-		if (on != n || memcmp(om, m, n) != 0)
-			continue;
-		oscore = link_addrs(s, o);
-		if (oscore > score || (oscore == score && o->index < l->index))
-			return "same MAC as another interface with more addresses";
+	if (kind_is(l, "bridge") && l->bridge.vlan_filtering)
+		return "its VLAN filtering is not carried: the new bridge forwards every VLAN";
+	if (kind_is(l, "bond") && l->bond.arp_interval_ms != 0 &&
+	    NAMEOF(bond_arp_validates, l->bond.arp_validate) == NULL)
+		return "its ARP validation filter is not carried";
+	if (kind_is(l, "bond") && NAMEOF(bond_hashes, l->bond.xmit_hash_policy) == NULL)
+		return "its transmit hash policy is unknown here; the new bond uses layer2";
+	if (V.v[link].master >= 0 && !virtual_carried(l)) {
+		port_mac(l, &n, &perm);
+		if (!perm)
+			return "its driver reports no permanent MAC: matched by the MAC it had "
+			    "when enslaved";
 	}
 	return NULL;
 }
@@ -414,31 +673,51 @@ sanitize(const char *name, char *out, size_t cap)
 		out[0] = '_';
 }
 
-int
-netunits_name(const struct net_state *s, size_t link, char *out, size_t cap,
-    struct nk_err *e)
+static int
+unit_name(const struct net_state *s, const struct verdicts *V, size_t link, const char *ext,
+    char *out, size_t cap, struct nk_err *e)
 {
 	char mine[NET_IFNAME_MAX_BYTES], other[NET_IFNAME_MAX_BYTES];
 	size_t j;
 	int clash = 0, n;
 
-	if (link >= s->nlinks)
+	if (link >= V->n)
 		return nk_fail(e, NK_E_INTERNAL, "netunits: no interface %zu", link);
 	sanitize(s->links[link].name, mine, sizeof(mine));
 	/* Two names that sanitize alike: the later one adds its index. */
 	for (j = 0; j < link && !clash; j++) {
-		if (netunits_skip_reason(s, j) != NULL)
+		if (V->v[j].why != NULL)
 			continue;
 		sanitize(s->links[j].name, other, sizeof(other));
 		clash = strcmp(mine, other) == 0;
 	}
 	if (clash)
-		n = snprintf(out, cap, "%s-%d.network", mine, s->links[link].index);
+		n = snprintf(out, cap, "%s-%d.%s", mine, s->links[link].index, ext);
 	else
-		n = snprintf(out, cap, "%s.network", mine);
+		n = snprintf(out, cap, "%s.%s", mine, ext);
 	if (n < 0 || (size_t)n >= cap)
 		return nk_fail(e, NK_E_INTERNAL, "netunits: name over %zu bytes", cap);
 	return 0;
+}
+
+int
+netunits_name(const struct net_state *s, size_t link, char *out, size_t cap,
+    struct nk_err *e)
+{
+	struct verdicts V;
+
+	classify(s, &V);
+	return unit_name(s, &V, link, "network", out, cap, e);
+}
+
+int
+netunits_netdev_name(const struct net_state *s, size_t link, char *out, size_t cap,
+    struct nk_err *e)
+{
+	struct verdicts V;
+
+	classify(s, &V);
+	return unit_name(s, &V, link, "netdev", out, cap, e);
 }
 
 /* --- one unit ------------------------------------------------------------ */
@@ -568,14 +847,15 @@ render_route(struct text *t, const struct net_state *s, const struct net_link *l
 		put(t, "Scope=host\n");
 }
 
+/* Does any interface that holds addresses (not a port) get a default? */
 static int
-any_default(const struct net_state *s)
+any_default(const struct net_state *s, const struct verdicts *V)
 {
 	struct plan p;
 	size_t i;
 
-	for (i = 0; i < s->nlinks; i++) {
-		if (netunits_skip_reason(s, i) != NULL)
+	for (i = 0; i < V->n; i++) {
+		if (V->v[i].why != NULL || V->v[i].master >= 0)
 			continue;
 		plan_link(s, &s->links[i], &p);
 		if (p.has_default)
@@ -584,69 +864,248 @@ any_default(const struct net_state *s)
 	return 0;
 }
 
-int
-netunits_render(const struct net_state *s, size_t link, const struct net_dns *dns,
-    char *out, size_t cap, size_t *len, struct nk_err *e)
+static void
+header(struct text *t, const struct net_link *l)
 {
-	struct text t = { out, cap, 0, 0 };
-	const struct net_link *l;
-	const uint8_t *m;
-	char mac[NET_HWADDR_MAX_BYTES * 3 + 1], a[INET6_ADDRSTRLEN];
-	const char *why;
-	struct plan p;
-	size_t i, n;
+	put(t, "# nixos-kexec handoff: %s (index %d) as it was before kexec\n", l->name, l->index);
+}
 
-	*len = 0;
-	if (cap > 0)
-		out[0] = '\0';
-	if ((why = netunits_skip_reason(s, link)) != NULL)
-		return nk_fail(e, NK_E_INTERNAL, "netunits: %s gets no unit: %s",
-		    link < s->nlinks ? s->links[link].name : "?", why);
-	l = &s->links[link];
-	plan_link(s, l, &p);
+/* [Match] and [Link] of a NIC that holds addresses: its permanent MAC,
+ * and the MAC it had if that was changed at run time. */
+static void
+render_nic_match(struct text *t, const struct net_link *l)
+{
+	char mac[NET_HWADDR_MAX_BYTES * 3 + 1];
+	const uint8_t *m;
+	size_t n;
+
 	m = match_mac(l, &n);
 	netunits_mac(m, n, mac, sizeof(mac));
-	put(&t, "# nixos-kexec handoff: %s (index %d) as it was before kexec\n", l->name, l->index);
-	put(&t, "[Match]\nMACAddress=%s\n", mac);
+	put(t, "[Match]\nMACAddress=%s\n", mac);
 	if (m != l->mac && (l->mac_len != n || memcmp(l->mac, m, n) != 0)) {
 		/* The MAC was changed at run time: keep the one the network knows. */
 		netunits_mac(l->mac, l->mac_len, mac, sizeof(mac));
-		put(&t, "\n[Link]\nMACAddress=%s\n", mac);
+		put(t, "\n[Link]\nMACAddress=%s\n", mac);
 		if (l->mtu != 0 && l->mtu != NET_MTU_DEFAULT)
-			put(&t, "MTUBytes=%u\n", l->mtu);
+			put(t, "MTUBytes=%u\n", l->mtu);
 	} else if (l->mtu != 0 && l->mtu != NET_MTU_DEFAULT) {
-		put(&t, "\n[Link]\nMTUBytes=%u\n", l->mtu);
+		put(t, "\n[Link]\nMTUBytes=%u\n", l->mtu);
 	}
-	put(&t, "\n[Network]\n");
+}
+
+/* [Match] and [Link] of a NIC that is a port: never its current MAC (a
+ * bond changes it) and never a MAC to restore. */
+static void
+render_port_match(struct text *t, const struct net_link *l)
+{
+	char mac[NET_HWADDR_MAX_BYTES * 3 + 1];
+	const uint8_t *m;
+	size_t n;
+	int perm;
+
+	m = port_mac(l, &n, &perm);
+	netunits_mac(m, n, mac, sizeof(mac));
+	put(t, "[Match]\n%s=%s\n", perm ? "PermanentMACAddress" : "MACAddress", mac);
+	if (l->mtu != 0 && l->mtu != NET_MTU_DEFAULT)
+		put(t, "\n[Link]\nMTUBytes=%u\n", l->mtu);
+}
+
+static void
+render_addressing(struct text *t, const struct net_state *s, const struct verdicts *V,
+    const struct net_link *l, const struct net_dns *dns)
+{
+	char a[INET6_ADDRSTRLEN];
+	struct plan p;
+	size_t i;
+
+	plan_link(s, l, &p);
 	if (p.dhcp4 || p.dhcp6)
-		put(&t, "DHCP=%s\n", p.dhcp4 && p.dhcp6 ? "yes" : p.dhcp4 ? "ipv4" : "ipv6");
+		put(t, "DHCP=%s\n", p.dhcp4 && p.dhcp6 ? "yes" : p.dhcp4 ? "ipv4" : "ipv6");
 	if (p.ra || p.dhcp6)
-		put(&t, "IPv6AcceptRA=yes\n");
+		put(t, "IPv6AcceptRA=yes\n");
 	for (i = 0; i < s->naddrs; i++) {
 		const struct net_addr *ad = &s->addrs[i];
 
 		if (ad->ifindex != l->index || !addr_counts(ad) || !addr_static(ad))
 			continue;
 		ntop(ad->family, ad->addr, a, sizeof(a));
-		put(&t, "Address=%s/%u\n", a, ad->prefixlen);
+		put(t, "Address=%s/%u\n", a, ad->prefixlen);
 	}
-	if (dns != NULL && (p.has_default || !any_default(s))) {
+	if (dns != NULL && (p.has_default || !any_default(s, V))) {
 		for (i = 0; i < dns->nservers; i++) {
 			ntop(dns->family[i], dns->addr[i], a, sizeof(a));
-			put(&t, "DNS=%s\n", a);
+			put(t, "DNS=%s\n", a);
 		}
 		if (dns->ndomains > 0) {
-			put(&t, "Domains=");
+			put(t, "Domains=");
 			for (i = 0; i < dns->ndomains; i++)
-				put(&t, i ? " %s" : "%s", dns->domains[i]);
-			put(&t, "\n");
+				put(t, i ? " %s" : "%s", dns->domains[i]);
+			put(t, "\n");
 		}
 	}
 	for (i = 0; i < s->nroutes; i++)
 		if (route_emitted(s, l, &p, &s->routes[i]))
-			render_route(&t, s, l, &s->routes[i]);
+			render_route(t, s, l, &s->routes[i]);
+}
+
+int
+netunits_render(const struct net_state *s, size_t link, const struct net_dns *dns,
+    char *out, size_t cap, size_t *len, struct nk_err *e)
+{
+	struct text t = { out, cap, 0, 0 };
+	const struct net_link *l, *m = NULL;
+	struct verdicts V;
+	size_t j;
+
+	*len = 0;
+	if (cap > 0)
+		out[0] = '\0';
+	classify(s, &V);
+	if (link >= V.n || V.v[link].why != NULL)
+		return nk_fail(e, NK_E_INTERNAL, "netunits: %s gets no unit: %s",
+		    link < V.n ? s->links[link].name : "?",
+		    link < V.n ? V.v[link].why : "no such interface");
+	l = &s->links[link];
+	if (V.v[link].master >= 0)
+		m = &s->links[V.v[link].master];
+	header(&t, l);
+	if (virtual_carried(l))
+		put(&t, "[Match]\nName=%s\n", l->name); /* the MTU is in the .netdev */
+	else if (m != NULL)
+		render_port_match(&t, l);
+	else
+		render_nic_match(&t, l);
+	put(&t, "\n[Network]\n");
+	if (m != NULL) {
+		put(&t, "%s=%s\n", kind_is(m, "bond") ? "Bond" : "Bridge", m->name);
+		if (kind_is(m, "bond") && m->bond.primary == l->index &&
+		    (m->bond.mode == BOND_MODE_ACTIVE_BACKUP || m->bond.mode == BOND_MODE_TLB ||
+		    m->bond.mode == BOND_MODE_ALB))
+			put(&t, "PrimarySlave=yes\n");
+	}
+	for (j = 0; j < V.n; j++)
+		if (V.v[j].why == NULL && V.v[j].parent == (int)link)
+			put(&t, "VLAN=%s\n", s->links[j].name);
+	/* A port's addresses, if any, were never reachable: its master had them. */
+	if (m == NULL)
+		render_addressing(&t, s, &V, l, dns);
 	if (t.over)
 		return nk_fail(e, NK_E_SIZE, "unit for %s over %zu bytes", l->name, cap);
+	*len = t.len;
+	return 0;
+}
+
+static void
+render_bond(struct text *t, const struct net_bond *b)
+{
+	char a[INET_ADDRSTRLEN];
+	const char *name;
+	size_t i;
+
+	put(t, "\n[Bond]\nMode=%s\n", bond_modes[b->mode]);
+	if ((b->mode == BOND_MODE_XOR || b->mode == BOND_MODE_8023AD || b->mode == BOND_MODE_TLB) &&
+	    (name = NAMEOF(bond_hashes, b->xmit_hash_policy)) != NULL)
+		put(t, "TransmitHashPolicy=%s\n", name);
+	if (b->mode == BOND_MODE_8023AD) {
+		put(t, "LACPTransmitRate=%s\n", b->lacp_rate ? "fast" : "slow");
+		if ((name = NAMEOF(bond_ad_selects, b->ad_select)) != NULL && b->ad_select != 0)
+			put(t, "AdSelect=%s\n", name);
+	}
+	if (b->mode == BOND_MODE_ACTIVE_BACKUP && b->fail_over_mac != 0 &&
+	    (name = NAMEOF(bond_fail_over_macs, b->fail_over_mac)) != NULL)
+		put(t, "FailOverMACPolicy=%s\n", name);
+	if (b->miimon_ms != 0) {
+		put(t, "MIIMonitorSec=%ums\n", b->miimon_ms);
+		if (b->updelay_ms != 0)
+			put(t, "UpDelaySec=%ums\n", b->updelay_ms);
+		if (b->downdelay_ms != 0)
+			put(t, "DownDelaySec=%ums\n", b->downdelay_ms);
+	}
+	if (b->min_links != 0)
+		put(t, "MinLinks=%u\n", b->min_links);
+	if (b->arp_interval_ms != 0) {
+		put(t, "ARPIntervalSec=%ums\n", b->arp_interval_ms);
+		if (b->narp_targets > 0) {
+			put(t, "ARPIPTargets=");
+			for (i = 0; i < b->narp_targets && i < NET_BOND_ARP_TARGETS_MAX; i++) {
+				ntop(AF_INET, b->arp_targets[i], a, sizeof(a));
+				put(t, i ? " %s" : "%s", a);
+			}
+			put(t, "\n");
+		}
+		if (b->arp_validate != 0 &&
+		    (name = NAMEOF(bond_arp_validates, b->arp_validate)) != NULL)
+			put(t, "ARPValidate=%s\n", name);
+	}
+}
+
+static void
+render_vlan(struct text *t, const struct net_vlan *v)
+{
+	put(t, "\n[VLAN]\nId=%u\nProtocol=%s\n", v->id,
+	    v->protocol == NET_VLAN_8021AD ? "802.1ad" : "802.1q");
+	if (v->flags & NET_VLAN_FLAG_GVRP)
+		put(t, "GVRP=yes\n");
+	if (v->flags & NET_VLAN_FLAG_MVRP)
+		put(t, "MVRP=yes\n");
+	if (v->flags & NET_VLAN_FLAG_LOOSE_BINDING)
+		put(t, "LooseBinding=yes\n");
+	if (!(v->flags & NET_VLAN_FLAG_REORDER_HDR))
+		put(t, "ReorderHeader=no\n");
+}
+
+static void
+render_bridge(struct text *t, const struct net_bridge *b)
+{
+	put(t, "\n[Bridge]\nSTP=%s\n", b->stp_state != 0 ? "yes" : "no");
+	/* The STP timers and priority matter only with STP on. */
+	if (b->stp_state == 0)
+		return;
+	if (b->forward_delay != 0)
+		put(t, "ForwardDelaySec=%ums\n", b->forward_delay * NET_CLOCK_T_MS);
+	if (b->hello_time != 0)
+		put(t, "HelloTimeSec=%ums\n", b->hello_time * NET_CLOCK_T_MS);
+	if (b->max_age != 0)
+		put(t, "MaxAgeSec=%ums\n", b->max_age * NET_CLOCK_T_MS);
+	put(t, "Priority=%u\n", b->priority);
+}
+
+int
+netunits_render_netdev(const struct net_state *s, size_t link, char *out, size_t cap,
+    size_t *len, struct nk_err *e)
+{
+	struct text t = { out, cap, 0, 0 };
+	char mac[NET_HWADDR_MAX_BYTES * 3 + 1];
+	const struct net_link *l;
+	struct verdicts V;
+
+	*len = 0;
+	if (cap > 0)
+		out[0] = '\0';
+	classify(s, &V);
+	if (link >= V.n || V.v[link].why != NULL)
+		return nk_fail(e, NK_E_INTERNAL, "netunits: %s gets no unit: %s",
+		    link < V.n ? s->links[link].name : "?",
+		    link < V.n ? V.v[link].why : "no such interface");
+	l = &s->links[link];
+	if (!virtual_carried(l))
+		return 0;
+	header(&t, l);
+	/* The MAC as it was: networkd would otherwise make one up from the
+	 * machine-id, and the network (a provider's MAC filter, DHCP
+	 * reservations, neighbours' ARP caches) knows the old one. */
+	netunits_mac(l->mac, l->mac_len, mac, sizeof(mac));
+	put(&t, "[NetDev]\nName=%s\nKind=%s\nMACAddress=%s\n", l->name, l->kind, mac);
+	if (l->mtu != 0 && l->mtu != NET_MTU_DEFAULT)
+		put(&t, "MTUBytes=%u\n", l->mtu);
+	if (kind_is(l, "bond"))
+		render_bond(&t, &l->bond);
+	else if (kind_is(l, "vlan"))
+		render_vlan(&t, &l->vlan);
+	else
+		render_bridge(&t, &l->bridge);
+	if (t.over)
+		return nk_fail(e, NK_E_SIZE, "netdev for %s over %zu bytes", l->name, cap);
 	*len = t.len;
 	return 0;
 }

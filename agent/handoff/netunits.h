@@ -1,6 +1,7 @@
 /* netunits: the network state netlink saw, and the DNS of resolv.conf,
- * turned into systemd-networkd units for the new system, one per
- * interface, matched by MAC. Pure: no I/O, no allocation; the policy of
+ * turned into systemd-networkd units for the new system: one .network per
+ * interface, matched by MAC (or by name for the bonds, bridges and VLANs
+ * it re-creates with a .netdev). Pure: no I/O, no allocation; the policy of
  * what is carried and how lives here and in docs/handoff.md. */
 #ifndef NK_NETUNITS_H
 #define NK_NETUNITS_H
@@ -18,6 +19,7 @@
 #define NETUNITS_LINE_MAX_BYTES 1024       /* a resolv.conf line; longer ones are ignored */
 #define NETUNITS_UNIT_MAX_BYTES (64 * 1024)
 #define NETUNITS_NAME_MAX_BYTES 48         /* "<ifname>[-<index>].network" */
+#define NETUNITS_STACK_MAX 8               /* levels of bonds, bridges and VLANs on each other */
 
 struct net_dns {
 	int family[NETUNITS_DNS_MAX];
@@ -35,8 +37,14 @@ struct net_dns {
  * Lines it does not understand are ignored, as the resolver does. */
 void netunits_parse_resolv(const uint8_t *buf, size_t len, struct net_dns *out);
 
-/* Why link (a position in s->links) gets no unit, or NULL if it gets one. */
+/* Why link (a position in s->links) gets no unit, or NULL if it gets one.
+ * Decided for the whole state at once: a port follows its master, a bond
+ * or bridge needs a carried port, a VLAN's parent is kept for the VLAN. */
 const char *netunits_skip_reason(const struct net_state *s, size_t link);
+
+/* What a carried link loses on the way (a bridge's VLAN filtering, a port
+ * matched without a permanent MAC), or NULL. */
+const char *netunits_caveat(const struct net_state *s, size_t link);
 
 /* The unit's file name, e.g. "eth0.network" (the NixOS module installs
  * it as /run/systemd/network/10-nixos-kexec-eth0.network); names that
@@ -44,10 +52,23 @@ const char *netunits_skip_reason(const struct net_state *s, size_t link);
 int netunits_name(const struct net_state *s, size_t link, char *out, size_t cap,
     struct nk_err *e);
 
-/* The unit text for link. DNS goes to the units of links that carry a
- * default route (static, DHCP or RA), or to every unit if none does. */
+/* The same name ending in ".netdev", for links netunits_render_netdev
+ * writes one for. */
+int netunits_netdev_name(const struct net_state *s, size_t link, char *out, size_t cap,
+    struct nk_err *e);
+
+/* The .network text for link. A NIC is matched by its permanent MAC; a
+ * port (Bond=, Bridge=) by PermanentMACAddress=; a bond, bridge or VLAN by
+ * its name. Ports hold no addresses; DNS goes to the units of links that
+ * carry a default route (static, DHCP or RA), or to every unit if none
+ * does. */
 int netunits_render(const struct net_state *s, size_t link, const struct net_dns *dns,
     char *out, size_t cap, size_t *len, struct nk_err *e);
+
+/* The .netdev text for a bond, bridge or VLAN link (kind, name, MAC, MTU
+ * and its settings); *len is 0 for a NIC, which has none. */
+int netunits_render_netdev(const struct net_state *s, size_t link, char *out, size_t cap,
+    size_t *len, struct nk_err *e);
 
 /* resolv.conf text for the new system (nameservers and search list);
  * *len is 0 when dns holds nothing. */

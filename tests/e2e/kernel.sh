@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Obtains the kernel the e2e VM boots: Debian's current amd64 kernel package,
 # downloaded (never installed) and cut down to vmlinuz plus the few modules
-# the VM needs (virtio PCI, virtio-net, virtio-rng) and their insmod order.
+# the VM needs (virtio PCI, virtio-net, virtio-rng; bonding, 802.1Q VLANs and
+# the bridge for the bond-dump scenario) and their insmod order.
 #
 # The package name comes from linux-image-amd64's dependency, because it
 # changes with every kernel ABI bump; pinning it would break on the next
-# security update. The result is cached, keyed by package and version:
+# security update. The result is cached, keyed by package, version and
+# module list:
 #
-#   ${NK_CACHE:-~/.cache/nixos-kexec}/kernel/<package>_<version>/
+#   ${NK_CACHE:-~/.cache/nixos-kexec}/kernel/<package>_<version>-<list hash>/
 #       vmlinuz      the kernel image
 #       release      its release string (6.1.0-56-amd64)
 #       package      package=version it came from
@@ -23,7 +25,8 @@ META_PKG=${NK_KERNEL_META:-linux-image-amd64}
 CACHE_ROOT=${NK_CACHE:-$HOME/.cache/nixos-kexec}/kernel
 # Module names as the kernel spells them ('-' and '_' are equivalent).
 WANTED=(${NK_KERNEL_MODULES:-failover net_failover virtio_ring virtio virtio_net
-	virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_rng})
+	virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_rng
+	bonding 8021q bridge})
 
 export LC_ALL=C
 log() { printf 'kernel.sh: %s\n' "$*" >&2; }
@@ -97,13 +100,10 @@ split_commas() {
 	printf '%s\n' "${s//-/_}"
 }
 
-# A non-default module list gets its own entry, so it never reuses another's.
+# Every module list gets its own entry (the default one too, since it
+# grows), so an entry never lacks a module the caller asked for.
 cache_key() {
-	local key="${1}_${2}"
-	if [ -n "${NK_KERNEL_MODULES:-}" ]; then
-		key="$key-$(printf '%s' "${WANTED[*]}" | sha256sum | cut -c1-12)"
-	fi
-	printf '%s\n' "$key"
+	printf '%s_%s-%s\n' "$1" "$2" "$(printf '%s' "${WANTED[*]}" | sha256sum | cut -c1-12)"
 }
 
 main() {

@@ -3,12 +3,15 @@
 #
 #   qemu.sh --kernel F --initrd F --append CMDLINE --log FILE
 #           [--fwd PORT | --fwd GUESTPORT:HOSTPORT]... [--timeout SECONDS]
-#           [--quiet]
+#           [--nics N] [--quiet]
 #
 # The guest's only way out is --fwd: connections to 10.0.2.100:GUESTPORT are
 # handed, one busybox nc per connection, to 127.0.0.1:HOSTPORT on the host.
 # restrict=on cuts the guest off from everything else, the host's own
 # services included.
+#
+# --nics N (1-4, default 1): NICs 2..N (eth1.., MACs 52:54:00:12:34:57..)
+# each on a user network of its own, restrict=on and no forwarding at all.
 #
 # The console is streamed to stdout as it arrives unless --quiet.
 # Exit status: QEMU's (0 when the guest powered off or, with -no-reboot,
@@ -60,7 +63,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 main() {
-	local kernel="" initrd="" append="" logf="" timeout=180 quiet=0 fwds=() f
+	local kernel="" initrd="" append="" logf="" timeout=180 quiet=0 fwds=() f nics=1
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--kernel) kernel=$2; shift 2 ;;
@@ -70,6 +73,7 @@ main() {
 		--fwd) fwds+=("$2"); shift 2 ;;
 		--timeout) timeout=$2; shift 2 ;;
 		--quiet) quiet=1; shift ;;
+		--nics) nics=$2; shift 2 ;;
 		*) usage ;;
 		esac
 	done
@@ -97,6 +101,12 @@ main() {
 		-device virtio-rng-pci
 		-kernel "$kernel" -initrd "$initrd" -append "$append"
 	)
+	case $nics in [1-4]) ;; *) die "--nics takes 1 to 4" ;; esac
+	local i
+	for ((i = 1; i < nics; i++)); do
+		args+=(-netdev "user,id=n$i,restrict=on,ipv6=off"
+			-device "virtio-net-pci,romfile=,netdev=n$i,mac=52:54:00:12:34:$(printf %02x $((0x56 + i)))")
+	done
 	mkdir -p "$(dirname "$logf")"
 	: >"$logf"
 	log "${ACCEL[*]}, timeout ${timeout}s, log $logf"

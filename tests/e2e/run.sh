@@ -7,7 +7,8 @@
 # make static (build/static/x86_64/; NK_STATIC overrides the directory),
 # as the one-liners deliver them: no library is copied into the VM.
 #
-# Scenarios (NK_E2E_SCENARIOS, default "boot delay tampered lockdown fallback"):
+# Scenarios (NK_E2E_SCENARIOS, default "boot delay tampered lockdown fallback
+# bond-dump"):
 #   boot      fetch, verify, kexec: the second system prints this run's nonce
 #             and the handed-over network units and key
 #   delay     boot --delay 2: the agent answers (exit 0) first, then kexecs
@@ -16,6 +17,11 @@
 #   fallback  the agent runs under a seccomp filter that makes kexec_file_load
 #             fail with EKEYREJECTED: it falls back to the static kexec
 #             beside it (kexec_load), says so, and the second system boots
+#   bond-dump a bond, two VLANs on it and a bridge built in the first system
+#             (Debian's bonding, 8021q and bridge modules, four NICs):
+#             handoff --dump gives .netdev/.network units of the same
+#             topology; the guest's raw rtnetlink dumps are saved too
+#             ($NK_E2E_LOGS/bond-dump.nldump/, the unit tests' fixtures)
 # and, for checking the harness itself:
 #   probe     agent --version in the guest, and a TCP round trip through
 #             guestfwd to a loopback server on the host
@@ -37,7 +43,7 @@ B=$(cd "${B:-build}" && pwd)
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$HERE/e2e-lib.sh"
 
-read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown fallback}"
+read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown fallback bond-dump}"
 STATIC=${NK_STATIC:-$B/static/x86_64}
 LOGS=${NK_E2E_LOGS:-$B/e2e}
 WORK=""
@@ -322,6 +328,131 @@ scenario_kexec_lockdown() {
 	need "kexec_loaded not 0" e2e_has "$LOG" "NK-E2E kexec_loaded=0"
 	need "first system did not finish" e2e_has "$LOG" "NK-E2E first-system done"
 	need "second system booted" lacks "$LOG" "NK-E2E second-system"
+}
+
+# --- bond-dump: bonds, VLANs and bridges carried as .netdev + .network ---
+
+# Writes the "NK-E2E nldump NAME OFFSET HEX" lines of LOG as one file per
+# datagram into DIR, checking each against its nldump-end line (length
+# and FNV-1a 32), so a line broken by a kernel message is an error.
+bond_dump_datagrams() {
+	local log=$1 dir=$2
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	perl -e '
+		my ($log, $dir) = @ARGV;
+		my (%bytes, %end);
+		open(my $f, "<", $log) or die "$log: $!\n";
+		while (<$f>) {
+			if (/^NK-E2E nldump ([a-z]+-\d+) (\d+) ([0-9a-f]+)$/) {
+				substr($bytes{$1}, $2, length($3) / 2) = pack("H*", $3)
+					if length($bytes{$1} //= "") >= $2;
+			} elsif (/^NK-E2E nldump-end ([a-z]+-\d+) (\d+) ([0-9a-f]{8})$/) {
+				$end{$1} = [$2, $3];
+			}
+		}
+		die "no datagrams\n" unless %end;
+		for my $n (sort keys %end) {
+			my $b = $bytes{$n} // "";
+			my $h = 2166136261;
+			$h = (($h ^ $_) * 16777619) % 4294967296 for unpack("C*", $b);
+			die "$n: " . length($b) . " bytes, want $end{$n}[0]\n"
+				if length($b) != $end{$n}[0];
+			die "$n: checksum differs\n" if sprintf("%08x", $h) ne $end{$n}[1];
+			open(my $o, ">", "$dir/$n") or die "$dir/$n: $!\n";
+			print $o $b;
+			close $o;
+		}' "$log" "$dir"
+}
+
+# Writes the units the guest printed ("NK-E2E unit PATH: LINE") into DIR.
+bond_dump_units() {
+	local log=$1 dir=$2
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	perl -e '
+		my ($log, $dir) = @ARGV;
+		open(my $f, "<", $log) or die "$log: $!\n";
+		while (<$f>) {
+			next unless m{^NK-E2E unit /run/nk-dump/network/([A-Za-z0-9._-]+): (.*)$};
+			open(my $o, ">>", "$dir/$1") or die "$dir/$1: $!\n";
+			print $o "$2\n";
+			close $o;
+		}' "$log" "$dir"
+}
+
+scenario_bond_dump() {
+	local u="NK-E2E unit /run/nk-dump/network" units=$LOGS/bond-dump.units
+	local want got p
+	cc -static -O2 -Wall -Wextra -o "$DIR/nl-dump" "$HERE/guest/nl-dump.c"
+	build_first "$DIR/first.cpio.gz" --file "$DIR/nl-dump:bin/nl-dump" \
+		--file "$HERE/guest/bond-topology:bin/bond-topology"
+	want="nk.mode=agent nk.hook=bond-topology nk.args=handoff,--dump,/run/nk-dump"
+	e2e_run_vm "$LOG" --quiet --nics 4 --kernel "$KDIR/vmlinuz" \
+		--initrd "$DIR/first.cpio.gz" --append "$E2E_BASE_CMDLINE $want"
+	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	need_clean_end "$LOG" || return 0
+	need "the topology was not built" e2e_has "$LOG" "NK-E2E bond-topology up: eth1 active"
+	need "agent exit $(e2e_agent_exit "$LOG"), want 0" [ "$(e2e_agent_exit "$LOG")" = 0 ]
+	need "raw rtnetlink dumps incomplete (see $LOGS/bond-dump.nldump.err)" \
+		bond_dump_datagrams "$LOG" "$LOGS/bond-dump.nldump" 2>"$LOGS/bond-dump.nldump.err"
+	bond_dump_units "$LOG" "$units"
+	# The same topology, and nothing else: docker0 has no port, so no unit.
+	want="bond0.100.netdev bond0.100.network bond0.200.netdev bond0.200.network"
+	want+=" bond0.netdev bond0.network br0.netdev br0.network eth0.network eth1.network"
+	want+=" eth2.network eth3.network"
+	got=$(cd "$units" && ls | LC_ALL=C sort | tr '\n' ' ')
+	need "unit files: got '${got% }', want '$want'" [ "${got% }" = "$want" ]
+	need "docker0 not noted as left behind" e2e_has_re <(e2e_agent_output "$LOG") \
+		"docker0 \(bridge\): no unit: a bond or bridge without a port"
+	# bond0: active-backup, miimon, the MAC it had; ports by permanent MAC.
+	need "bond0.netdev: kind" e2e_has "$LOG" "$u/bond0.netdev: Kind=bond"
+	need "bond0.netdev: MAC" e2e_has "$LOG" "$u/bond0.netdev: MACAddress=52:54:00:12:34:57"
+	need "bond0.netdev: mode" e2e_has "$LOG" "$u/bond0.netdev: Mode=active-backup"
+	need "bond0.netdev: miimon" e2e_has "$LOG" "$u/bond0.netdev: MIIMonitorSec=100ms"
+	need "eth1 not matched by its permanent MAC" \
+		e2e_has "$LOG" "$u/eth1.network: PermanentMACAddress=52:54:00:12:34:57"
+	need "eth1 not in bond0" e2e_has "$LOG" "$u/eth1.network: Bond=bond0"
+	need "eth1 not the primary" e2e_has "$LOG" "$u/eth1.network: PrimarySlave=yes"
+	need "eth2 not matched by its permanent MAC (the bond gave it eth1's)" \
+		e2e_has "$LOG" "$u/eth2.network: PermanentMACAddress=52:54:00:12:34:58"
+	need "eth2 not in bond0" e2e_has "$LOG" "$u/eth2.network: Bond=bond0"
+	need "eth2 is marked primary" lacks "$LOG" "$u/eth2.network: PrimarySlave=yes"
+	for p in eth1 eth2 eth3; do
+		need "$p matched by name" lacks "$LOG" "$u/$p.network: Name="
+	done
+	need "bond0 without its VLANs" e2e_has "$LOG" "$u/bond0.network: VLAN=bond0.100"
+	need "bond0 without VLAN 200" e2e_has "$LOG" "$u/bond0.network: VLAN=bond0.200"
+	need "bond0 not matched by name" e2e_has "$LOG" "$u/bond0.network: Name=bond0"
+	# The VLANs: id and protocol; the address and on-link gateway on top.
+	need "bond0.100: id" e2e_has "$LOG" "$u/bond0.100.netdev: Id=100"
+	need "bond0.100: protocol" e2e_has "$LOG" "$u/bond0.100.netdev: Protocol=802.1q"
+	need "bond0.100: kind" e2e_has "$LOG" "$u/bond0.100.netdev: Kind=vlan"
+	need "bond0.100: address" e2e_has "$LOG" "$u/bond0.100.network: Address=198.51.100.10/29"
+	need "bond0.100: gateway" e2e_has "$LOG" "$u/bond0.100.network: Gateway=198.51.100.1"
+	need "bond0.100: gateway not on-link" e2e_has "$LOG" "$u/bond0.100.network: GatewayOnLink=yes"
+	need "bond0.100: metric" e2e_has "$LOG" "$u/bond0.100.network: Metric=200"
+	need "bond0.200: 802.1ad" e2e_has "$LOG" "$u/bond0.200.netdev: Protocol=802.1ad"
+	need "bond0.200: id" e2e_has "$LOG" "$u/bond0.200.netdev: Id=200"
+	need "bond0.200: address" e2e_has "$LOG" "$u/bond0.200.network: Address=2001:db8:200::10/64"
+	# br0 over eth3, STP off, its address and route.
+	need "br0: kind" e2e_has "$LOG" "$u/br0.netdev: Kind=bridge"
+	need "br0: MAC" e2e_has "$LOG" "$u/br0.netdev: MACAddress=52:54:00:12:34:59"
+	need "br0: STP" e2e_has "$LOG" "$u/br0.netdev: STP=no"
+	need "eth3 not a port of br0" e2e_has "$LOG" "$u/eth3.network: Bridge=br0"
+	need "eth3 not matched by its permanent MAC" \
+		e2e_has "$LOG" "$u/eth3.network: PermanentMACAddress=52:54:00:12:34:59"
+	need "br0: address" e2e_has "$LOG" "$u/br0.network: Address=203.0.113.5/24"
+	need "br0: route" e2e_has "$LOG" "$u/br0.network: Destination=198.18.0.0/15"
+	# eth0 as before.
+	need "eth0: MAC" e2e_has "$LOG" "$u/eth0.network: MACAddress=52:54:00:12:34:56"
+	need "eth0: address" e2e_has "$LOG" "$u/eth0.network: Address=10.0.2.15/24"
+	# The unit tests' fixtures come from one such run; say when they differ.
+	if ! diff -r "$HERE/../unit/fixtures/netlink/bond-vlan-bridge/expected" "$units" \
+		>"$LOGS/bond-dump.units.diff" 2>&1; then
+		echo "bond-dump: units differ from tests/unit/fixtures/netlink/bond-vlan-bridge/expected" \
+			"(see $LOGS/bond-dump.units.diff)"
+	fi
 }
 
 # --- driver ---

@@ -1,10 +1,15 @@
 /* fuzz_netlink: libFuzzer harness for the rtnetlink parser, and for the
  * unit writer fed whatever the parser accepted. The input is one dump
- * datagram; its first message's sequence number is the expected one (so
- * the fuzzer gets past that check). Promises checked with abort(): the
- * parser answers 0 or a refusal code, never holds more than its caps,
- * never a string without its NUL, never a prefix longer than its family;
- * every unit renders (or is refused for size) into a bounded buffer.
+ * datagram, or several dumps back to back (link, address and route dumps
+ * as netlink_dump() reads them: each ends with its NLMSG_DONE); each
+ * dump's first message's sequence number is the expected one (so the
+ * fuzzer gets past that check). Promises checked with abort(): the parser
+ * answers 0 or a refusal code, never holds more than its caps, never a
+ * string without its NUL, never a prefix longer than its family, never a
+ * bond, VLAN or bridge setting outside its range; every .network and
+ * .netdev renders (or is refused for size) into a bounded buffer, only
+ * for links that get a unit, and a .netdev only for bonds, bridges and
+ * VLANs.
  * tests/fuzz/run.sh links only the common sources, so the agent modules under
  * test are included here directly. */
 #include <stddef.h>
@@ -27,8 +32,11 @@ check_state(const struct net_state *s)
 
 		if (memchr(l->name, '\0', sizeof(l->name)) == NULL || l->name[0] == '\0' ||
 		    memchr(l->kind, '\0', sizeof(l->kind)) == NULL ||
+		    memchr(l->slave_kind, '\0', sizeof(l->slave_kind)) == NULL ||
 		    l->mac_len > sizeof(l->mac) || l->perm_mac_len > sizeof(l->perm_mac) ||
-		    l->index <= 0)
+		    l->slave_perm_mac_len > sizeof(l->slave_perm_mac) ||
+		    l->bond.narp_targets > NET_BOND_ARP_TARGETS_MAX || l->vlan.id > 4094 ||
+		    l->bond.primary < 0 || l->master < 0 || l->link < 0 || l->index <= 0)
 			abort();
 	}
 	for (i = 0; i < s->naddrs; i++) {
@@ -48,6 +56,26 @@ check_state(const struct net_state *s)
 	}
 }
 
+/* Where the dump starting at p ends: just past its first NLMSG_DONE, or
+ * at the end (a malformed header is left for the parser to refuse). */
+static size_t
+dump_end(const uint8_t *p, size_t len)
+{
+	struct nlmsghdr h;
+	size_t off = 0, step;
+
+	while (len - off >= sizeof(h)) {
+		memcpy(&h, p + off, sizeof(h));
+		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > len - off)
+			return len;
+		step = NLMSG_ALIGN((size_t)h.nlmsg_len);
+		off += step > len - off ? len - off : step;
+		if (h.nlmsg_type == NLMSG_DONE)
+			return off;
+	}
+	return len;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,31 +86,51 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct nk_err e;
 	enum netlink_status st;
 	char name[NETUNITS_NAME_MAX_BYTES];
-	uint32_t seq = 0;
-	size_t i, len;
+	uint32_t seq;
+	size_t i, len, off, end;
 	int rc;
 
-	if (size >= 12)
-		memcpy(&seq, data + 8, 4);
 	memset(&s, 0, sizeof(s));
-	rc = netlink_parse(data, size, seq, &s, &st, &e);
-	if (rc != 0 && rc != NK_E_IO && rc != NK_E_PERM)
-		abort();
-	if (rc == 0 && st != NETLINK_MORE && st != NETLINK_DONE && st != NETLINK_INTR)
-		abort();
+	for (off = 0, rc = 0; off < size && rc == 0; off += end) {
+		end = dump_end(data + off, size - off);
+		seq = 0;
+		if (end >= 12)
+			memcpy(&seq, data + off + 8, 4);
+		rc = netlink_parse(data + off, end, seq, &s, &st, &e);
+		if (rc != 0 && rc != NK_E_IO && rc != NK_E_PERM)
+			abort();
+		if (rc == 0 && st != NETLINK_MORE && st != NETLINK_DONE && st != NETLINK_INTR)
+			abort();
+	}
 	check_state(&s);
 	memset(&dns, 0, sizeof(dns));
 	netunits_parse_resolv((const uint8_t *)resolv, sizeof(resolv) - 1, &dns);
 	for (i = 0; i < s.nlinks; i++) {
-		if (netunits_skip_reason(&s, i) != NULL)
+		if (netunits_skip_reason(&s, i) != NULL) {
+			if (netunits_render(&s, i, &dns, unit, sizeof(unit), &len, &e) !=
+			    NK_E_INTERNAL || netunits_render_netdev(&s, i, unit, sizeof(unit),
+			    &len, &e) != NK_E_INTERNAL || netunits_caveat(&s, i) != NULL)
+				abort();
 			continue;
-		if (netunits_name(&s, i, name, sizeof(name), &e) != 0)
+		}
+		if (netunits_name(&s, i, name, sizeof(name), &e) != 0 ||
+		    netunits_netdev_name(&s, i, name, sizeof(name), &e) != 0)
 			abort();
 		rc = netunits_render(&s, i, &dns, unit, sizeof(unit), &len, &e);
 		if (rc != 0 && rc != NK_E_SIZE)
 			abort();
 		if (rc == 0 && (len >= sizeof(unit) || strlen(unit) != len))
 			abort();
+		rc = netunits_render_netdev(&s, i, unit, sizeof(unit), &len, &e);
+		if (rc != 0 && rc != NK_E_SIZE)
+			abort();
+		if (rc == 0 && (len >= sizeof(unit) || strlen(unit) != len))
+			abort();
+		/* Only the kinds networkd is asked to create get a .netdev. */
+		if (rc == 0 && len > 0 && strcmp(s.links[i].kind, "bond") != 0 &&
+		    strcmp(s.links[i].kind, "vlan") != 0 && strcmp(s.links[i].kind, "bridge") != 0)
+			abort();
+		(void)netunits_caveat(&s, i);
 	}
 	/* The resolv.conf parser takes the same bytes as text. */
 	memset(&dns, 0, sizeof(dns));

@@ -19,7 +19,7 @@ mkdir -p "$R/sub" "$R/dir"
 head -c 1000000 /dev/urandom >"$R/file.bin"
 head -c 200000 /dev/urandom >"$R/slow.bin"
 : >"$R/empty.bin"
-for f in t c s d n r rx st; do cp "$R/file.bin" "$R/$f.bin"; done
+for f in t c s d n r rx st h9 u; do cp "$R/file.bin" "$R/$f.bin"; done
 cp "$R/file.bin" "$R/sub/nested.bin"
 ln -s file.bin "$R/link.bin"
 ln -s sub "$R/linkdir"
@@ -35,7 +35,9 @@ it_start_stub "$T/pki" "$R" \
 	--fault redirect:https://127.0.0.1:1/elsewhere/@r.bin \
 	--fault redirect:http://127.0.0.1:1/exact@rx.bin \
 	--fault throttle:100000@slow.bin \
-	--fault stall:50000@st.bin || exit 1
+	--fault stall:50000@st.bin \
+	--fault http09@h9.bin \
+	--fault unterminated@u.bin || exit 1
 U=$STUB_URL
 LOG=$STUB_LOG
 
@@ -277,6 +279,25 @@ t1=$EPOCHREALTIME
 it_expect_eq "$rc $(wc -c <"$O") $(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a < 10) }')" \
 	"28 50000 1"
 
+it_case "http09: bytes with no status line, which curl refuses"
+c -o "$O" "$U/h9.bin" 2>/dev/null
+rc=$?
+c --http0.9 -o "$O" "$U/h9.bin" 2>/dev/null
+it_expect_eq "$rc $(head -c 16 "$O")" "1 nixos-kexec-stub"
+
+it_case "unterminated: every byte in chunks, no last chunk, curl reports it"
+c -o "$O" -D "$H" "$U/u.bin" 2>/dev/null
+rc=$?
+[ "$rc" != 0 ] && cmp -s "$O" "$R/u.bin" && [ "$(header transfer-encoding "$H")" = chunked ] &&
+	it_pass || it_fail "curl exit $rc, $(wc -c <"$O") bytes"
+
+it_case "unterminated: a range is sent the same way"
+c -r 999000- -o "$O" "$U/u.bin" 2>/dev/null
+cmp -s "$O" <(slice "$R/u.bin" 999000 1000) && it_pass || it_fail "$(wc -c <"$O") bytes"
+
+it_case "unterminated: a range at the end is 416"
+it_expect_eq "$(code -r "$SIZE-" "$U/u.bin")" 416
+
 it_case "32 concurrent GETs all complete"
 pids=()
 for i in $(seq 1 32); do
@@ -303,13 +324,26 @@ it_case "SIGTERM: the stub exits 0"
 it_stop_stub "$STUB_PID"
 it_expect_eq "$?" 0
 
+it_case "tlshang:1: the first connection gets no TLS answer, the second is served"
+it_start_stub "$T/pki" "$R" --fault tlshang:1 || exit 1
+t0=$EPOCHREALTIME
+c --connect-timeout 1 -o /dev/null "$STUB_URL/empty.bin" 2>/dev/null
+rc=$?
+it_expect_eq "$rc $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 5) }') $(code "$STUB_URL/empty.bin")" \
+	"28 1 200"
+it_case "tlshang: logged as hung"
+sleep 0.3
+grep -q 'fault=tlshang end=hung' "$STUB_LOG" && it_pass || it_fail "see $STUB_LOG"
+it_stop_stub "$STUB_PID"
+
 # --- configuration errors -----------------------------------------------
 stub_rc() { "$B/nixos-kexec-stub" "$@" >/dev/null 2>"$T/err"; echo $?; }
 P=(--root "$R" --cert "$T/pki/server.pem" --key "$T/pki/server.key" --port-file "$T/never")
 for spec in truncate truncate: truncate:x truncate:-1 truncate:1k bogus:1 \
 	corrupt:99999999999999999999 throttle:0 status:99 status:503:0 status:503:1:1 \
 	drop:1:0 stall:x norange:1 redirect:ftp://127.0.0.1/ 'redirect:https://a b/' \
-	truncate:1@ truncate:1@/abs 'truncate:1@a b'; do
+	truncate:1@ truncate:1@/abs 'truncate:1@a b' http09:1 unterminated:0 unterminated:x \
+	tlshang:0 tlshang@manifest; do
 	it_case "bad fault '$spec': exit 64"
 	it_expect_eq "$(stub_rc "${P[@]}" --fault "$spec")" 64
 done
@@ -340,7 +374,7 @@ it_case "no port file was written by the failures"
 it_case "--help documents every fault"
 h=$("$B/nixos-kexec-stub" --help)
 miss=
-for k in truncate corrupt throttle status drop stall norange redirect; do
+for k in truncate corrupt throttle status drop stall norange redirect http09 unterminated tlshang; do
 	printf '%s\n' "$h" | grep -q "^  $k" || miss="$miss $k"
 done
 it_expect_eq "${miss:-none}" none

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -337,6 +338,185 @@ test_copy_fd_unwritable(void **state)
 	close(out);
 }
 
+/* Public inputs (minisign public keys) may be symlinks: on NixOS every
+ * file in /etc is one. The target must still be a regular file. */
+static void
+test_read_public_follows_symlinks(void **state)
+{
+	struct nk_err e = { "" };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char target[PATH_MAX];
+
+	put(at(state, "real"), "key", 3);
+	strcpy(target, at(state, "real"));
+	assert_int_equal(symlink(target, at(state, "l1")), 0);
+	assert_int_equal(symlink("l1", at(state, "l2")), 0); /* relative, two hops */
+	assert_int_equal(fileio_read_public(at(state, "l2"), 5, &buf, &len, &e), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(buf, "key", 3);
+	free(buf);
+}
+
+static void
+test_read_public_still_refuses_what_is_not_a_file(void **state)
+{
+	struct nk_err e = { "" };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct dir *d = *state;
+
+	assert_int_equal(mkfifo(at(state, "fifo"), 0600), 0);
+	assert_int_equal(symlink("fifo", at(state, "to-fifo")), 0);
+	assert_int_equal(fileio_read_public(at(state, "to-fifo"), 5, &buf, &len, &e), NK_E_IO);
+	assert_non_null(strstr(e.msg, "FIFO"));
+	assert_int_equal(symlink(d->path, at(state, "to-dir")), 0);
+	assert_int_equal(fileio_read_public(at(state, "to-dir"), 5, &buf, &len, &e), NK_E_IO);
+	assert_int_equal(fileio_read_public("/dev/zero", 5, &buf, &len, &e), NK_E_IO);
+	put(at(state, "big"), "123456", 6);
+	assert_int_equal(symlink("big", at(state, "to-big")), 0);
+	assert_int_equal(fileio_read_public(at(state, "to-big"), 5, &buf, &len, &e), NK_E_SIZE);
+	assert_int_equal(symlink("nowhere", at(state, "dangling")), 0);
+	assert_int_equal(fileio_read_public(at(state, "dangling"), 5, &buf, &len, &e),
+	    NK_E_MISSING);
+	assert_null(buf);
+}
+
+/* Where symlinks stay refused (secret keys), the refusal says so and
+ * what to do instead of "Too many levels of symbolic links". */
+static void
+test_read_symlink_refusal_says_why(void **state)
+{
+	struct nk_err e = { "" };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	put(at(state, "real"), "x", 1);
+	assert_int_equal(symlink("real", at(state, "link")), 0);
+	assert_int_equal(fileio_read_capped(at(state, "link"), 5, &buf, &len, &e), NK_E_IO);
+	assert_non_null(strstr(e.msg, "symbolic link"));
+	assert_non_null(strstr(e.msg, "readlink -f"));
+}
+
+static int
+begin_in(void **state, const char *name, struct fileio_outdir *od, struct nk_err *e)
+{
+	return fileio_outdir_begin(od, at(state, name), e);
+}
+
+/* Names a rename can never put in place are refused before anything is
+ * made, so before any download. */
+static void
+test_outdir_dot_and_dotdot_refused(void **state)
+{
+	static const char *const bad[] = { ".", "./", "..", "sub/..", "sub/.", "sub/./" };
+	struct fileio_outdir od;
+	struct nk_err e = { "" };
+	size_t i;
+
+	assert_int_equal(mkdir(at(state, "sub"), 0755), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(begin_in(state, bad[i], &od, &e), NK_E_USAGE);
+		assert_non_null(strstr(e.msg, "'.' or '..'"));
+	}
+	assert_int_equal(entries(state), 1); /* only sub: no partial directory */
+}
+
+static void
+test_outdir_lock_held_while_running(void **state)
+{
+	struct fileio_outdir od;
+	struct nk_err e = { "" };
+	int fd;
+
+	assert_int_equal(begin_in(state, "out", &od, &e), 0);
+	assert_true(od.lock_fd >= 0);
+	fd = open(od.tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), -1); /* a live run's */
+	assert_int_equal(fileio_outdir_commit(&od, &e), 0);
+	assert_int_equal(od.lock_fd, -1);
+	close(fd);
+}
+
+/* A partial directory left by a killed run: removed by the next begin,
+ * contents and subdirectories too, without following the symlink inside. */
+static void
+test_outdir_sweeps_stale_partial(void **state)
+{
+	struct fileio_outdir od;
+	struct nk_err e = { "" };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char target[PATH_MAX];
+
+	put(at(state, "victim"), "keep", 4);
+	strcpy(target, at(state, "victim"));
+	assert_int_equal(mkdir(at(state, "out.partial-AbC123"), 0700), 0);
+	assert_int_equal(chmod(at(state, "out.partial-AbC123"), 0700), 0);
+	assert_int_equal(symlink(target, at(state, "out.partial-AbC123/manifest")), 0);
+	assert_int_equal(mkdir(at(state, "out.partial-AbC123/ssh"), 0700), 0);
+	put(at(state, "out.partial-AbC123/ssh/key"), "k", 1);
+	assert_int_equal(begin_in(state, "out", &od, &e), 0);
+	assert_int_equal(od.swept, 1);
+	assert_int_equal(od.nkept, 0);
+	assert_int_equal(access(at(state, "out.partial-AbC123"), F_OK), -1);
+	assert_int_equal(fileio_read_capped(at(state, "victim"), 10, &buf, &len, &e), 0);
+	assert_memory_equal(buf, "keep", 4);
+	free(buf);
+	fileio_outdir_abort(&od);
+	assert_int_equal(entries(state), 1); /* the victim alone */
+}
+
+/* Only what is surely a leftover of this program goes: a live run's
+ * (locked), a symlink, another mode, another base name stay. */
+static void
+test_outdir_sweep_keeps_what_is_not_surely_ours(void **state)
+{
+	struct fileio_outdir od;
+	struct nk_err e = { "" };
+	struct dir *d = *state;
+	int live;
+
+	assert_int_equal(mkdir(at(state, "out.partial-L1ve00"), 0700), 0);
+	assert_int_equal(chmod(at(state, "out.partial-L1ve00"), 0700), 0);
+	live = open(at(state, "out.partial-L1ve00"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(live >= 0);
+	assert_int_equal(flock(live, LOCK_EX), 0);
+	assert_int_equal(mkdir(at(state, "out.partial-0pen00"), 0700), 0);
+	assert_int_equal(chmod(at(state, "out.partial-0pen00"), 0755), 0);
+	assert_int_equal(symlink(d->path, at(state, "out.partial-L1nk00")), 0);
+	assert_int_equal(mkdir(at(state, "other.partial-AbC123"), 0700), 0);
+	assert_int_equal(mkdir(at(state, "out.partial-toolong"), 0700), 0);
+	assert_int_equal(begin_in(state, "out", &od, &e), 0);
+	assert_int_equal(od.swept, 0);
+	assert_int_equal(od.nkept, 2);
+	assert_non_null(strstr(od.kept, "out.partial-0pen00 (mode 0755"));
+	assert_non_null(strstr(od.kept, "out.partial-L1nk00 (a symbolic link)"));
+	assert_int_equal(access(at(state, "out.partial-L1ve00"), F_OK), 0);
+	assert_int_equal(access(at(state, "other.partial-AbC123"), F_OK), 0);
+	fileio_outdir_abort(&od);
+	close(live);
+	assert_int_equal(entries(state), 5);
+}
+
+static void
+test_fs_of_names_mount_and_space(void **state)
+{
+	struct nk_err e = { "" };
+	char mount[PATH_MAX];
+	uint64_t avail = 0;
+	struct stat a, b;
+
+	assert_int_equal(fileio_fs_of(at(state, "."), mount, sizeof(mount), &avail, &e), 0);
+	assert_int_equal(stat(mount, &a), 0);
+	assert_int_equal(stat(at(state, "."), &b), 0);
+	assert_true(a.st_dev == b.st_dev);
+	assert_true(avail > 0);
+	assert_int_equal(fileio_fs_of("/proc/self", mount, sizeof(mount), &avail, &e), 0);
+	assert_string_equal(mount, "/proc");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -361,6 +541,14 @@ main(void)
 		T(test_write_all_bad_fd),
 		T(test_copy_fd),
 		T(test_copy_fd_unwritable),
+		T(test_read_public_follows_symlinks),
+		T(test_read_public_still_refuses_what_is_not_a_file),
+		T(test_read_symlink_refusal_says_why),
+		T(test_outdir_dot_and_dotdot_refused),
+		T(test_outdir_lock_held_while_running),
+		T(test_outdir_sweeps_stale_partial),
+		T(test_outdir_sweep_keeps_what_is_not_surely_ours),
+		T(test_fs_of_names_mount_and_space),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

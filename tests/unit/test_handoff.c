@@ -456,8 +456,9 @@ t_collect_fixture(void **st)
 	assert_non_null(f = file(&h, "boot.json"));
 	snprintf(json, sizeof(json), "{\"format\":1,\"bundle\":{\"name\":\"nixos-25.11-x86_64\","
 	    "\"version\":20261124001},\"nonce\":\"%s\",\"time\":%u,"
-	    "\"time_utc\":\"2026-11-24T13:35:43Z\",\"source\":\"https://example.org/nixos/\\\"x\\\"\"}\n",
-	    h.nonce, NOW);
+	    "\"time_utc\":\"2026-11-24T13:35:43Z\",\"source\":\"https://example.org/nixos/\\\"x\\\"\","
+	    "\"source_host\":\"example.org\",\"source_port\":443,\"report\":null,"
+	    "\"revert_after\":0}\n", h.nonce, NOW);
 	assert_string_equal((const char *)f->data, json);
 	assert_int_equal(f->mode, 0644);
 
@@ -561,6 +562,56 @@ t_collect_empty_root(void **st)
 	nkt_rmtree(empty);
 }
 
+/* A user found nowhere: the note says where the agent looked, so an
+ * LDAP/sssd user knows why their keys stayed behind. */
+static void
+t_user_not_found_says_where(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	char empty[256];
+
+	(void)st;
+	nkt_tmpdir(empty);
+	memset(&o, 0, sizeof(o));
+	o.root = empty;
+	o.sudo_user = "ldap-user";
+	o.now = NOW;
+	memset(&NS, 0, sizeof(NS));
+	o.net = &NS;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_true(noted(&h, "no home directory for ldap-user"));
+	assert_true(noted(&h, "/etc/passwd"));
+	assert_true(noted(&h, "--ssh-key-file"));
+	assert_false(noted(&h, "NSS"));
+	handoff_free(&h);
+	/* The static (musl) build has no NSS: /etc/passwd is all it reads. */
+	o.passwd_only = 1;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_true(noted(&h, "no home directory for ldap-user"));
+	assert_true(noted(&h, "no NSS"));
+	assert_true(noted(&h, "LDAP"));
+	handoff_free(&h);
+	nkt_rmtree(empty);
+}
+
+static void
+t_cli_opts_passwd_only_matches_libc(void **st)
+{
+	struct handoff_cli c;
+	struct handoff_opts o;
+
+	(void)st;
+	memset(&c, 0, sizeof(c));
+	handoff_cli_to_opts(&c, &o);
+#ifdef __GLIBC__
+	assert_int_equal(o.passwd_only, 0); /* getpwnam goes through NSS */
+#else
+	assert_int_equal(o.passwd_only, 1);
+#endif
+}
+
 static void
 t_collect_bad_identity_and_user(void **st)
 {
@@ -645,6 +696,58 @@ t_nonce_fresh_each_time(void **st)
 	assert_string_not_equal(a.nonce, b.nonce);
 	handoff_free(&a);
 	handoff_free(&b);
+}
+
+/* Issue 12: the run's nonce is the boot nonce; boot.json carries the
+ * report URL, the safety net's delay and the source's host and port; the
+ * CA the agent reported with goes along as report-ca.pem. */
+static void
+t_fleet_fields(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	const struct handoff_file *f;
+	char ca[512];
+
+	(void)st;
+	opts_fixture(&o);
+	snprintf(ca, sizeof(ca), "%s/etc/hostname", R); /* any readable file */
+	o.source = "https://10.0.2.100:8443/nixos/";
+	o.nonce = "00112233445566778899aabbccddeeff";
+	o.report = "https://collect.example/r?a=1";
+	o.report_cacert = ca;
+	o.revert_after = 600;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_string_equal(h.nonce, "00112233445566778899aabbccddeeff");
+	assert_non_null(f = file(&h, "boot.json"));
+	assert_non_null(strstr((const char *)f->data, "\"nonce\":\"00112233445566778899aabbccddeeff\""));
+	assert_non_null(strstr((const char *)f->data, "\"source\":\"https://10.0.2.100:8443/nixos/\","
+	    "\"source_host\":\"10.0.2.100\",\"source_port\":8443,"
+	    "\"report\":\"https://collect.example/r?a=1\",\"revert_after\":600}\n"));
+	assert_non_null(f = file(&h, "report-ca.pem"));
+	assert_string_equal((const char *)f->data, "web-1\n");
+	handoff_free(&h);
+	/* a local source has no host; no report, no CA; a malformed nonce is
+	 * replaced by a fresh one */
+	opts_fixture(&o);
+	o.source = "/srv/bundle/";
+	o.nonce = "not-a-nonce";
+	o.report_cacert = ca;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_int_equal(strspn(h.nonce, "0123456789abcdef"), 32);
+	assert_non_null(strstr((const char *)file(&h, "boot.json")->data, "\"source_host\":null,"
+	    "\"source_port\":null,\"report\":null,\"revert_after\":0}"));
+	assert_null(file(&h, "report-ca.pem"));
+	handoff_free(&h);
+	/* a CA that cannot be read is an error: the new system could not
+	 * report either */
+	opts_fixture(&o);
+	o.report = "https://collect.example/r";
+	o.report_cacert = "/nonexistent/ca.pem";
+	assert_int_equal(handoff_collect(&o, &h, &e), NK_E_IO);
+	assert_non_null(strstr(e.msg, "report-ca.pem"));
+	handoff_free(&h);
 }
 
 /* Inflates gz and returns the cpio entries' names and modes as text. */
@@ -860,9 +963,12 @@ main(void)
 		TF(t_collect_no_host_keys),
 		cmocka_unit_test(t_collect_empty_root),
 		TF(t_collect_bad_identity_and_user),
+		TF(t_user_not_found_says_where),
+		TF(t_cli_opts_passwd_only_matches_libc),
 		TF(t_collect_bad_cli_key_fails),
 		TF(t_collect_resolv_without_upstream),
 		TF(t_nonce_fresh_each_time),
+		TF(t_fleet_fields),
 		TF(t_archive),
 		TF(t_dump),
 		cmocka_unit_test(t_dump_all_or_nothing),

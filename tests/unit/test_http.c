@@ -192,6 +192,171 @@ t_no_range_on_first_attempt(void **st)
 	assert_null(last_str(CURLOPT_RANGE));
 }
 
+/* Each libcurl failure class gets its own sentence: a refused redirect,
+ * an HTTP/0.9 reply and an unknown scheme are three things. */
+static const char *
+say(int cc, const char *detail, const char *location, int *transient, int *code)
+{
+	static struct nk_err e;
+	struct http_failure f = { .curl_code = cc, .detail = detail, .location = location,
+		.peer = "127.0.0.1:8443", .connected = 1, .tls_done = 1,
+		.connect_limit_s = 20, .stall_s = 30 };
+
+	*code = http_classify(&f, transient, &e);
+	return e.msg;
+}
+
+static void
+t_classify_unsupported_protocol_three_ways(void **st)
+{
+	int t, c;
+
+	(void)st;
+	assert_non_null(strstr(say(CURLE_UNSUPPORTED_PROTOCOL, "Received HTTP/0.9 when not "
+	    "allowed", NULL, &t, &c), "no HTTP status line"));
+	assert_null(strstr(say(CURLE_UNSUPPORTED_PROTOCOL, "Received HTTP/0.9 when not allowed",
+	    NULL, &t, &c), "redirect"));
+	assert_int_equal(c, NK_E_HTTP);
+	assert_non_null(strstr(say(CURLE_UNSUPPORTED_PROTOCOL, "", "http://mirror.test/b/",
+	    &t, &c), "redirect to http://mirror.test/b/ refused"));
+	assert_int_equal(c, NK_E_REDIRECT);
+	assert_non_null(strstr(say(CURLE_UNSUPPORTED_PROTOCOL, "Protocol \"gopher\" not "
+	    "supported", NULL, &t, &c), "unsupported protocol: Protocol \"gopher\""));
+	assert_null(strstr(say(CURLE_UNSUPPORTED_PROTOCOL, "", "https://ok.test/", &t, &c),
+	    "redirect"));
+}
+
+/* No libcurl code but the redirect ones may speak of a redirect, and the
+ * classes listed here all say different things. */
+static void
+t_classify_one_sentence_per_class(void **st)
+{
+	static const int classes[] = {
+		CURLE_UNSUPPORTED_PROTOCOL, CURLE_WEIRD_SERVER_REPLY, CURLE_TOO_MANY_REDIRECTS,
+		CURLE_URL_MALFORMAT, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+		CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CONNECT_ERROR, CURLE_OPERATION_TIMEDOUT,
+		CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT,
+		CURLE_PROXY, CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE,
+		CURLE_GOT_NOTHING, CURLE_HTTP2, CURLE_BAD_CONTENT_ENCODING, CURLE_RANGE_ERROR,
+		CURLE_FILESIZE_EXCEEDED, CURLE_WRITE_ERROR, CURLE_OUT_OF_MEMORY,
+	};
+	char said[sizeof(classes) / sizeof(classes[0])][NK_ERR_MAX];
+	size_t i, j;
+	int t, c, cc;
+
+	(void)st;
+	for (cc = 1; cc < CURL_LAST; cc++) {
+		const char *m = say(cc, "", NULL, &t, &c);
+
+		assert_true(m[0] != '\0');
+		assert_true(c < 0);
+		if (cc != CURLE_TOO_MANY_REDIRECTS && strstr(m, "redirect") != NULL)
+			fail_msg("CURLcode %d speaks of a redirect: %s", cc, m);
+	}
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		snprintf(said[i], sizeof(said[i]), "%s", say(classes[i], "", NULL, &t, &c));
+		for (j = 0; j < i; j++)
+			if (strcmp(said[i], said[j]) == 0)
+				fail_msg("codes %d and %d say the same: %s", classes[i], classes[j],
+				    said[i]);
+	}
+}
+
+/* A timeout names its phase: no connection, a TLS handshake never
+ * answered, a stall, or the whole run's --timeout (not retried). */
+static void
+t_classify_timeouts_name_the_phase(void **st)
+{
+	struct http_failure f = { .curl_code = CURLE_OPERATION_TIMEDOUT, .detail = "",
+		.peer = "127.0.0.1:8443", .connect_limit_s = 2, .stall_s = 2, .timeout_s = 60 };
+	struct nk_err e;
+	int t;
+
+	(void)st;
+	assert_int_equal(http_classify(&f, &t, &e), NK_E_NET);
+	assert_non_null(strstr(e.msg, "no connection to 127.0.0.1:8443 within 2 s"));
+	assert_true(t);
+	f.connected = 1;
+	http_classify(&f, &t, &e);
+	assert_non_null(strstr(e.msg, "TLS handshake with 127.0.0.1:8443 did not complete "
+	    "within 2 s"));
+	assert_true(t);
+	f.tls_done = 1;
+	http_classify(&f, &t, &e);
+	assert_non_null(strstr(e.msg, "stalled"));
+	assert_true(t);
+	f.deadline_passed = 1;
+	assert_int_equal(http_classify(&f, &t, &e), NK_E_NET);
+	assert_non_null(strstr(e.msg, "--timeout 60 s"));
+	assert_false(t);
+}
+
+/* The connection phase (TLS handshake included) never outlasts the stall
+ * limit: --stall-timeout 2 makes a silent handshake cost 2 s, not 20. */
+static void
+t_connect_limit_follows_stall_limit(void **st)
+{
+	struct http_opts o = { .stall_time_s = 2, .backoff_ms = 1 };
+	struct sink k;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(http_global_init(&e), 0);
+	assert_int_equal(sink_open(&k, "f", 10, NULL, &e), 0);
+	http_get(&o, "https://127.0.0.1:1/f", &k, &e);
+	sink_close(&k);
+	stage_close(&k.stage);
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i].opt == CURLOPT_CONNECTTIMEOUT && seen[i].l != 2)
+			fail_msg("connect timeout %ld with a 2 s stall limit", seen[i].l);
+}
+
+/* All bytes held after an unclean end: verify them, ask nothing more
+ * (a Range: SIZE- would only get a 416). */
+static void
+t_all_bytes_held_no_request(void **st)
+{
+	struct http_opts o = { .backoff_ms = 1 };
+	struct sink k;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(http_global_init(&e), 0);
+	assert_int_equal(sink_open(&k, "f", 3, NULL, &e), 0);
+	assert_int_equal(sink_write(&k, "abc", 3), 0);
+	assert_int_equal(http_get(&o, "https://127.0.0.1:1/f", &k, &e), 0);
+	assert_int_equal(urls_set, 0);
+	assert_int_equal(sink_len(&k), 3);
+	sink_close(&k);
+	stage_close(&k.stage);
+}
+
+/* The deadline ends retries and backoff: no attempt after it. */
+static void
+t_deadline_ends_retries(void **st)
+{
+	struct http_opts o = { .backoff_ms = 5000, .timeout_s = 1 };
+	struct sink k;
+	struct nk_err e = { "" };
+	double t0;
+
+	(void)st;
+	assert_int_equal(http_global_init(&e), 0);
+	assert_int_equal(sink_open(&k, "f", 10, NULL, &e), 0);
+	o.deadline = http_now() + 0.3;
+	t0 = http_now();
+	assert_int_equal(http_get(&o, "https://127.0.0.1:1/f", &k, &e), NK_E_NET);
+	assert_true(http_now() - t0 < 2.0); /* not the 5 s backoff */
+	assert_non_null(strstr(e.msg, "--timeout 1 s"));
+	assert_int_equal(urls_set, 1);
+	o.deadline = http_now() - 1; /* already past: not even one attempt */
+	urls_set = 0;
+	assert_int_equal(http_get(&o, "https://127.0.0.1:1/f", &k, &e), NK_E_NET);
+	assert_int_equal(urls_set, 0);
+	sink_close(&k);
+	stage_close(&k.stage);
+}
+
 int
 main(void)
 {
@@ -200,6 +365,9 @@ main(void)
 		T(t_tls_checks_always_on), T(t_https_only), T(t_timeouts_and_errors),
 		T(t_cacert_and_pin_passed), T(t_connect_refused_retried_then_gives_up),
 		T(t_no_range_on_first_attempt),
+		T(t_classify_unsupported_protocol_three_ways), T(t_classify_one_sentence_per_class),
+		T(t_classify_timeouts_name_the_phase), T(t_connect_limit_follows_stall_limit),
+		T(t_all_bytes_held_no_request), T(t_deadline_ends_retries),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -3,6 +3,7 @@
  * the exact expected text; which interfaces get no unit, and why; and
  * resolv.conf parsing, including systemd-resolved's stub. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <linux/if_addr.h>
@@ -42,6 +43,66 @@ link_add(int index, const char *name, const char *mac, uint32_t mtu)
 	l->type = ARPHRD_ETHER;
 	l->flags = IFF_UP | IFF_BROADCAST;
 	return S.nlinks++;
+}
+
+static void
+set_perm(size_t l, const char *mac)
+{
+	memcpy(S.links[l].perm_mac, mac, 6);
+	S.links[l].perm_mac_len = 6;
+}
+
+/* A bond with the kernel's defaults but mode (miimon 100 as ip and
+ * ifenslave set it). */
+static size_t
+bond_add(int index, const char *name, const char *mac, uint8_t mode)
+{
+	size_t l = link_add(index, name, mac, 1500);
+
+	snprintf(S.links[l].kind, sizeof(S.links[l].kind), "bond");
+	S.links[l].has_info_data = 1;
+	S.links[l].bond.mode = mode;
+	S.links[l].bond.miimon_ms = 100;
+	return l;
+}
+
+static size_t
+bridge_add(int index, const char *name, const char *mac)
+{
+	size_t l = link_add(index, name, mac, 1500);
+
+	snprintf(S.links[l].kind, sizeof(S.links[l].kind), "bridge");
+	S.links[l].has_info_data = 1;
+	S.links[l].bridge.forward_delay = 1500;
+	S.links[l].bridge.hello_time = 200;
+	S.links[l].bridge.max_age = 2000;
+	S.links[l].bridge.priority = 32768;
+	return l;
+}
+
+static size_t
+vlan_add(int index, const char *name, const char *mac, int parent, uint16_t id)
+{
+	size_t l = link_add(index, name, mac, 1500);
+
+	snprintf(S.links[l].kind, sizeof(S.links[l].kind), "vlan");
+	S.links[l].has_info_data = 1;
+	S.links[l].link = parent;
+	S.links[l].vlan.id = id;
+	S.links[l].vlan.protocol = 0x8100;
+	S.links[l].vlan.flags = 0x1; /* reorder_hdr, the kernel's default */
+	return l;
+}
+
+/* A NIC enslaved to master, with its permanent MAC. */
+static size_t
+port_add(int index, const char *name, const char *mac, const char *perm, int master)
+{
+	size_t l = link_add(index, name, mac, 1500);
+
+	set_perm(l, perm);
+	S.links[l].master = master;
+	return l;
 }
 
 static void
@@ -100,6 +161,21 @@ render(size_t link, const struct net_dns *dns)
 }
 
 #define HDR(name, idx) "# nixos-kexec handoff: " name " (index " #idx ") as it was before kexec\n"
+
+static char outdev[NETUNITS_UNIT_MAX_BYTES];
+
+static const char *
+render_netdev(size_t link)
+{
+	struct nk_err e = { "" };
+	size_t len = 99;
+
+	assert_int_equal(netunits_render_netdev(&S, link, outdev, sizeof(outdev), &len, &e), 0);
+	assert_int_equal(len, strlen(outdev));
+	return outdev;
+}
+
+static void expect_skip(size_t l, const char *why);
 
 static void
 t_static_v4(void **st)
@@ -470,35 +546,57 @@ t_skip_no_mac(void **st)
 	expect_skip(l, "no Ethernet MAC");
 }
 
+/* A bridge's unit used to match the NIC whose MAC it had; now the bridge
+ * is re-created, matched by name, and the NIC is its port. */
 static void
-t_skip_bridge_port_keep_bridge(void **st)
+t_bridge_port_and_bridge(void **st)
 {
 	size_t port, br;
 
 	(void)st;
 	port = link_add(2, "eth0", MAC1, 1500);
 	S.links[port].master = 3;
-	br = link_add(3, "br0", MAC1, 1500);
-	snprintf(S.links[br].kind, sizeof(S.links[br].kind), "bridge");
+	br = bridge_add(3, "br0", MAC1);
 	addr_add(3, "192.0.2.10", 24, FOREVER, 0);
-	expect_skip(port, "bridge or bond port");
+	assert_null(netunits_skip_reason(&S, port));
 	assert_null(netunits_skip_reason(&S, br));
-	assert_non_null(strstr(render(br, NULL), "MACAddress=52:54:00:12:34:56\n"));
+	assert_string_equal(render(port, NULL),
+	    HDR("eth0", 2)
+	    "[Match]\nMACAddress=52:54:00:12:34:56\n"
+	    "\n[Network]\nBridge=br0\n");
+	assert_string_equal(render(br, NULL),
+	    HDR("br0", 3)
+	    "[Match]\nName=br0\n"
+	    "\n[Network]\nAddress=192.0.2.10/24\n");
+	assert_string_equal(render_netdev(br),
+	    HDR("br0", 3)
+	    "[NetDev]\nName=br0\nKind=bridge\nMACAddress=52:54:00:12:34:56\n"
+	    "\n[Bridge]\nSTP=no\n");
+	assert_string_equal(netunits_caveat(&S, port), "its driver reports no permanent "
+	    "MAC: matched by the MAC it had when enslaved");
 }
 
+/* A VLAN whose parent is not in the dump cannot be re-created. */
 static void
-t_skip_vlan(void **st)
+t_skip_vlan_without_parent(void **st)
 {
 	size_t l;
 
 	(void)st;
 	link_add(2, "eth0", MAC1, 1500);
 	addr_add(2, "192.0.2.10", 24, FOREVER, 0);
-	l = link_add(9, "eth0.100", MAC1, 1500);
-	snprintf(S.links[l].kind, sizeof(S.links[l].kind), "vlan");
+	l = vlan_add(9, "eth0.100", MAC1, 0, 100);
 	addr_add(9, "198.51.100.5", 24, FOREVER, 0);
-	expect_skip(l, "VLAN");
+	expect_skip(l, "VLAN on an interface not in this network namespace");
 	assert_null(netunits_skip_reason(&S, 0));
+	S.links[l].link = 2;
+	S.links[l].link_elsewhere = 1; /* IFLA_LINK_NETNSID */
+	expect_skip(l, "not in this network namespace");
+	S.links[l].link = 9; /* itself */
+	S.links[l].link_elsewhere = 0;
+	expect_skip(l, "not in this network namespace");
+	S.links[l].link = 2;
+	assert_null(netunits_skip_reason(&S, l));
 }
 
 static void
@@ -597,6 +695,491 @@ t_render_too_small(void **st)
 	addr_add(2, "192.0.2.10", 24, FOREVER, 0);
 	assert_int_equal(netunits_render(&S, l, NULL, out, 40, &len, &e), NK_E_SIZE);
 	assert_int_equal(len, 0);
+}
+
+/* --- bonds, VLANs, bridges ------------------------------------------------- */
+
+#define MAC3 "\x52\x54\x00\x12\x34\x57"
+#define MAC4 "\x52\x54\x00\x12\x34\x58"
+#define MAC5 "\x52\x54\x00\x12\x34\x59"
+
+/* The provider pattern: active-backup over two NICs, a VLAN on top with a
+ * static /29 and an on-link gateway. The bond gave eth2 eth1's MAC. */
+static void
+bond_vlan_fixture(void)
+{
+	size_t b;
+
+	port_add(3, "eth1", MAC3, MAC3, 5);
+	port_add(4, "eth2", MAC3, MAC4, 5);
+	b = bond_add(5, "bond0", MAC3, 1);
+	S.links[b].bond.primary = 3;
+	vlan_add(6, "bond0.100", MAC3, 5, 100);
+	addr_add(6, "198.51.100.10", 29, FOREVER, 0);
+	addr_add(6, "fe80::5054:ff:fe12:3457", 64, FOREVER, 0);
+	route_add(6, "0.0.0.0", 0, "198.51.100.1", NET_RTPROT_BOOT, 200)->flags = RTNH_F_ONLINK;
+}
+
+static void
+t_bond_vlan_units(void **st)
+{
+	struct net_dns d;
+
+	(void)st;
+	dns_fixture(&d);
+	bond_vlan_fixture();
+	assert_string_equal(render(0, &d),
+	    HDR("eth1", 3)
+	    "[Match]\nPermanentMACAddress=52:54:00:12:34:57\n"
+	    "\n[Network]\nBond=bond0\nPrimarySlave=yes\n");
+	assert_string_equal(render(1, &d),
+	    HDR("eth2", 4)
+	    "[Match]\nPermanentMACAddress=52:54:00:12:34:58\n"
+	    "\n[Network]\nBond=bond0\n");
+	assert_string_equal(render_netdev(2),
+	    HDR("bond0", 5)
+	    "[NetDev]\nName=bond0\nKind=bond\nMACAddress=52:54:00:12:34:57\n"
+	    "\n[Bond]\nMode=active-backup\nMIIMonitorSec=100ms\n");
+	/* No DNS on bond0: the default route is on the VLAN. */
+	assert_string_equal(render(2, &d),
+	    HDR("bond0", 5)
+	    "[Match]\nName=bond0\n"
+	    "\n[Network]\nVLAN=bond0.100\n");
+	assert_string_equal(render_netdev(3),
+	    HDR("bond0.100", 6)
+	    "[NetDev]\nName=bond0.100\nKind=vlan\nMACAddress=52:54:00:12:34:57\n"
+	    "\n[VLAN]\nId=100\nProtocol=802.1q\n");
+	assert_string_equal(render(3, &d),
+	    HDR("bond0.100", 6)
+	    "[Match]\nName=bond0.100\n"
+	    "\n[Network]\nAddress=198.51.100.10/29\n"
+	    "DNS=192.0.2.53\nDNS=2001:db8::53\nDomains=example.org corp.example.net\n"
+	    "\n[Route]\nGateway=198.51.100.1\nGatewayOnLink=yes\nMetric=200\n");
+	/* A NIC has no .netdev. */
+	assert_string_equal(render_netdev(0), "");
+	assert_null(netunits_caveat(&S, 0));
+}
+
+static void
+t_bond_names(void **st)
+{
+	struct nk_err e = { "" };
+	char name[NETUNITS_NAME_MAX_BYTES];
+
+	(void)st;
+	bond_vlan_fixture();
+	assert_int_equal(netunits_netdev_name(&S, 3, name, sizeof(name), &e), 0);
+	assert_string_equal(name, "bond0.100.netdev");
+	assert_int_equal(netunits_name(&S, 3, name, sizeof(name), &e), 0);
+	assert_string_equal(name, "bond0.100.network");
+	assert_int_equal(netunits_netdev_name(&S, 2, name, 8, &e), NK_E_INTERNAL);
+}
+
+/* LACP and every bond setting networkd has a key for. */
+static void
+t_bond_lacp_settings(void **st)
+{
+	struct net_bond *b;
+	size_t l;
+
+	(void)st;
+	port_add(3, "eno1", MAC3, MAC3, 5);
+	l = bond_add(5, "bond0", MAC3, 4);
+	S.links[l].mtu = 9000;
+	addr_add(5, "192.0.2.10", 24, FOREVER, 0);
+	b = &S.links[l].bond;
+	b->xmit_hash_policy = 1;
+	b->lacp_rate = 1;
+	b->ad_select = 1;
+	b->updelay_ms = 200;
+	b->downdelay_ms = 400;
+	b->min_links = 1;
+	b->primary = 3; /* no meaning in 802.3ad: not written */
+	assert_string_equal(render_netdev(l),
+	    HDR("bond0", 5)
+	    "[NetDev]\nName=bond0\nKind=bond\nMACAddress=52:54:00:12:34:57\nMTUBytes=9000\n"
+	    "\n[Bond]\nMode=802.3ad\nTransmitHashPolicy=layer3+4\nLACPTransmitRate=fast\n"
+	    "AdSelect=bandwidth\nMIIMonitorSec=100ms\nUpDelaySec=200ms\nDownDelaySec=400ms\n"
+	    "MinLinks=1\n");
+	assert_null(strstr(render(0, NULL), "PrimarySlave"));
+	/* ARP monitoring instead of MII; the lacp keys only in 802.3ad. */
+	b->mode = 1;
+	b->miimon_ms = 0;
+	b->min_links = 0;
+	b->fail_over_mac = 1;
+	b->arp_interval_ms = 1000;
+	b->narp_targets = 2;
+	memcpy(b->arp_targets[0], "\xc0\x00\x02\x01", 4);
+	memcpy(b->arp_targets[1], "\xc0\x00\x02\x02", 4);
+	b->arp_validate = 3;
+	assert_string_equal(render_netdev(l),
+	    HDR("bond0", 5)
+	    "[NetDev]\nName=bond0\nKind=bond\nMACAddress=52:54:00:12:34:57\nMTUBytes=9000\n"
+	    "\n[Bond]\nMode=active-backup\nFailOverMACPolicy=active\n"
+	    "ARPIntervalSec=1000ms\nARPIPTargets=192.0.2.1 192.0.2.2\nARPValidate=all\n");
+	assert_non_null(strstr(render(0, NULL), "PrimarySlave=yes\n"));
+	b->mode = 2;
+	b->xmit_hash_policy = 5;
+	assert_non_null(strstr(render_netdev(l), "Mode=balance-xor\nTransmitHashPolicy=vlan+srcmac\n"));
+}
+
+static void
+t_bridge_stp_settings(void **st)
+{
+	size_t br;
+
+	(void)st;
+	port_add(4, "eth3", MAC5, MAC5, 7);
+	br = bridge_add(7, "br0", MAC5);
+	S.links[br].bridge.stp_state = 1;
+	S.links[br].bridge.priority = 4096;
+	addr_add(7, "203.0.113.5", 24, FOREVER, 0);
+	route_add(7, "198.18.0.0", 15, "203.0.113.1", NET_RTPROT_BOOT, 0);
+	assert_string_equal(render_netdev(br),
+	    HDR("br0", 7)
+	    "[NetDev]\nName=br0\nKind=bridge\nMACAddress=52:54:00:12:34:59\n"
+	    "\n[Bridge]\nSTP=yes\nForwardDelaySec=15000ms\nHelloTimeSec=2000ms\n"
+	    "MaxAgeSec=20000ms\nPriority=4096\n");
+	assert_string_equal(render(br, NULL),
+	    HDR("br0", 7)
+	    "[Match]\nName=br0\n"
+	    "\n[Network]\nAddress=203.0.113.5/24\n"
+	    "\n[Route]\nDestination=198.18.0.0/15\nGateway=203.0.113.1\n");
+	assert_string_equal(render(0, NULL),
+	    HDR("eth3", 4)
+	    "[Match]\nPermanentMACAddress=52:54:00:12:34:59\n"
+	    "\n[Network]\nBridge=br0\n");
+	assert_null(netunits_caveat(&S, br));
+	S.links[br].bridge.vlan_filtering = 1;
+	assert_non_null(strstr(netunits_caveat(&S, br), "VLAN filtering"));
+}
+
+/* A bond as a bridge port, 802.1ad, and a port's MTU. */
+static void
+t_bond_in_bridge(void **st)
+{
+	size_t b, v;
+
+	(void)st;
+	port_add(3, "eth1", MAC3, MAC3, 5);
+	S.links[0].mtu = 9000;
+	b = bond_add(5, "bond0", MAC3, 0);
+	S.links[b].master = 7;
+	bridge_add(7, "br0", MAC3);
+	addr_add(7, "203.0.113.5", 24, FOREVER, 0);
+	v = vlan_add(8, "br0.7", MAC3, 7, 7);
+	S.links[v].vlan.protocol = 0x88a8;
+	S.links[v].vlan.flags = 0x2 | 0x4 | 0x8; /* gvrp, loose binding, mvrp; no reorder */
+	addr_add(8, "198.51.100.1", 24, FOREVER, 0);
+	assert_string_equal(render(0, NULL),
+	    HDR("eth1", 3)
+	    "[Match]\nPermanentMACAddress=52:54:00:12:34:57\n"
+	    "\n[Link]\nMTUBytes=9000\n"
+	    "\n[Network]\nBond=bond0\n");
+	assert_string_equal(render(b, NULL),
+	    HDR("bond0", 5)
+	    "[Match]\nName=bond0\n"
+	    "\n[Network]\nBridge=br0\n");
+	assert_non_null(strstr(render_netdev(b), "Mode=balance-rr\nMIIMonitorSec=100ms\n"));
+	assert_non_null(strstr(render(2, NULL), "[Network]\nVLAN=br0.7\nAddress=203.0.113.5/24\n"));
+	assert_string_equal(render_netdev(v),
+	    HDR("br0.7", 8)
+	    "[NetDev]\nName=br0.7\nKind=vlan\nMACAddress=52:54:00:12:34:57\n"
+	    "\n[VLAN]\nId=7\nProtocol=802.1ad\nGVRP=yes\nMVRP=yes\nLooseBinding=yes\n"
+	    "ReorderHeader=no\n");
+}
+
+/* VLANs on a NIC that has nothing else: the NIC is kept for them; a VLAN
+ * with nothing on it is not, and then neither is its NIC. */
+static void
+t_vlan_on_bare_nic(void **st)
+{
+	size_t nic, v;
+
+	(void)st;
+	nic = link_add(2, "eth0", MAC1, 1500);
+	v = vlan_add(9, "eth0.10", MAC1, 2, 10);
+	addr_add(9, "192.0.2.10", 24, FOREVER, 0);
+	assert_string_equal(render(nic, NULL),
+	    HDR("eth0", 2)
+	    "[Match]\nMACAddress=52:54:00:12:34:56\n"
+	    "\n[Network]\nVLAN=eth0.10\n");
+	S.naddrs = 0;
+	expect_skip(v, "nothing configured");
+	expect_skip(nic, "nothing configured");
+}
+
+/* docker0, virbr0: bridges whose ports are veth or tap (or none) stay. */
+static void
+t_host_internal_bridges_stay(void **st)
+{
+	size_t br, veth, empty, tap;
+
+	(void)st;
+	br = bridge_add(3, "docker0", MAC2);
+	addr_add(3, "172.17.0.1", 16, FOREVER, 0);
+	veth = link_add(4, "veth1a2b", "\x02\x42\xac\x11\x00\x02", 1500);
+	snprintf(S.links[veth].kind, sizeof(S.links[veth].kind), "veth");
+	S.links[veth].master = 3;
+	empty = bridge_add(5, "virbr0", "\x52\x54\x00\x00\x00\x09");
+	addr_add(5, "192.168.122.1", 24, FOREVER, 0);
+	tap = link_add(6, "vnet0", "\xfe\x54\x00\x00\x00\x0a", 1500);
+	snprintf(S.links[tap].kind, sizeof(S.links[tap].kind), "tun");
+	S.links[tap].master = 5;
+	expect_skip(veth, "virtual port");
+	expect_skip(br, "without a port that is carried");
+	expect_skip(empty, "without a port that is carried");
+	expect_skip(tap, "kind not re-created");
+}
+
+static void
+t_skip_ports_of_what_is_not_carried(void **st)
+{
+	size_t p, team, b, lone;
+
+	(void)st;
+	p = port_add(2, "eth0", MAC1, MAC1, 3);
+	team = link_add(3, "team0", MAC1, 1500);
+	snprintf(S.links[team].kind, sizeof(S.links[team].kind), "team");
+	addr_add(3, "192.0.2.10", 24, FOREVER, 0);
+	expect_skip(p, "a port of a master that is not re-created");
+	expect_skip(team, "kind not re-created");
+	lone = port_add(4, "eth1", MAC2, MAC2, 99);
+	expect_skip(lone, "a port of an interface not in the dump");
+	/* A bond that is down takes its ports with it. */
+	memset(&S, 0, sizeof(S));
+	p = port_add(2, "eth0", MAC1, MAC1, 3);
+	b = bond_add(3, "bond0", MAC1, 1);
+	addr_add(3, "192.0.2.10", 24, FOREVER, 0);
+	S.links[b].flags &= ~(unsigned)IFF_UP;
+	expect_skip(b, "down");
+	expect_skip(p, "a port of a bond or bridge that gets no unit");
+	/* So does a VLAN on it. */
+	vlan_add(4, "bond0.5", MAC1, 3, 5);
+	addr_add(4, "198.51.100.5", 24, FOREVER, 0);
+	expect_skip(2, "a VLAN on an interface that gets no unit");
+}
+
+static void
+t_skip_virtual_not_describable(void **st)
+{
+	size_t b, v;
+
+	(void)st;
+	port_add(2, "eth0", MAC1, MAC1, 3);
+	b = bond_add(3, "bond*", MAC1, 1); /* a glob in [Match] Name= */
+	addr_add(3, "192.0.2.10", 24, FOREVER, 0);
+	expect_skip(b, "a name networkd cannot give");
+	snprintf(S.links[b].name, sizeof(S.links[b].name), "1234");
+	expect_skip(b, "a name networkd cannot give");
+	snprintf(S.links[b].name, sizeof(S.links[b].name), "bond0");
+	assert_null(netunits_skip_reason(&S, b));
+	S.links[b].bond.mode = 7;
+	expect_skip(b, "a bond mode networkd does not know");
+	S.links[b].bond.mode = 1;
+	S.links[b].has_info_data = 0;
+	expect_skip(b, "the kernel gave none of its settings");
+	S.links[b].has_info_data = 1;
+	v = vlan_add(4, "bond0.5", MAC1, 3, 5);
+	addr_add(4, "198.51.100.5", 24, FOREVER, 0);
+	S.links[v].vlan.protocol = 0x9100;
+	expect_skip(v, "a VLAN protocol networkd does not know");
+}
+
+/* Only a forged dump has loops; they and chains deeper than
+ * NETUNITS_STACK_MAX are refused, not followed. */
+static void
+t_skip_loops_and_deep_stacks(void **st)
+{
+	char name[16];
+	size_t a, b, i;
+
+	(void)st;
+	a = bond_add(3, "bond0", MAC1, 1);
+	b = bond_add(4, "bond1", MAC2, 1);
+	S.links[a].master = 4;
+	S.links[b].master = 3;
+	addr_add(3, "192.0.2.10", 24, FOREVER, 0);
+	expect_skip(a, "or in a loop");
+	expect_skip(b, "or in a loop");
+	memset(&S, 0, sizeof(S));
+	link_add(2, "eth0", MAC1, 1500);
+	for (i = 0; i <= NETUNITS_STACK_MAX; i++) {
+		snprintf(name, sizeof(name), "v%zu", i);
+		vlan_add((int)i + 3, name, MAC1, (int)i + 2, (uint16_t)(i + 1));
+	}
+	addr_add((int)NETUNITS_STACK_MAX + 3, "192.0.2.10", 24, FOREVER, 0);
+	expect_skip(NETUNITS_STACK_MAX + 1, "levels deep");
+	/* One level less is fine. */
+	S.nlinks--;
+	addr_add((int)NETUNITS_STACK_MAX + 2, "192.0.2.11", 24, FOREVER, 0);
+	assert_null(netunits_skip_reason(&S, NETUNITS_STACK_MAX));
+	assert_null(netunits_skip_reason(&S, 0));
+}
+
+static void
+t_skip_stacked_and_foreign_kinds(void **st)
+{
+	static const char *const stacked[] = { "macvlan", "ipvlan", "macvtap" };
+	static const char *const foreign[] = { "vxlan", "wireguard", "gretap", "vrf" };
+	size_t i, l;
+
+	(void)st;
+	for (i = 0; i < 3; i++) {
+		memset(&S, 0, sizeof(S));
+		l = link_add(3, "x0", MAC2, 1500);
+		snprintf(S.links[l].kind, sizeof(S.links[l].kind), "%s", stacked[i]);
+		addr_add(3, "192.0.2.10", 24, FOREVER, 0);
+		expect_skip(l, "macvlan, ipvlan: not re-created");
+	}
+	for (i = 0; i < 4; i++) {
+		memset(&S, 0, sizeof(S));
+		l = link_add(3, "x0", MAC2, 1500);
+		snprintf(S.links[l].kind, sizeof(S.links[l].kind), "%s", foreign[i]);
+		addr_add(3, "192.0.2.10", 24, FOREVER, 0);
+		expect_skip(l, "only bonds, bridges and VLANs are");
+	}
+}
+
+/* Without a permanent MAC a port is matched by the MAC it had when the
+ * bond took it; with neither, by its current one, and two ports of one
+ * bond then look alike: one of them gives way. */
+static void
+t_ports_without_permanent_mac(void **st)
+{
+	size_t a, b;
+
+	(void)st;
+	a = link_add(3, "eth1", MAC3, 1500);
+	S.links[a].master = 5;
+	memcpy(S.links[a].slave_perm_mac, MAC3, 6);
+	S.links[a].slave_perm_mac_len = 6;
+	b = link_add(4, "eth2", MAC3, 1500);
+	S.links[b].master = 5;
+	memcpy(S.links[b].slave_perm_mac, MAC4, 6);
+	S.links[b].slave_perm_mac_len = 6;
+	bond_add(5, "bond0", MAC3, 1);
+	addr_add(5, "192.0.2.10", 24, FOREVER, 0);
+	assert_non_null(strstr(render(b, NULL), "[Match]\nMACAddress=52:54:00:12:34:58\n"));
+	assert_non_null(strstr(netunits_caveat(&S, b), "no permanent MAC"));
+	S.links[b].slave_perm_mac_len = 0;
+	expect_skip(b, "same MAC");
+	assert_null(netunits_skip_reason(&S, a));
+}
+
+static void
+t_caveats(void **st)
+{
+	size_t b;
+
+	(void)st;
+	port_add(3, "eth1", MAC3, MAC3, 5);
+	b = bond_add(5, "bond0", MAC3, 1);
+	addr_add(5, "192.0.2.10", 24, FOREVER, 0);
+	assert_null(netunits_caveat(&S, b));
+	S.links[b].bond.arp_interval_ms = 100;
+	S.links[b].bond.arp_validate = 4; /* filter */
+	assert_non_null(strstr(netunits_caveat(&S, b), "ARP validation"));
+	assert_null(strstr(render_netdev(b), "ARPValidate"));
+	S.links[b].bond.arp_validate = 0;
+	S.links[b].bond.xmit_hash_policy = 9;
+	assert_non_null(strstr(netunits_caveat(&S, b), "transmit hash"));
+	assert_null(netunits_caveat(&S, 99));
+}
+
+static void
+t_render_netdev_refusals(void **st)
+{
+	struct nk_err e = { "" };
+	size_t len = 99;
+
+	(void)st;
+	bond_vlan_fixture();
+	assert_int_equal(netunits_render_netdev(&S, 2, outdev, 40, &len, &e), NK_E_SIZE);
+	assert_int_equal(len, 0);
+	S.links[2].flags &= ~(unsigned)IFF_UP;
+	assert_int_equal(netunits_render_netdev(&S, 2, outdev, sizeof(outdev), &len, &e),
+	    NK_E_INTERNAL);
+	assert_int_equal(netunits_render_netdev(&S, 77, outdev, sizeof(outdev), &len, &e),
+	    NK_E_INTERNAL);
+}
+
+/* --- the e2e VM's recorded dumps (tests/unit/fixtures/netlink) ----------- */
+
+#define GUEST_DIR "tests/unit/fixtures/netlink/bond-vlan-bridge"
+
+static void
+read_file(const char *path, uint8_t *buf, size_t cap, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL)
+		fail_msg("%s: cannot open (run from the top directory)", path);
+	*n = fread(buf, 1, cap, f);
+	assert_true(*n < cap);
+	fclose(f);
+}
+
+/* The units the agent writes for the VM's topology, byte for byte as in
+ * expected/, and no other: the e2e scenario checks the live agent the
+ * same way, and tests/integration/test_networkd_units.sh has networkd
+ * read expected/. */
+static void
+t_recorded_guest_units(void **st)
+{
+	static const char *const kinds[] = { "link", "addr", "route" };
+	static uint8_t buf[NETLINK_RECV_MAX_BYTES];
+	static char want[NETUNITS_UNIT_MAX_BYTES];
+	struct nk_err e = { "" };
+	enum netlink_status ns;
+	char path[256], name[NETUNITS_NAME_MAX_BYTES];
+	size_t k, i, n, units = 0, expected = 0;
+	uint32_t seq;
+	struct dirent *de;
+	DIR *dir;
+	FILE *f;
+	int netdev;
+
+	(void)st;
+	for (k = 0; k < 3; k++)
+		for (i = 0;; i++) {
+			snprintf(path, sizeof(path), GUEST_DIR "/%s-%zu", kinds[k], i);
+			if ((f = fopen(path, "rb")) == NULL)
+				break;
+			fclose(f);
+			read_file(path, buf, sizeof(buf), &n);
+			memcpy(&seq, buf + 8, 4);
+			if (netlink_parse(buf, n, seq, &S, &ns, &e) != 0)
+				fail_msg("%s: %s", path, e.msg);
+		}
+	for (i = 0; i < S.nlinks; i++) {
+		if (netunits_skip_reason(&S, i) != NULL)
+			continue;
+		for (netdev = 0; netdev < 2; netdev++) {
+			if (netdev && render_netdev(i)[0] == '\0')
+				continue;
+			if (netdev)
+				assert_int_equal(netunits_netdev_name(&S, i, name, sizeof(name), &e), 0);
+			else
+				assert_int_equal(netunits_name(&S, i, name, sizeof(name), &e), 0);
+			snprintf(path, sizeof(path), GUEST_DIR "/expected/%s", name);
+			read_file(path, (uint8_t *)want, sizeof(want), &n);
+			want[n] = '\0';
+			if (strcmp(netdev ? outdev : render(i, NULL), want) != 0)
+				fail_msg("%s differs:\n%s", path, netdev ? outdev : out);
+			units++;
+		}
+	}
+	assert_non_null(dir = opendir(GUEST_DIR "/expected"));
+	while ((de = readdir(dir)) != NULL)
+		expected += de->d_name[0] != '.';
+	closedir(dir);
+	assert_int_equal(units, expected);
+	assert_int_equal(units, 12);
+	/* docker0 stays behind. */
+	for (i = 0; i < S.nlinks; i++)
+		if (strcmp(S.links[i].name, "docker0") == 0)
+			assert_non_null(strstr(netunits_skip_reason(&S, i), "without a port"));
 }
 
 /* --- resolv.conf --- */
@@ -749,8 +1332,8 @@ main(void)
 		T(t_prefix_route_copy_dropped),
 		T(t_skip_loopback),
 		T(t_skip_no_mac),
-		T(t_skip_bridge_port_keep_bridge),
-		T(t_skip_vlan),
+		T(t_bridge_port_and_bridge),
+		T(t_skip_vlan_without_parent),
 		T(t_skip_down),
 		T(t_skip_not_ethernet_mac),
 		T(t_skip_nothing_configured),
@@ -758,6 +1341,21 @@ main(void)
 		T(t_skip_out_of_range),
 		T(t_names),
 		T(t_render_too_small),
+		T(t_bond_vlan_units),
+		T(t_bond_names),
+		T(t_bond_lacp_settings),
+		T(t_bridge_stp_settings),
+		T(t_bond_in_bridge),
+		T(t_vlan_on_bare_nic),
+		T(t_host_internal_bridges_stay),
+		T(t_skip_ports_of_what_is_not_carried),
+		T(t_skip_virtual_not_describable),
+		T(t_skip_loops_and_deep_stacks),
+		T(t_skip_stacked_and_foreign_kinds),
+		T(t_ports_without_permanent_mac),
+		T(t_caveats),
+		T(t_render_netdev_refusals),
+		T(t_recorded_guest_units),
 		T(t_resolv_basic),
 		T(t_resolv_stub),
 		T(t_resolv_local_resolvers_left_out),

@@ -12,11 +12,16 @@
 int __real_memfd_create(const char *name, unsigned int flags);
 ssize_t __real_pwrite(int fd, const void *buf, size_t n, off_t off);
 static int memfd_fail_errno;
+static int pwrite_fail_errno; /* a full disk or a full RAM, on demand */
 static int slow_writes; /* makes the sink's worker lag behind the receiver */
 
 ssize_t
 __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+	if (pwrite_fail_errno) {
+		errno = pwrite_fail_errno;
+		return -1;
+	}
 	if (slow_writes)
 		usleep(2000);
 	return __real_pwrite(fd, buf, n, off);
@@ -309,6 +314,54 @@ t_stage_dir_missing(void **st)
 	assert_non_null(strstr(e.msg, "/nonexistent/dir"));
 }
 
+/* fetch -o stages on the output filesystem: a full disk there is a local
+ * I/O error (74) that names it, not "RAM". */
+static void
+t_enospc_output_fs_named(void **st)
+{
+	struct stage_file s;
+	struct nk_err e = { "" };
+	char dir[256];
+
+	(void)st;
+	nkt_tmpdir(dir);
+	assert_int_equal(stage_open(&s, "initrd", dir, &e), 0);
+	assert_false(s.memfd);
+	s.want = 1000;
+	assert_int_equal(stage_append(&s, "abc", 3, &e), 0);
+	pwrite_fail_errno = ENOSPC;
+	assert_int_equal(stage_append(&s, "def", 3, &e), NK_E_IO);
+	pwrite_fail_errno = 0;
+	assert_int_equal(nk_exit_code(NK_E_IO), 74);
+	assert_non_null(strstr(e.msg, "output filesystem"));
+	assert_non_null(strstr(e.msg, "after 3 of 1000 bytes"));
+	assert_non_null(strstr(e.msg, dir));
+	assert_non_null(strstr(e.msg, "mounted at /"));
+	assert_non_null(strstr(e.msg, "MiB free"));
+	assert_null(strstr(e.msg, "RAM"));
+	stage_close(&s);
+	nkt_rmtree(dir);
+}
+
+/* boot stages in memfds: a full memfd is RAM, with the numbers. */
+static void
+t_enospc_memfd_says_ram_with_numbers(void **st)
+{
+	struct stage_file s;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(stage_open(&s, "initrd", NULL, &e), 0);
+	s.want = 400;
+	pwrite_fail_errno = ENOSPC;
+	assert_int_equal(stage_append(&s, "abc", 3, &e), NK_E_NOMEM);
+	pwrite_fail_errno = 0;
+	assert_non_null(strstr(e.msg, "RAM"));
+	assert_non_null(strstr(e.msg, "after 0 of 400 bytes"));
+	assert_non_null(strstr(e.msg, "MemAvailable"));
+	stage_close(&s);
+}
+
 int
 main(void)
 {
@@ -326,6 +379,8 @@ main(void)
 		cmocka_unit_test(t_unlinked_tmpfile_leaves_nothing),
 		cmocka_unit_test(t_memfd_link_copies),
 		cmocka_unit_test(t_stage_dir_missing),
+		cmocka_unit_test(t_enospc_output_fs_named),
+		cmocka_unit_test(t_enospc_memfd_says_ram_with_numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,91 @@
+/* fleet: what a run does for an operator of many machines, around the one
+ * verified fetch (fetch.c): the version floor kept in a state directory,
+ * a random delay before the first request (--splay), milestones POSTed to
+ * a collector (--report), and the last result written for later. The
+ * command layer calls, in order:
+ *
+ *   fleet_begin           state opened, splay waited, 'start' reported
+ *   fleet_check_manifest  from the fetch's on_manifest: the state's floor
+ *   fleet_verified        every byte verified: floor raised, 'verified'
+ *   fleet_report          boot's 'loaded' and 'executing'
+ *   fleet_end             'result' reported and written as the last result
+ *
+ * Library code: it prints nothing; notes and warnings go to the event
+ * sink. Only a state that cannot be read fails a run: reports never do.
+ */
+#ifndef NK_FLEET_H
+#define NK_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "event.h"
+#include "fetch.h"
+#include "manifest.h"
+#include "report.h"
+#include "state.h"
+
+#define FLEET_SPLAY_MAX_S 3600U            /* --splay */
+#define FLEET_REVERT_MIN_S 30U             /* --revert-after: time to log in */
+#define FLEET_REVERT_MAX_S (7U * 24 * 3600)
+#define FLEET_DESCRIBE_MAX_BYTES 320
+
+/* The fleet options of the command line and config file (opts.c). */
+struct fleet_opts {
+	const char *state_dir;   /* NULL: none */
+	int state_default;       /* state_dir is boot's default: when it cannot be
+				  * made (no /var/lib, read-only), go on without */
+	const char *report;      /* NULL: none */
+	uint64_t splay_s;        /* 0: none */
+};
+
+struct fleet {
+	const char *command;
+	struct event_sink ev;
+	struct state state;
+	struct report report;
+	const char *source;
+	uint64_t splay_waited;
+	int verified;
+	char name[MANIFEST_NAME_MAX_BYTES + 1];
+	uint64_t version;
+};
+
+/* Opens the state (o->state_dir), waits the splay (printed as an event)
+ * and reports 'start' for command with fo's source and CA file; moves fo's
+ * --timeout deadline by the time waited. report_url: o->report, or NULL
+ * for a command that does not report (check). f is zeroed here; call
+ * fleet_end whatever happens next. */
+int fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
+    struct fetch_opts *fo, const struct event_sink *ev, struct nk_err *e);
+
+/* The nonce of this run (32 hex digits): the handoff's boot nonce too. */
+const char *fleet_nonce(const struct fleet *f);
+
+/* Refuses m when its version is below the state's floor (NK_E_VERSION,
+ * naming the state file). */
+int fleet_check_manifest(struct fleet *f, const struct manifest *m, struct nk_err *e);
+
+/* Every byte of m's bundle was verified: raise the floor (a failure to
+ * write it is a warning event) and report 'verified'. */
+void fleet_verified(struct fleet *f, const struct manifest *m);
+
+/* Reports m (the verified bundle filled in). An 'executing' milestone is
+ * also written as the last result: after it, this process may be gone. */
+void fleet_report(struct fleet *f, struct report_msg *m);
+
+/* Reports 'result' (exit status and code name of code; msg, or for
+ * success NULL: "verified NAME version V") and writes it as the last
+ * result. */
+void fleet_end(struct fleet *f, int code, const char *msg);
+
+/* A uniformly random number of seconds in [0, max_s]. */
+uint64_t fleet_splay_pick(uint64_t max_s);
+
+/* The sentence boot prints about the safety net, from now, --delay and
+ * --revert-after (all seconds). Pure. */
+void fleet_revert_describe(uint64_t now, uint64_t delay_s, uint64_t after_s, char *out,
+    size_t cap);
+
+#endif
