@@ -18,6 +18,7 @@
 #include "opts.h"
 #include "preflight.h"
 #include "progress.h"
+#include "sigguard.h"
 
 #define BOOT_DELAY_MAX_S 3600
 
@@ -254,6 +255,7 @@ detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf,
 {
 	struct report_msg rm = { .event = "executing" };
 	struct nk_err e = { "" };
+	unsigned left;
 	pid_t pid;
 	int fd;
 
@@ -273,7 +275,18 @@ detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf,
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		dup2(fd, STDIN_FILENO);
-	sleep((unsigned)delay);
+	/* Signals are still held (sigguard): one during the wait (a shutdown's
+	 * SIGTERM, an operator's kill) ends it, and the kernel is unloaded
+	 * before this process dies of it: nothing stays loaded behind us. */
+	for (left = (unsigned)delay; left > 0 && !sigguard_pending();)
+		left = sleep(left);
+	if (sigguard_pending()) {
+		dprintf(STDERR_FILENO, "nixos-kexec: interrupted by a signal before executing; "
+		    "unloading\n");
+		fleet_end(fl, NK_E_INTERNAL, "interrupted by a signal before executing; unloaded");
+		kx_unload(pf);
+		sigguard_die(sigguard_release());
+	}
 	rm.mode = mode == KX_EXEC_SYSTEMD ? "systemd" : "direct";
 	rm.delay_s = delay;
 	fleet_report(fl, &rm);
@@ -319,9 +332,10 @@ cmd_boot(int argc, char **argv)
 	struct fleet fl;
 	struct report_msg rm;
 	const char *okmsg = NULL; /* the result reported on success */
-	int rc, lockfd = -1, loaded = 0;
+	int rc, lockfd = -1, loaded = 0, sig;
 
 	memset(&fl, 0, sizeof(fl));
+	sigguard_install();
 	rc = fetch_cli_parse(argc, argv, boot_help, cmd_boot_options, &b, &cli, &e);
 	if (rc != 0)
 		return rc > 0 ? 0 : cmd_usage("boot", "%s", e.msg);
@@ -363,6 +377,10 @@ cmd_boot(int argc, char **argv)
 		goto out_staged;
 	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
 		r->initrd.len, cmdline };
+	/* From the load to the point of no return, a signal (SIGHUP from a
+	 * dropped SSH session, SIGTERM) is held, and acted on at the end:
+	 * after the kernel was unloaded, unless it was handed on already. */
+	sigguard_hold();
 	if ((rc = kx_load(&img, &pf, "", how, &e)) != 0)
 		goto out_staged;
 	loaded = 1;
@@ -384,6 +402,11 @@ cmd_boot(int argc, char **argv)
 		okmsg = "loaded, not executed (--exec none)";
 		goto out;
 	}
+	if (sigguard_pending()) {
+		rc = nk_fail(&e, NK_E_INTERNAL, "interrupted by a signal before executing; "
+		    "unloaded");
+		goto out;
+	}
 	if (b.delay > 0) {
 		snprintf(msg, sizeof(msg), "executing in %" PRIu64 " s (%s), detached; "
 		    "follow it in the kernel log", b.delay,
@@ -403,13 +426,17 @@ cmd_boot(int argc, char **argv)
 		"systemd" : "direct" };
 	fleet_report(&fl, &rm);
 	rc = kx_exec(b.exec, &e);
+	if (rc == 0)
+		loaded = 0; /* systemd has the kexec job: its shutdown's SIGTERM must not unload */
 	okmsg = "executing: systemctl kexec"; /* direct never returns when it works */
 	goto out;
 out_staged:
 	fetch_result_close(r);
 out:
-	if (rc != 0 && loaded)
+	if (rc != 0 && loaded) {
 		kx_unload(&pf);
+		loaded = 0;
+	}
 	if (mc != NULL)
 		handoff_free(&mc->h);
 	free(mc);
@@ -418,6 +445,11 @@ out:
 	fleet_end(&fl, rc, rc != 0 ? e.msg : okmsg);
 	if (rc != 0)
 		progress_result(&p, rc, nk_exit_code(rc), e.msg);
+	if ((sig = sigguard_release()) != 0) {
+		if (loaded) /* --exec none, or a signal after the result was made */
+			kx_unload(&pf);
+		sigguard_die(sig);
+	}
 	return nk_exit_code(rc);
 }
 

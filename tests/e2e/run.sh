@@ -43,7 +43,7 @@ B=$(cd "${B:-build}" && pwd)
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$HERE/e2e-lib.sh"
 
-read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown fallback bond-dump}"
+read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown fallback signal bond-dump}"
 STATIC=${NK_STATIC:-$B/static/x86_64}
 LOGS=${NK_E2E_LOGS:-$B/e2e}
 WORK=""
@@ -273,6 +273,26 @@ scenario_lockdown() {
 	need_agent_result "$LOG" 77
 	need "agent output does not mention lockdown" \
 		e2e_has_re <(e2e_agent_output "$LOG" | tr 'A-Z' 'a-z') lockdown
+}
+
+# boot --delay, then SIGTERM to the detached agent while it waits (a
+# shutdown, an operator's kill): it must unload before it dies.
+scenario_signal() {
+	bundle_prepare
+	bundle_serve
+	boot_first "$LOG" nk.args=--delay,30 nk.kill=TERM
+	need_clean_end "$LOG" || return 0
+	need "agent exit $(e2e_agent_exit "$LOG"), want 0 before the kill" \
+		[ "$(e2e_agent_exit "$LOG")" = 0 ]
+	need "kernel was not loaded while the agent waited" \
+		e2e_has "$LOG" "NK-E2E kexec_loaded before kill: 1"
+	need "the agent survived SIGTERM" e2e_has "$LOG" "NK-E2E agent alive after kill: no"
+	need "kexec_loaded=$(e2e_kexec_loaded "$LOG") after SIGTERM, want 0 (unloaded)" \
+		[ "$(e2e_kexec_loaded "$LOG")" = 0 ]
+	need "the agent did not say it unloaded (kernel log)" \
+		e2e_has_re "$LOG" "NK-E2E kmsg: .*interrupted by a signal before executing; unloading"
+	need "second system booted although the run was interrupted" \
+		lacks "$LOG" "NK-E2E second-system"
 }
 
 # kexec_file_load refused as CentOS 7 refuses an unsigned kernel: the agent
