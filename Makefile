@@ -8,6 +8,7 @@
 #   make demo       the whole story in a VM, for a newcomer
 #   make bench      benchmark against curl and curl+minisign+sha256sum
 #   make static     static musl agent and kexec for x86_64 and aarch64
+#   make check-static  those checked (TLS matrix, fetch tests; aarch64 in qemu-user)
 #   make release    build/release/: the static binaries, SHA256SUMS, boot.sh
 #   make install    PREFIX=/usr/local DESTDIR=
 # CFLAGS, CPPFLAGS, LDFLAGS and LIBS add to the project's own flags;
@@ -53,7 +54,7 @@ Q = $(if $(V),,@)
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps test-deps test unit integration check check-san check-valgrind check-fuzz \
-        e2e demo bench fuzz static release install clean nixparse
+        e2e demo bench fuzz static check-static release install clean nixparse
 
 all: $(B)/nixos-kexec $(B)/nixos-kexec-stub
 
@@ -113,7 +114,7 @@ check-valgrind: $(UNIT_BIN)
 check-fuzz: test-deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} tests/fuzz/run.sh
 
-check: test check-san check-valgrind check-fuzz nixparse e2e
+check: test check-san check-valgrind check-fuzz nixparse check-static e2e
 	@echo "make check: all layers passed"
 
 nixparse: test-deps
@@ -136,7 +137,12 @@ fuzz: test-deps
 STATIC_ARCHS ?= x86_64 aarch64
 static: $(B)/.deps-build
 	$(Q)$(if $(filter 1,$(INSTALL_DEPS)),tools/install-deps.sh static)
-	@tools/static/build.sh $(STATIC_ARCHS)
+	@B=$(B) tools/static/build.sh $(STATIC_ARCHS)
+
+# The static agents checked: static, size, TLS matrix, the fetch part of the
+# integration suite (aarch64 under qemu-aarch64-static).
+check-static: static all
+	@B=$(B) tools/static/check.sh
 
 # build/release/: what a web server publishes for the one-liners. boot.sh
 # needs RELEASE_URL (where it is served, https) and RELEASE_KEY (a .pub).

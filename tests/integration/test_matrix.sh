@@ -73,7 +73,11 @@ printf '%s\n%s\n%s\n%s\0\n' "$hdr" "$kline" "$iline" "$cline" | raw_manifest nul
 printf '%s\n%s\n%s\ncmdline %s\n' "$hdr" "$kline" "$iline" "$(head -c 5000 /dev/zero | tr '\0' a)" | raw_manifest longline
 variant oversize; head -c 70000 /dev/zero | tr '\0' '#' >>"$ROOT/oversize/manifest"; sign "$ROOT/oversize"
 mk expired --issued $((now - 1000)) --expires-in 10
-mk aarch --arch aarch64
+# wrong arch: any arch but the agent's own (its uname -m, which is what it
+# put in the good bundle; under qemu-user that is the emulated machine's)
+own_arch=$(sed -n 's/^arch //p' "$ROOT/good/manifest")
+case $own_arch in aarch64) other_arch=x86_64 ;; *) other_arch=aarch64 ;; esac
+mk otherarch --arch "$other_arch"
 printf '%s\n%s\n%s\n%s\n' "$hdr" "$(printf '%s\n' "$kline" | sed 's/^kernel bzImage/kernel sub\/bzImage/')" "$iline" "$cline" | raw_manifest slash
 printf '%s\n%s\n%s\n%s\n' "$hdr" "$(printf '%s\n' "$kline" | sed 's/^kernel bzImage/kernel ../')" "$iline" "$cline" | raw_manifest dotdot
 
@@ -135,7 +139,7 @@ fetch_case manifest-long-line  65 "manifest: "                 "$U/longline/" "$
 fetch_case manifest-oversize   65 "manifest: "                 "$U/oversize/" "${KEY[@]}" "${CA[@]}"
 fetch_case expired             65 "expired"                    "$U/expired/" "${KEY[@]}" "${CA[@]}"
 fetch_case rollback            65 "below the floor 101"        "$U/good/" --min-version 101 "${KEY[@]}" "${CA[@]}"
-fetch_case wrong-arch          65 "bundle is for aarch64"      "$U/aarch/" "${KEY[@]}" "${CA[@]}"
+fetch_case wrong-arch          65 "bundle is for $other_arch"  "$U/otherarch/" "${KEY[@]}" "${CA[@]}"
 fetch_case name-with-slash     65 "manifest: "                 "$U/slash/" "${KEY[@]}" "${CA[@]}"
 fetch_case name-dotdot         65 "manifest: "                 "$U/dotdot/" "${KEY[@]}" "${CA[@]}"
 fetch_case http-source         64 "only https://"              "http://127.0.0.1:$STUB_PORT/good/" "${KEY[@]}"
