@@ -116,6 +116,23 @@ let
   # The apps run on the build machine.
   inherit (pkgs.buildPackages) writeShellApplication coreutils diffutils;
 
+  # make release's own script (tools/release.sh), so that publish writes the
+  # same SHA256SUMS and boot.sh as `make release` does.
+  release = pkgs.buildPackages.writeShellApplication {
+    name = "nixos-kexec-release";
+    runtimeInputs = with pkgs.buildPackages; [
+      coreutils
+      findutils
+      gnugrep
+      gnused
+      gawk
+    ];
+    # POSIX sh, written for dash as well; shellcheck runs on it in the
+    # project's own tests, not here.
+    checkPhase = "";
+    text = builtins.readFile ../tools/release.sh;
+  };
+
   sign = writeShellApplication {
     name = "nixos-kexec-sign";
     runtimeInputs = [
@@ -181,6 +198,7 @@ let
       coreutils
       diffutils
       sign
+      release
     ];
     text = ''
       usage() {
@@ -268,6 +286,12 @@ let
           echo "  $line"
         done
       } > "$out/README.txt"
+      # SHA256SUMS and boot.sh for every agent in bin/ (make release's script).
+      if [ "$url" != "https://HOST/PATH" ]; then
+        nixos-kexec-release --in-place --out "$out" --url "$url" --key "$out/nixos-kexec.pub"
+      else
+        echo "no --url: boot.sh and SHA256SUMS need the URL DIR is served at" >&2
+      fi
       echo "ready to upload: $out (see $out/README.txt)"
     '';
   };

@@ -8,7 +8,11 @@
 #   OUT/boot.sh                  with --url and --key: the curl-pipe script
 #
 # usage: tools/release.sh [--static DIR] [--out DIR] [--url BASE --key PUBFILE]
-#                         [--delay SECONDS]
+#                         [--delay SECONDS] [--in-place]
+#
+# --in-place: OUT/bin/ is already laid out (the Nix publish app, one
+# architecture a run, bundles beside it): only SHA256SUMS and boot.sh are
+# (re)written there, for every agent in OUT/bin/.
 #
 # BASE is where OUT will be served, with the signed bundle for each arch
 # under BASE/<arch>/ (for example from nix run .#publish). boot.sh is POSIX
@@ -18,8 +22,8 @@
 # any arguments given to it (sh -s -- --ssh-key "...").
 set -eu
 
-static=build/static out=build/release url="" key="" delay=5
-usage() { sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+static=build/static out=build/release url="" key="" delay=5 inplace=0
+usage() { sed -n '/^# make release:/,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--static) static=$2; shift 2 ;;
@@ -27,6 +31,7 @@ while [ $# -gt 0 ]; do
 	--url) url=${2%/}; shift 2 ;;
 	--key) key=$2; shift 2 ;;
 	--delay) delay=$2; shift 2 ;;
+	--in-place) inplace=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "release: unknown argument '$1'" >&2; usage >&2; exit 64 ;;
 	esac
@@ -41,23 +46,33 @@ if [ -n "$url$key" ]; then
 	case $pub in RW*) ;; *) die "--key $key: not a minisign public key" ;; esac
 fi
 
-tmp=$out.tmp.$$
-rm -rf "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/bin"
+if [ "$inplace" = 1 ]; then
+	[ -d "$out/bin" ] || die "--in-place: no $out/bin"
+	tmp=$out
+else
+	tmp=$out.tmp.$$
+	rm -rf "$tmp"
+	trap 'rm -rf "$tmp"' EXIT
+	mkdir -p "$tmp/bin"
+	for d in "$static"/*/; do
+		arch=$(basename "$d")
+		[ -f "$d/nixos-kexec" ] || continue
+		[ -f "$d/kexec" ] || die "$d/kexec missing (make static builds both)"
+		install -m 0755 "$d/nixos-kexec" "$tmp/bin/nixos-kexec-$arch"
+		install -m 0755 "$d/kexec" "$tmp/bin/kexec-$arch"
+	done
+fi
 cases=""
-for d in "$static"/*/; do
-	arch=$(basename "$d")
-	[ -f "$d/nixos-kexec" ] || continue
-	[ -f "$d/kexec" ] || die "$d/kexec missing (make static builds both)"
-	install -m 0755 "$d/nixos-kexec" "$tmp/bin/nixos-kexec-$arch"
-	install -m 0755 "$d/kexec" "$tmp/bin/kexec-$arch"
-	a=$(sha256sum "$d/nixos-kexec" | cut -d' ' -f1)
-	k=$(sha256sum "$d/kexec" | cut -d' ' -f1)
+for f in "$tmp"/bin/nixos-kexec-*; do
+	[ -f "$f" ] || continue
+	arch=${f##*/nixos-kexec-}
+	[ -f "$tmp/bin/kexec-$arch" ] || die "bin/kexec-$arch missing beside bin/nixos-kexec-$arch"
+	a=$(sha256sum "$f" | cut -d' ' -f1)
+	k=$(sha256sum "$tmp/bin/kexec-$arch" | cut -d' ' -f1)
 	cases="$cases	$arch) agent_sum=$a kexec_sum=$k ;;
 "
 done
-[ -n "$cases" ] || die "no static agents in $static/<arch>/ (run make static)"
+[ -n "$cases" ] || die "no static agents (run make static)"
 
 if [ -n "$url" ]; then
 	cat >"$tmp/boot.sh" <<SCRIPT
@@ -99,9 +114,11 @@ SCRIPT
 	sh -n "$tmp/boot.sh" || die "boot.sh does not parse"
 fi
 (cd "$tmp" && find . -type f ! -name SHA256SUMS | sed 's#^\./##' | sort | xargs sha256sum >SHA256SUMS)
-rm -rf "$out"
-mv "$tmp" "$out"
-trap - EXIT
+if [ "$inplace" = 0 ]; then
+	rm -rf "$out"
+	mv "$tmp" "$out"
+	trap - EXIT
+fi
 echo "release: $out"
 (cd "$out" && ls -l bin/* boot.sh 2>/dev/null | awk '{ printf "  %-28s %9d bytes\n", $NF, $5 }')
 if [ -f "$out/boot.sh" ]; then

@@ -69,5 +69,19 @@ tools/release.sh --static "$T/static" --out "$T/x" --url http://example.org --ke
 tools/release.sh --static "$T/static" --out "$T/x" --url "$BASE" --key "$T/ca.pem" >/dev/null 2>&1; b=$?
 [ $a != 0 ] && [ $b != 0 ] && [ ! -e "$T/x" ] && it_pass || it_fail "exits $a/$b"
 
+it_case "--in-place (the Nix publish layout): sums and boot.sh added, the bundle kept"
+mkdir -p "$T/site/bin" "$T/site/$arch"
+cp "$T/static/$arch/nixos-kexec" "$T/site/bin/nixos-kexec-$arch"
+cp "$T/static/$arch/kexec" "$T/site/bin/kexec-$arch"
+echo manifest >"$T/site/$arch/manifest"
+if tools/release.sh --in-place --out "$T/site" --url "$BASE" --key "$T/pub" >"$T/inplace.log" 2>&1 &&
+	[ "$(cat "$T/site/$arch/manifest")" = manifest ] && [ -x "$T/site/boot.sh" ] &&
+	grep -q " $arch/manifest\$" "$T/site/SHA256SUMS" && grep -q " bin/kexec-$arch\$" "$T/site/SHA256SUMS" &&
+	(cd "$T/site" && sha256sum -c --quiet SHA256SUMS); then
+	it_pass
+else
+	it_fail "$(tail -n2 "$T/inplace.log" | tr '\n' ' ')"
+fi
+
 it_stop_stub >/dev/null
 it_summary
