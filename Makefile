@@ -120,8 +120,11 @@ check: test check-san check-valgrind check-fuzz nixparse check-static e2e
 nixparse: test-deps
 	@tests/nixparse.sh
 
-e2e: all test-deps static
-	@B=$(B) tests/e2e/run.sh
+# The busybox scenarios (mechanics), then the user's journeys on a real
+# cloud VM image (tests/e2e/journey); both run, either failing fails.
+e2e: all test-deps static $(B)/.deps-journey
+	@rc=0; B=$(B) tests/e2e/run.sh || rc=1; \
+	B=$(B) tests/e2e/journey/run.sh || rc=1; exit $$rc
 
 demo: all test-deps
 	@B=$(B) tests/e2e/demo.sh

@@ -9,10 +9,11 @@
 #   /nixos-kexec/handoff/machine-id
 #   /nixos-kexec/handoff/boot.json           what was booted, from where
 #
-# Stage 1 keeps the tree in /run/nixos-kexec/handoff (the initramfs is
-# emptied at switch-root; /run is carried into the new root) and writes the
-# machine id into the new root before systemd reads it. Early in stage 2 one
-# unit installs the rest, before systemd-networkd and sshd start.
+# Stage 1 (handoff/stage1.sh) keeps the tree in /run/nixos-kexec/handoff (the
+# initramfs is emptied at switch-root; /run is carried into the new root) and
+# writes the machine id into the new root before systemd reads it. Early in
+# stage 2 one unit (handoff/stage2.sh) installs the rest, before
+# systemd-networkd and sshd start.
 #
 # Without a handoff nothing changes: NixOS's 99-ethernet-default-dhcp.network
 # runs DHCP on every Ethernet port, sshd generates host keys, and only the
@@ -23,31 +24,17 @@ let
   handoff = "/nixos-kexec/handoff"; # as unpacked from the initrd
   run = "/run/nixos-kexec"; # where it survives switch-root
 
-  # Stage 1, in the scripted initrd's ash or the systemd initrd's bash; only
-  # coreutils and shell built-ins, which both provide. `root` is where the
-  # new root file system is mounted.
+  # The handoff scripts are files of their own, so that the e2e journey
+  # test's stand-in second system runs the very text NixOS runs
+  # (tests/e2e/journey). Stage 1 runs in the scripted initrd's ash or the
+  # systemd initrd's bash; `root` is where the new root file system is
+  # mounted, the script's $1. A subshell, so it neither sees nor changes
+  # stage 1's own positional parameters and variables.
   stage1 = root: ''
-    if [ -d ${handoff} ]; then
-      mkdir -p ${run}
-      chmod 0755 ${run}
-      rm -rf ${run}/handoff
-      cp -R ${handoff} ${run}/handoff
-      chmod -R go-rwx ${run}/handoff
-      # systemd reads /etc/machine-id when it starts, so it goes in now.
-      id=
-      if [ -f ${handoff}/machine-id ]; then
-        IFS= read -r id < ${handoff}/machine-id || true
-      fi
-      case "$id" in
-        *[!0-9a-f]*) echo "nixos-kexec: ignoring an invalid machine-id" ;;
-        *)
-          if [ ''${#id} -eq 32 ]; then
-            mkdir -p ${root}/etc
-            printf '%s\n' "$id" > ${root}/etc/machine-id
-          fi
-          ;;
-      esac
-    fi
+    (
+      set -- "${root}"
+      ${builtins.readFile ./handoff/stage1.sh}
+    )
   '';
 in
 {
@@ -103,54 +90,9 @@ in
           Type = "oneshot";
           RemainAfterExit = true;
         };
-        script = ''
-          h=${run}/handoff
-          shopt -s nullglob
-
-          # Network. systemd-networkd also reads /run/systemd/network, and
-          # processes all units in name order whatever their directory; the
-          # 10- prefix puts these before NixOS's 99-* DHCP fallback, which
-          # still covers any port they do not match.
-          install -d -m 0755 /run/systemd/network
-          for f in "$h"/network/*.network; do
-            install -m 0644 "$f" "/run/systemd/network/10-nixos-kexec-$(basename "$f")"
-          done
-
-          # Host keys, so that clients keep trusting the machine.
-          install -d -m 0755 /etc/ssh
-          for f in "$h"/ssh/ssh_host_*; do
-            case "$f" in
-              *.pub) install -m 0644 "$f" /etc/ssh/ ;;
-              *) install -m 0600 "$f" /etc/ssh/ ;;
-            esac
-          done
-
-          # Keys for root, read through services.openssh.authorizedKeysFiles.
-          if [ -f "$h/ssh/authorized_keys" ]; then
-            install -D -m 0644 "$h/ssh/authorized_keys" ${run}/authorized_keys.d/root
-          fi
-
-          ${lib.optionalString (!config.services.resolved.enable) ''
-            # DNS as it was: only without systemd-resolved (with it, the
-            # units' DNS= and Domains= already carry the servers).
-            if [ -f "$h/resolv.conf" ]; then
-              install -m 0644 "$h/resolv.conf" /etc/resolv.conf
-            fi
-          ''}
-          # Host name, when it is a valid one.
-          if [ -f "$h/hostname" ]; then
-            name=
-            IFS= read -r name < "$h/hostname" || true
-            case "$name" in
-              "" | -* | *[!A-Za-z0-9.-]*) echo "ignoring an invalid host name" >&2 ;;
-              *)
-                if [ "''${#name}" -le 64 ]; then
-                  printf '%s' "$name" > /proc/sys/kernel/hostname
-                fi
-                ;;
-            esac
-          fi
-        '';
+        # NixOS runs a unit's script with bash -e, as the stand-in does.
+        environment.NIXOS_KEXEC_RESOLV_CONF = if config.services.resolved.enable then "0" else "1";
+        script = builtins.readFile ./handoff/stage2.sh;
       };
     }
 

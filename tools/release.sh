@@ -94,7 +94,18 @@ $cases	*) echo "boot.sh: no nixos-kexec for \$arch at \$base/bin/" >&2; exit 64 
 esac
 [ "\$(id -u)" -eq 0 ] || { echo "boot.sh: run as root (| sudo sh)" >&2; exit 77; }
 command -v curl >/dev/null || { echo "boot.sh: curl is needed" >&2; exit 69; }
-dir=\$(mktemp -d /run/nixos-kexec-boot.XXXXXX)
+# A directory where a downloaded program may run: /run and /tmp are noexec
+# on many systems (Debian 12's /run is), so the first that lets it wins.
+dir=""
+for d in /var/tmp /root /tmp /run; do
+	dir=\$(mktemp -d "\$d/nixos-kexec-boot.XXXXXX" 2>/dev/null) || { dir=""; continue; }
+	printf '#!/bin/sh\\n' >"\$dir/probe" && chmod 0700 "\$dir/probe" &&
+		"\$dir/probe" 2>/dev/null && break
+	rm -rf "\$dir"
+	dir=""
+done
+[ -n "\$dir" ] || { echo "boot.sh: no directory here lets a downloaded program run (all noexec)" >&2; exit 74; }
+rm -f "\$dir/probe"
 trap 'rm -rf "\$dir"' EXIT
 get() { # NAME SHA256 -> \$dir/\$1 (fetched as NAME-\$arch)
 	curl -fsSL --proto =https --tlsv1.2 -o "\$dir/\$1" "\$base/bin/\$1-\$arch" ||
