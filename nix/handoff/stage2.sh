@@ -16,10 +16,11 @@ shopt -s nullglob
 # Network. systemd-networkd also reads /run/systemd/network, and processes
 # all units in name order whatever their directory; the 10- prefix puts these
 # before NixOS's 99-* DHCP fallback, which still covers any port they do not
-# match. 0644: networkd (user systemd-network) silently skips a unit it
+# match. Bonds, bridges and VLANs come as a .netdev beside their .network.
+# 0644: networkd (user systemd-network) silently skips a unit it
 # cannot read, and the fallback would then hide the loss.
 install -d -m 0755 /run/systemd/network
-for f in "$h"/network/*.network; do
+for f in "$h"/network/*.netdev "$h"/network/*.network; do
 	install -m 0644 "$f" "/run/systemd/network/10-nixos-kexec-$(basename "$f")"
 done
 
