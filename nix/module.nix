@@ -15,10 +15,16 @@
 # stage 2 one unit (handoff/stage2.sh) installs the rest, before
 # systemd-networkd and sshd start.
 #
+# The fleet side (docs/fleet.md, issue 12): `nixos-kexec-report-up` posts
+# `up` to the agent's --report collector (handoff/report.sh) once the network
+# is online; `nixos-kexec-revert` (handoff/revert.sh) reboots back into the
+# old system after boot --revert-after S unless `nixos-kexec-confirm` runs
+# first. Both do nothing without a boot.json or with none of these options.
+#
 # Without a handoff nothing changes: NixOS's 99-ethernet-default-dhcp.network
 # runs DHCP on every Ethernet port, sshd generates host keys, and only the
 # keys of users.users.root.openssh.authorizedKeys let root in.
-{ config, lib, ... }:
+{ config, lib, pkgs, ... }:
 
 let
   handoff = "/nixos-kexec/handoff"; # as unpacked from the initrd
@@ -36,6 +42,37 @@ let
       ${builtins.readFile ./handoff/stage1.sh}
     )
   '';
+
+  # report.sh, revert.sh and nixos-kexec-confirm side by side (revert.sh and
+  # the confirm command find report.sh beside themselves), with the tools
+  # they run on PATH; the confirm command also in bin/. The e2e stand-in
+  # installs the same files in /usr/lib/nixos-kexec.
+  fleet = pkgs.runCommand "nixos-kexec-handoff" { } ''
+    d=$out/libexec/nixos-kexec
+    mkdir -p $d $out/bin
+    for f in ${./handoff/report.sh}:report.sh ${./handoff/revert.sh}:revert.sh \
+      ${./handoff/nixos-kexec-confirm}:nixos-kexec-confirm; do
+      {
+        echo '#!${pkgs.runtimeShell}'
+        echo 'PATH=${fleetPath}''${PATH:+:$PATH}; export PATH'
+        tail -n +2 "''${f%%:*}"
+      } >$d/''${f#*:}
+      chmod 0755 $d/''${f#*:}
+    done
+    # Not a symbolic link: the script looks for report.sh beside $0.
+    printf '#!%s\nexec %s "$@"\n' ${pkgs.runtimeShell} $d/nixos-kexec-confirm \
+      >$out/bin/nixos-kexec-confirm
+    chmod 0755 $out/bin/nixos-kexec-confirm
+  '';
+  fleetPath = lib.makeBinPath [
+    pkgs.bash # sh, for revert.sh and the confirm command running report.sh
+    pkgs.curl
+    pkgs.coreutils
+    pkgs.gnused
+    pkgs.iproute2
+    pkgs.openssh
+    pkgs.systemd
+  ];
 in
 {
   config = lib.mkMerge [
@@ -93,6 +130,41 @@ in
         # NixOS runs a unit's script with bash -e, as the stand-in does.
         environment.NIXOS_KEXEC_RESOLV_CONF = if config.services.resolved.enable then "0" else "1";
         script = builtins.readFile ./handoff/stage2.sh;
+      };
+
+      environment.systemPackages = [ fleet ];
+
+      # Mirrored by tests/e2e/journey/second/nixos-kexec-report-up.service.
+      systemd.services.nixos-kexec-report-up = {
+        description = "Report to the nixos-kexec collector that this system is up";
+        wantedBy = [ "multi-user.target" ];
+        wants = [ "network-online.target" ];
+        after = [
+          "network-online.target"
+          "nixos-kexec-handoff.service"
+          "sshd.service"
+        ];
+        unitConfig.ConditionPathExists = "${run}/handoff/boot.json";
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = "${fleet}/libexec/nixos-kexec/report.sh up";
+        };
+      };
+
+      # Mirrored by tests/e2e/journey/second/nixos-kexec-revert.service. It
+      # must not wait for the network: a system without one is what it is for.
+      systemd.services.nixos-kexec-revert = {
+        description = "nixos-kexec safety net: reboot into the previous system unless confirmed";
+        wantedBy = [ "multi-user.target" ];
+        after = [ "nixos-kexec-handoff.service" ];
+        unitConfig.ConditionPathExists = "${run}/handoff/boot.json";
+        serviceConfig = {
+          Type = "simple";
+          ExecStart = "${fleet}/libexec/nixos-kexec/revert.sh";
+          StandardOutput = "journal+console";
+          StandardError = "journal+console";
+        };
       };
     }
 

@@ -9,8 +9,12 @@
 #   image.sh second   the stand-in for NixOS (DESIGN.md, "Handoff"): a small
 #                     systemd userspace with sshd, networkd and the NixOS
 #                     module's stage-2 script (nix/handoff/stage2.sh) run by
-#                     the same unit the module declares: prints the path of
-#                     a zstd squashfs, which run.sh packs into the initrd
+#                     the same unit the module declares, and its fleet
+#                     scripts (nix/handoff/report.sh, revert.sh,
+#                     nixos-kexec-confirm; curl) run by the units
+#                     nixos-kexec-report-up and nixos-kexec-revert (second/):
+#                     prints the path of a zstd squashfs, which run.sh packs
+#                     into the initrd
 #
 # Both are cached under ${NK_CACHE:-${XDG_CACHE_HOME:-~/.cache}/nixos-kexec}/
 # journey/, keyed by the package versions apt resolves today (mmdebstrap
@@ -43,10 +47,13 @@ CLOUD_PKGS=(systemd systemd-sysv udev dbus openssh-server cloud-init
 	ca-certificates curl iproute2 e2fsprogs linux-image-amd64 initramfs-tools
 	zstd kmod sudo libcurl4 libsodium23)
 # usr-is-merged: what stands for usrmerge once it has done its work.
-SECOND_PKGS=(systemd systemd-sysv udev dbus openssh-server iproute2 kmod usr-is-merged)
+SECOND_PKGS=(systemd systemd-sysv udev dbus openssh-server iproute2 kmod usr-is-merged
+	curl ca-certificates)
 
 # Files whose content goes into a result besides this script.
-SECOND_FILES=("$HERE/second/nixos-kexec-handoff.service" "$ROOT/nix/handoff/stage2.sh")
+SECOND_FILES=("$HERE/second/nixos-kexec-handoff.service" "$ROOT/nix/handoff/stage2.sh"
+	"$HERE/second/nixos-kexec-report-up.service" "$HERE/second/nixos-kexec-revert.service"
+	"$ROOT/nix/handoff/report.sh" "$ROOT/nix/handoff/revert.sh" "$ROOT/nix/handoff/nixos-kexec-confirm")
 CLOUD_FILES=()
 
 TMP=""
@@ -204,6 +211,9 @@ build_second() {
 	local srcs=("$@") inc dir="$TMP/rootfs"
 	inc=$(IFS=,; printf '%s' "${SECOND_PKGS[*]}")
 	cp "$HERE/second/nixos-kexec-handoff.service" "$ROOT/nix/handoff/stage2.sh" "$TMP/"
+	cp "$HERE/second/nixos-kexec-report-up.service" "$HERE/second/nixos-kexec-revert.service" \
+		"$ROOT/nix/handoff/report.sh" "$ROOT/nix/handoff/revert.sh" \
+		"$ROOT/nix/handoff/nixos-kexec-confirm" "$TMP/"
 	# What NixOS's configuration would make of the module: sshd also reads
 	# the handed-over keys from /run (services.openssh.authorizedKeysFiles)
 	# and has the three host key paths (services.openssh.hostKeys); networkd
@@ -242,7 +252,19 @@ EOF
 			>"$1/etc/systemd/network/99-ethernet-default-dhcp.network"
 		install -D -m 0755 "'"$TMP"'/stage2.sh" "$1/usr/lib/nixos-kexec/stage2.sh"
 		install -m 0644 "'"$TMP"'/nixos-kexec-handoff.service" "$1/etc/systemd/system/"
-		chroot "$1" systemctl enable systemd-networkd.service nixos-kexec-handoff.service
+		# The fleet scripts (the nixos-kexec-handoff package of the module):
+		# report.sh and revert.sh side by side, the confirm command on PATH.
+		install -D -m 0755 "'"$TMP"'/report.sh" "$1/usr/lib/nixos-kexec/report.sh"
+		install -D -m 0755 "'"$TMP"'/revert.sh" "$1/usr/lib/nixos-kexec/revert.sh"
+		install -D -m 0755 "'"$TMP"'/nixos-kexec-confirm" "$1/usr/lib/nixos-kexec/nixos-kexec-confirm"
+		mkdir -p "$1/usr/local/bin"
+		printf "#!/bin/sh\nexec /usr/lib/nixos-kexec/nixos-kexec-confirm \"\$@\"\n" \
+			>"$1/usr/local/bin/nixos-kexec-confirm"
+		chmod 0755 "$1/usr/local/bin/nixos-kexec-confirm"
+		install -m 0644 "'"$TMP"'/nixos-kexec-report-up.service" "'"$TMP"'/nixos-kexec-revert.service" \
+			"$1/etc/systemd/system/"
+		chroot "$1" systemctl enable systemd-networkd.service nixos-kexec-handoff.service \
+			nixos-kexec-report-up.service nixos-kexec-revert.service
 		chroot "$1" systemctl mask systemd-networkd-wait-online.service
 		# Without the hardware database (20 MB) udev still names devices.
 		rm -f "$1/usr/lib/udev/hwdb.bin" "$1/etc/udev/hwdb.bin"

@@ -7,7 +7,7 @@
 #   NK_JOURNEY_SCENARIOS="journey-cloudinit journey-curlpipe journey-refused" \
 #       B=build tests/e2e/journey/run.sh
 #
-# Scenarios (all by default):
+# Scenarios (all five by default):
 #   journey-cloudinit  the user data is the README's #cloud-config one-liner
 #                      (validated with `cloud-init schema`); a static address
 #                      (10.0.2.20, not slirp's DHCP one) that only the
@@ -18,6 +18,18 @@
 #   journey-refused    the server corrupts the bundle's initrd: cloud-init's
 #                      runcmd ends with exit 65, nothing is loaded, and the
 #                      first system stays reachable over SSH
+#   report             the curl-pipe one-liner with `sh -s -- --report URL
+#                      --cacert CA` (boot.sh passes them to the agent); the
+#                      stub also collects (--collect): start, verified,
+#                      loaded, executing from the agent and `up` from the
+#                      second system (nix/handoff/report.sh), all with
+#                      boot.json's nonce, `up` with the second system's
+#                      host name and address (issue 12)
+#   revert             the same with --revert-after 30 and no one
+#                      confirming: revert.sh says so on the serial console,
+#                      reboots, and QEMU (without -no-reboot) brings back the
+#                      first system from its disk: a marker file written
+#                      there before, the debian user, no nk.second
 #
 # What runs: image.sh builds (or finds cached) a Debian cloud image and a
 # stand-in for NixOS (NixOS cannot be built here) that applies the handoff
@@ -53,11 +65,14 @@ B=$(cd "${B:-build}" && pwd)
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$HERE/../e2e-lib.sh"
 
-read -r -a SCENARIOS <<<"${NK_JOURNEY_SCENARIOS:-journey-cloudinit journey-curlpipe journey-refused}"
+read -r -a SCENARIOS <<<"${NK_JOURNEY_SCENARIOS:-journey-cloudinit journey-curlpipe journey-refused report revert}"
 LOGS=${NK_JOURNEY_LOGS:-$B/journey}
 QEMU=${NK_QEMU:-qemu-system-x86_64}
 BUSYBOX=${NK_BUSYBOX:-/bin/busybox}
 VM_TIMEOUT=${NK_JOURNEY_TIMEOUT:-420}
+# QEMU exits when the guest reboots, except in the revert scenario, where a
+# reboot must bring back the first system.
+NO_REBOOT=(-no-reboot)
 # What the one-liners say before the test fills them in (see oneliners).
 PH_URL=https://boot.example.org/nixos
 PH_KEY=RWQ...your-public-key...
@@ -237,7 +252,7 @@ start_vm() {
 	stamp "$VM_T0" <"$DIR/console.fifo" >"$LOG" &
 	E2E_BG_PIDS+=("$!")
 	timeout -k 5 "$VM_TIMEOUT" "$QEMU" "${accel[@]}" -m "${NK_JOURNEY_MEM:-1024}" -smp 1 \
-		-nodefaults -display none -serial stdio -no-reboot -monitor none \
+		-nodefaults -display none -serial stdio "${NO_REBOOT[@]}" -monitor none \
 		-drive "file=$DIR/disk.qcow2,if=virtio,format=qcow2" \
 		-drive "file=$DIR/seed.iso,if=virtio,format=raw,readonly=on" \
 		-netdev "$net" -device "virtio-net-pci,romfile=,netdev=n0,mac=$VM_MAC" \
@@ -794,6 +809,131 @@ scenario_journey_refused() {
 	timing "agent start to refusal $(secs "$t_agent" "$t_end") s"
 }
 
+# The fleet options the report and revert scenarios add to the curl-pipe
+# one-liner (boot.sh passes its arguments on to the agent); the CA is the
+# one the cloud image trusts, handed over as report-ca.pem.
+REPORT_URL=https://$E2E_GUEST_SERVER/collect
+REPORT_CA=/usr/local/share/ca-certificates/nk-journey.crt
+# CURLPIPE with "sh -s -- ARGS".
+curlpipe_with() {
+	local args=$1
+	[[ $CURLPIPE == *"| sudo sh" ]] || return 1
+	printf '%s -s -- %s\n' "$CURLPIPE" "$args"
+}
+
+# Runs CMD as debian in the first system; sets T_START and NONCE.
+run_oneliner() {
+	local cmd=$1 rc=0
+	echo "running as debian: $cmd"
+	T_START=$(now_rel)
+	ssh_bg "$DIR/oneliner.out" debian "$cmd"
+	wait "$BG_SSH" || rc=$?
+	echo "the SSH session got its answer at $(now_rel) s"
+	sleep 0.2
+	unstamp "$DIR/oneliner.out"
+	must "the one-liner exited $rc: $(tail -n 2 "$DIR/oneliner.out" | unstamp || true)" [ "$rc" -eq 0 ]
+	must "the one-liner's output does not say the kernel was loaded" grep -qE "$LOADED_LINE" "$DIR/oneliner.out"
+	NONCE=$(agent_nonce "$DIR/oneliner.out")
+	must "the agent printed no boot nonce" [ -n "$NONCE" ]
+}
+
+# The collected line of EVENT with NONCE (JSON lines in COLLECT).
+collected() { grep -E "^\\{\"event\":\"$2\",\"nonce\":\"$3\"" "$1"; }
+
+scenario_report() {
+	local cmd ev t_up addr host
+	COLLECT=$DIR/collect.jsonl
+	serve --collect "$COLLECT"
+	make_seed "#cloud-config" ""
+	start_vm ""
+	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+		must "the cloud VM's sshd did not start" false
+	record_first 0
+	cmd=$(curlpipe_with "--report $REPORT_URL --cacert $REPORT_CA") ||
+		must "the curl-pipe one-liner does not end in '| sudo sh'" false
+	run_oneliner "$cmd"
+	check_second "$NONCE" "$T_START" ""
+	# report.sh up runs after network-online and sshd; give it its retries.
+	local t0=$SECONDS
+	while ! collected "$COLLECT" up "$NONCE" >/dev/null && [ $((SECONDS - t0)) -lt 90 ]; do
+		sleep 1
+	done
+	t_up=$(now_rel)
+	echo "collected:"
+	sed 's/^/  /' "$COLLECT" || true
+	for ev in start verified loaded executing; do
+		need "the collector has no '$ev' with the nonce $NONCE from the agent" \
+			collected "$COLLECT" "$ev" "$NONCE"
+	done
+	must "the collector has no 'up' with the nonce $NONCE from the second system" \
+		collected "$COLLECT" up "$NONCE"
+	need "boot.json in the second system has not the nonce $NONCE" \
+		grep -q "^JR boot.json=.*\"nonce\":\"$NONCE\"" "$DIR/second.ssh"
+	host=$(sed -n 's/^JR hostname=//p' "$DIR/second.ssh")
+	need "'up' does not name the second system's host $host" \
+		grep -q "\"host\":\"$host\"" <(collected "$COLLECT" up "$NONCE")
+	addr=$(sed -n 's/^JR net: *Address: *\([0-9][0-9.]*\).*/\1/p' "$DIR/second.ssh" | head -n 1)
+	need "no IPv4 address of the second system in networkctl's output" [ -n "$addr" ]
+	need "'up' does not list the second system's address $addr" \
+		grep -q "\"addresses\":\\[[^]]*[ \"]$addr/" <(collected "$COLLECT" up "$NONCE")
+	need "'up' lists no SSH host key" \
+		grep -q '"ssh_host_keys":\["ED25519 SHA256:' <(collected "$COLLECT" up "$NONCE")
+	echo "report check: start, verified, loaded, executing and up ($host, $addr) with nonce $NONCE"
+	timing "VM start to one-liner $T_START s"
+	timing "kexec to sshd $(secs "$T_KEXEC" "$T_SSHD") s"
+	timing "kexec to 'up' collected $(secs "$T_KEXEC" "$t_up") s"
+}
+
+scenario_revert() {
+	local cmd mark t_armed t_revert t_back t_sshd rc=0
+	NO_REBOOT=()
+	VM_TIMEOUT=$((VM_TIMEOUT + 240))
+	COLLECT=$DIR/collect.jsonl
+	serve --collect "$COLLECT"
+	make_seed "#cloud-config" ""
+	start_vm ""
+	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+		must "the cloud VM's sshd did not start" false
+	record_first 0
+	# A marker only the first system's disk has.
+	mark=$(e2e_nonce 8)
+	ssh_retry "$DIR/mark.ssh" 30 debian "echo $mark | sudo -n tee /var/lib/nk-journey-marker && sync" ||
+		must "cannot write the marker into the first system: $(tail -n1 "$DIR/mark.ssh")" false
+	cmd=$(curlpipe_with "--report $REPORT_URL --cacert $REPORT_CA --revert-after 30") ||
+		must "the curl-pipe one-liner does not end in '| sudo sh'" false
+	run_oneliner "$cmd"
+	T_KERNEL=$(wait_for "$LOG" "Linux version" "$T_START" 240) ||
+		must "no second kernel (no kexec)" false
+	t_armed=$(wait_for "$LOG" "nixos-kexec revert: safety net armed" "$T_KERNEL" 240) ||
+		must "revert.sh did not arm the safety net in the second system (serial)" false
+	# No one confirms.
+	t_revert=$(wait_for "$LOG" "nixos-kexec revert: not confirmed within 30 s" "$t_armed" 90) ||
+		must "revert.sh did not give up after 30 s (serial)" false
+	t_back=$(wait_for "$LOG" "Linux version" "$t_revert" 120) ||
+		must "no kernel booted after the revert (did QEMU reboot?)" false
+	t_sshd=$(wait_for "$LOG" "Started (ssh|sshd)\.service" "$t_back" 300) ||
+		must "sshd did not start after the revert" false
+	ssh_retry "$DIR/back.ssh" 60 debian \
+		'echo "JR cmdline=$(cat /proc/cmdline)"; echo "JR hostname=$(hostname)";
+		 echo "JR marker=$(cat /var/lib/nk-journey-marker)";
+		 echo "JR kexec_loaded=$(cat /sys/kernel/kexec_loaded)"' || rc=$?
+	cat "$DIR/back.ssh"
+	must "no login as debian after the revert (ssh exit $rc): $(tail -n1 "$DIR/back.ssh")" [ "$rc" -eq 0 ]
+	need "after the revert the marker on the first system's disk is not $mark" \
+		grep -qx "JR marker=$mark" "$DIR/back.ssh"
+	need "after the revert the kernel command line is the bundle's (nk.second)" \
+		lacks "$DIR/back.ssh" "nk.second="
+	need "after the revert the host name is not the first system's $FIRST_HOSTNAME" \
+		grep -qx "JR hostname=$FIRST_HOSTNAME" "$DIR/back.ssh"
+	need "the collector has no 'revert' with the nonce $NONCE" collected "$COLLECT" revert "$NONCE"
+	need "the collector has 'confirmed' although no one confirmed" \
+		lacks "$COLLECT" '"event":"confirmed"'
+	echo "revert check: armed at $t_armed s, gave up at $t_revert s, first system back (marker $mark) at $(now_rel) s"
+	timing "kexec to armed $(secs "$T_KERNEL" "$t_armed") s"
+	timing "armed to reboot $(secs "$t_armed" "$t_revert") s"
+	timing "reboot to first system's sshd $(secs "$t_revert" "$t_sshd") s"
+}
+
 # --- driver ---
 
 run_scenario() {
@@ -829,7 +969,7 @@ run_scenario() {
 	else
 		NPASS=$((NPASS + 1))
 		say "PASS $name (${times:+$times; }total $secs s)"
-		grep -E "^(host key|nonce|network) check:" "$LOGS/$name.host.log" | sed 's/^/  /' || true
+		grep -E "^(host key|nonce|network|report|revert) check:" "$LOGS/$name.host.log" | sed 's/^/  /' || true
 	fi
 }
 
