@@ -235,8 +235,8 @@ odd_case redirect-to-http-still-named 69 "redirect to http://127.0.0.1:1/" "" \
 	"redirect:http://127.0.0.1:1/@manifest"
 
 # --- 6. all bytes held, response not ended cleanly ------------------------------
-odd_case unterminated-chunked-all-bytes 0 "verified" "416" "unterminated@initrd"
-odd_case unterminated-chunked-corrupt 65 "initrd: sha256 mismatch" "416" \
+odd_case unterminated-chunked-all-bytes 0 "verified" "HTTP 416" "unterminated@initrd"
+odd_case unterminated-chunked-corrupt 65 "initrd: sha256 mismatch" "HTTP 416" \
 	"unterminated@initrd" "corrupt:5@initrd"
 
 # --- 7. deadlines --------------------------------------------------------------
