@@ -16,6 +16,8 @@ static const char *const kind_names[FAULT_KINDS] = {
 	[FAULT_UNTERMINATED] = "unterminated",
 	[FAULT_TLSHANG] = "tlshang",
 	[FAULT_RETRYAFTER] = "retryafter",
+	[FAULT_BADRANGE] = "badrange",
+	[FAULT_FAILAFTER] = "failafter",
 };
 
 const char *
@@ -131,6 +133,22 @@ parse_args(char *args, struct fault *out, struct nk_err *e)
 	case FAULT_STALL:
 		if (args == NULL || parse_count(args, FAULT_UNLIMITED, out) != 0)
 			return nk_fail(e, NK_E_USAGE, "stall needs a byte count: stall:N[:TIMES]");
+		return 0;
+	case FAULT_BADRANGE:
+		if (args == NULL || parse_num(args, &out->arg) != 0 || out->arg == 0)
+			return nk_fail(e, NK_E_USAGE, "badrange needs a byte count >= 1: badrange:N");
+		return 0;
+	case FAULT_FAILAFTER:
+		/* "N:CODE": remaining counts the answers as usual, arg is CODE */
+		if (args == NULL || strchr(args, ':') == NULL || parse_count(args, 1, out) != 0 ||
+		    out->arg == 0 || out->remaining < 200 || out->remaining > 599)
+			return nk_fail(e, NK_E_USAGE, "failafter needs a count >= 1 and a code "
+			    "200-599: failafter:N:CODE");
+		{
+			uint64_t code = out->remaining;
+			out->remaining = out->arg;
+			out->arg = code;
+		}
 		return 0;
 	case FAULT_NORANGE:
 	case FAULT_HTTP09:
@@ -254,10 +272,23 @@ void
 fault_plan_request(struct fault_set *s, const char *path, struct fault_plan *p)
 {
 	struct fault *f;
+	size_t i;
 
 	memset(p, 0, sizeof(*p));
 	p->truncate = p->corrupt_off = p->drop_after = p->stall_after = FAULT_UNLIMITED;
 	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n; i++) {
+		f = &s->f[i];
+		if (f->kind != FAULT_FAILAFTER || !matches(f, path))
+			continue;
+		if (f->remaining > 0) {
+			f->remaining--; /* one more answer as usual */
+			break;
+		}
+		p->status = (int)f->arg;
+		p->applied |= 1u << FAULT_FAILAFTER;
+		goto out;
+	}
 	if ((f = find(s, FAULT_STATUS, path)) != NULL) {
 		use(f);
 		p->status = (int)f->arg;
@@ -288,6 +319,8 @@ fault_plan_request(struct fault_set *s, const char *path, struct fault_plan *p)
 		p->corrupt_off = f->arg;
 	if ((f = find(s, FAULT_THROTTLE, path)) != NULL)
 		p->throttle_bps = f->arg;
+	if ((f = find(s, FAULT_BADRANGE, path)) != NULL)
+		p->badrange = f->arg;
 out:
 	pthread_mutex_unlock(&s->lock);
 }

@@ -30,6 +30,8 @@ enum fault_kind {
 	FAULT_UNTERMINATED, /* chunked body without its last chunk */
 	FAULT_TLSHANG,      /* accept TCP, never complete the TLS handshake */
 	FAULT_RETRYAFTER,   /* a Retry-After header on status answers */
+	FAULT_BADRANGE,     /* a 206 for other bytes than the Range asked */
+	FAULT_FAILAFTER,    /* N answers as usual, then a status for good */
 	FAULT_KINDS
 };
 
@@ -61,6 +63,7 @@ struct fault_plan {
 	int http09;           /* answer without a status line */
 	int unterminated;     /* chunked body, never finished */
 	const char *retry_after; /* Retry-After value for a status answer; NULL: none */
+	uint64_t badrange;    /* a Range answer moved this many bytes on; 0: no */
 };
 
 /* Parses one spec ("truncate:1000@initrd"). Pure: no I/O, no allocation. */
@@ -73,9 +76,10 @@ int fault_set_init(struct fault_set *s, struct nk_err *e);
 /* Parses spec and appends it; over FAULT_MAX is an error. */
 int fault_set_add(struct fault_set *s, const char *spec, struct nk_err *e);
 
-/* Plans the faults for a request of path (status, redirect, http09,
- * truncate, norange, corrupt, throttle, unterminated). A status fault's
- * count is used up here; so is an unterminated one's. */
+/* Plans the faults for a request of path (failafter, status, redirect,
+ * http09, truncate, norange, corrupt, throttle, unterminated, badrange).
+ * A status fault's count is used up here; so are an unterminated one's
+ * and a failafter's answers as usual. */
 void fault_plan_request(struct fault_set *s, const char *path, struct fault_plan *p);
 
 /* Adds drop and stall for a GET response of body_len bytes. A counted

@@ -525,6 +525,15 @@ shape(struct conn *c, uint64_t size, struct file_resp *r)
 		answer_simple(c, 400, "");
 		return 400;
 	}
+	if (c->plan.badrange != 0) {
+		/* Other bytes than asked, labelled truthfully: the client must
+		 * notice that the label is not its request. */
+		range.first = range.first + c->plan.badrange < size ?
+		    range.first + c->plan.badrange : size - 1;
+		range.last = range.last + c->plan.badrange < size ?
+		    range.last + c->plan.badrange : size - 1;
+		c->plan.applied |= 1u << FAULT_BADRANGE;
+	}
 	r->status = 206;
 	r->first = range.first;
 	r->len = range.last - range.first + 1;

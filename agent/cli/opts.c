@@ -32,6 +32,7 @@ enum {
 	OPT_STATEDIR,
 	OPT_REPORT,
 	OPT_SPLAY,
+	OPT_CONNECTIONS,
 };
 
 static const struct option base_opts[] = {
@@ -52,6 +53,7 @@ static const struct option base_opts[] = {
 	{ "state-dir", required_argument, NULL, OPT_STATEDIR },
 	{ "report", required_argument, NULL, OPT_REPORT },
 	{ "splay", required_argument, NULL, OPT_SPLAY },
+	{ "connections", required_argument, NULL, OPT_CONNECTIONS },
 };
 
 _Static_assert(sizeof(base_opts) / sizeof(base_opts[0]) <= OPTS_BASE_MAX,
@@ -164,6 +166,11 @@ apply(struct fetch_cli *cli, int c, const char *arg, const char *help, struct nk
 		if (opts_u64(arg, &v) != 0 || v == 0 || v > (uint64_t)OPTS_TIMEOUT_MAX_S)
 			return nk_fail(e, NK_E_USAGE, "--timeout: 1 to %ld seconds", OPTS_TIMEOUT_MAX_S);
 		cli->opts.http.timeout_s = (long)v;
+		return 0;
+	case OPT_CONNECTIONS:
+		if (opts_u64(arg, &v) != 0 || v == 0 || v > FETCH_CONNECTIONS_MAX)
+			return nk_fail(e, NK_E_USAGE, "--connections: 1 to %u", FETCH_CONNECTIONS_MAX);
+		cli->opts.connections = (unsigned)v;
 		return 0;
 	case OPT_JSON:
 		cli->json = 1;

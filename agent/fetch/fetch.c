@@ -11,6 +11,7 @@
 
 #include "castore.h"
 #include "fileio.h"
+#include "par.h"
 #include "sink.h"
 
 static int
@@ -158,25 +159,98 @@ get_manifest(const struct fetch_opts *o, const struct source *s, const char *arc
 	return 0;
 }
 
-/* Step 5: one artifact, exact size and hash, then sealed. */
+static unsigned
+connections(const struct fetch_opts *o)
+{
+	if (o->connections == 0)
+		return FETCH_CONNECTIONS_DEFAULT;
+	return o->connections < FETCH_CONNECTIONS_MAX ? o->connections : FETCH_CONNECTIONS_MAX;
+}
+
+/* Several connections for a large artifact of an https source. */
 static int
-get_artifact(const struct fetch_opts *o, const struct source *s,
+parallel_wanted(const struct fetch_opts *o, const struct source *s,
+    const struct manifest_artifact *a)
+{
+	return s->kind == SOURCE_HTTPS && connections(o) > 1 &&
+	    a->size >= FETCH_PARALLEL_MIN_BYTES;
+}
+
+/* Artifact a over several connections into *st, from the https sources
+ * starting at `at` (the others are mirrors its ranges may move to); its
+ * digest into got. *single: the server ignores Range, st is closed. */
+static int
+get_parallel(const struct fetch_opts *o, const struct source *srcs, size_t at,
+    const struct manifest_artifact *a, struct stage_file *st, uint8_t got[SHA256_BYTES],
+    int *single, struct nk_err *e)
+{
+	static char urls[FETCH_SOURCES_MAX][SOURCE_MAX_BYTES + MANIFEST_FILE_MAX_BYTES + 2];
+	const char *up[FETCH_SOURCES_MAX];
+	struct par_opts po = { .name = a->file, .urls = up, .size = a->size,
+		.connections = connections(o), .chunk_bytes = o->chunk_bytes };
+	struct par_result pr;
+	const struct source *s;
+	size_t k;
+	int rc;
+
+	*single = 0;
+	for (k = 0; k < o->nsources; k++) {
+		s = &srcs[(at + k) % o->nsources];
+		if (s->kind != SOURCE_HTTPS)
+			continue;
+		if ((rc = source_join(s, a->file, urls[po.nurls], sizeof(urls[0]), e)) != 0)
+			return rc;
+		up[po.nurls] = urls[po.nurls];
+		po.nurls++;
+	}
+	if ((rc = stage_open(st, a->file, o->stage_dir, e)) != 0)
+		return rc;
+	st->want = a->size;
+	rc = par_get(&o->http, &po, st, &pr, e);
+	if (rc != 0 || pr.single) {
+		stage_close(st);
+		if (rc != 0)
+			nk_err_prefix(e, a->file);
+		*single = pr.single;
+		return rc;
+	}
+	memcpy(got, pr.digest, SHA256_BYTES);
+	return 0;
+}
+
+/* Step 5: one artifact from the source at `at`, exact size and hash, then
+ * sealed. *all_tried: the parallel path failed with every source. */
+static int
+get_artifact(const struct fetch_opts *o, const struct source *srcs, size_t at,
     const struct manifest_artifact *a, const uint8_t *tail, size_t tail_len,
-    struct stage_file *out, struct nk_err *e)
+    struct stage_file *out, int *all_tried, struct nk_err *e)
 {
 	uint8_t got[SHA256_BYTES];
 	char hex_want[SHA256_HEX_BYTES], hex_got[SHA256_HEX_BYTES];
+	struct stage_file st = { .fd = -1, .ro_fd = -1 };
 	struct sink k;
-	int rc;
+	int rc, single = 1;
 
-	if ((rc = get_file(o, s, a->file, a->size, 1, o->stage_dir, &k, e)) != 0)
-		return rc;
-	if ((rc = sink_digest(&k, got, e)) != 0) /* hashed as the bytes arrived */
-		goto fail;
-	if (sink_len(&k) != a->size) {
-		rc = nk_fail(e, NK_E_SIZE, "%s: size mismatch: expected %llu bytes, got %llu",
-		    a->file, (unsigned long long)a->size, (unsigned long long)sink_len(&k));
-		goto fail;
+	*all_tried = 0;
+	if (parallel_wanted(o, &srcs[at], a)) {
+		rc = get_parallel(o, srcs, at, a, &st, got, &single, e);
+		if (rc != 0) {
+			*all_tried = 1;
+			return rc;
+		}
+	}
+	if (single) {
+		if ((rc = get_file(o, &srcs[at], a->file, a->size, 1, o->stage_dir, &k, e)) != 0)
+			return rc;
+		rc = sink_digest(&k, got, e); /* hashed as the bytes arrived */
+		st = k.stage;
+		if (rc != 0)
+			goto fail;
+		if (sink_len(&k) != a->size) {
+			rc = nk_fail(e, NK_E_SIZE, "%s: size mismatch: expected %llu bytes, got %llu",
+			    a->file, (unsigned long long)a->size, (unsigned long long)sink_len(&k));
+			goto fail;
+		}
 	}
 	if (!sha256_equal(got, a->sha256)) {
 		sha256_hex(a->sha256, hex_want);
@@ -185,16 +259,17 @@ get_artifact(const struct fetch_opts *o, const struct source *s,
 		    a->file, hex_want, hex_got);
 		goto fail;
 	}
-	if (tail_len > 0 && (rc = stage_append(&k.stage, tail, tail_len, e)) != 0)
+	if (tail_len > 0 && (rc = stage_append(&st, tail, tail_len, e)) != 0)
 		goto fail;
-	if ((rc = stage_seal(&k.stage, e)) != 0)
+	if ((rc = stage_seal(&st, e)) != 0)
 		goto fail;
 	emit_info(o, EV_VERIFIED, a->file, "size and sha256 match; sealed in RAM");
-	*out = k.stage;
+	*out = st;
 	return 0;
 fail:
-	sink_close(&k);
-	stage_close(&k.stage);
+	if (single)
+		sink_close(&k);
+	stage_close(&st);
 	return rc;
 }
 
@@ -217,6 +292,23 @@ emit_mirror(const struct fetch_opts *o, const char *next, const char *why)
 	event_emit(&o->http.ev, &ev);
 }
 
+/* The default number of connections, from the round trip to the server
+ * that served the manifest (-1: not measured, a local source). */
+static void
+choose_connections(struct fetch_opts *lo, double rtt)
+{
+	char msg[128];
+	struct event ev = { .type = EV_INFO, .msg = msg };
+
+	lo->connections = rtt >= 0 && rtt < FETCH_PARALLEL_MIN_RTT_S ? 1 :
+	    FETCH_CONNECTIONS_DEFAULT;
+	if (rtt < 0)
+		return;
+	snprintf(msg, sizeof(msg), "round trip %.1f ms: %s", rtt * 1000, lo->connections == 1 ?
+	    "one connection per artifact" : "large artifacts over several connections");
+	event_emit(&lo->http.ev, &ev);
+}
+
 void
 fetch_result_close(struct fetch_result *r)
 {
@@ -233,15 +325,20 @@ get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t firs
 	const struct manifest_artifact *a[2] = { &r->m.kernel, &r->m.initrd };
 	struct stage_file *out[2] = { &r->kernel, &r->initrd };
 	size_t i, j, at;
-	int rc = 0;
+	int rc = 0, all_tried;
 
 	for (i = 0; i < 2; i++) {
 		for (j = 0; j < o->nsources; j++) {
 			at = (first + j) % o->nsources;
 			if (j > 0)
 				emit_mirror(o, srcs[at].base, e->msg);
-			if ((rc = get_artifact(o, &srcs[at], a[i], i == 1 ? tail : NULL,
-			    i == 1 ? tail_len : 0, out[i], e)) == 0)
+			if ((rc = get_artifact(o, srcs, at, a[i], i == 1 ? tail : NULL,
+			    i == 1 ? tail_len : 0, out[i], &all_tried, e)) == 0)
+				break;
+			/* The parallel path moved its ranges through every source
+			 * already; after a wrong hash (from any mix of them) it
+			 * comes back here and starts with the next source. */
+			if (all_tried)
 				break;
 		}
 		if (rc != 0)
@@ -280,6 +377,7 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 	char arch[MANIFEST_ARCH_MAX_BYTES + 1];
 	const uint8_t *tail = NULL;
 	size_t tail_len = 0;
+	double rtt = -1;
 	uint64_t now = o->now ? o->now : (uint64_t)time(NULL);
 	size_t i;
 	int rc = NK_E_USAGE;
@@ -302,6 +400,9 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 		return rc;
 	if (https && (rc = find_ca(&lo, &ca, e)) != 0)
 		return rc;
+	if (https && (rc = http_share_open(&lo.http, e)) != 0)
+		return rc;
+	lo.http.rtt_s = &rtt;
 	for (i = 0; i < o->nsources; i++) {
 		if (i > 0)
 			emit_mirror(o, srcs[i].base, e->msg);
@@ -309,14 +410,18 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 			break;
 	}
 	if (rc != 0)
-		return rc;
+		goto out;
 	snprintf(r->origin, sizeof(r->origin), "%s", srcs[i].base);
+	if (lo.connections == 0)
+		choose_connections(&lo, rtt);
 	if (o->on_manifest != NULL &&
 	    (rc = o->on_manifest(o->on_manifest_ctx, &r->m, &tail, &tail_len, e)) != 0)
-		return rc;
+		goto out;
 	if (o->manifest_only)
-		return 0;
+		goto out;
 	if ((rc = get_artifacts(o, srcs, i, tail, tail_len, r, e)) != 0)
 		fetch_result_close(r);
+out:
+	http_share_close(&lo.http);
 	return rc;
 }

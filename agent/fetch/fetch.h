@@ -20,6 +20,10 @@
 #define FETCH_KEYS_MAX 8         /* trusted keys at once (rotation) */
 #define FETCH_CLOCK_SKEW_S 300   /* "issued" may be this far in the future */
 #define FETCH_LOCAL_CHUNK_BYTES (256 * 1024)
+#define FETCH_CONNECTIONS_DEFAULT 8U    /* --connections (docs/bench.md: why 8) */
+#define FETCH_PARALLEL_MIN_RTT_S 0.002  /* nearer servers: one stream (the default) */
+#define FETCH_CONNECTIONS_MAX 16U       /* CHUNK_SLOTS_MAX */
+#define FETCH_PARALLEL_MIN_BYTES (8ULL * 1024 * 1024) /* smaller: one stream */
 
 struct fetch_opts {
 	const char *sources[FETCH_SOURCES_MAX]; /* SOURCE, then mirrors in order */
@@ -42,6 +46,14 @@ struct fetch_opts {
 	/* NULL: artifacts are staged in sealed memfds (boot). A directory:
 	 * in unnamed files there, for fetch -o to link into place. */
 	const char *stage_dir;
+	/* An https artifact of FETCH_PARALLEL_MIN_BYTES or more comes over
+	 * this many connections at once (par.c); 1: one stream; 0: the
+	 * default, FETCH_CONNECTIONS_DEFAULT where the round trip to the
+	 * server (measured on the manifest's connection) is at least
+	 * FETCH_PARALLEL_MIN_RTT_S, else one stream: on a LAN one flow fills
+	 * the link, and more would only cost CPU. */
+	unsigned connections;
+	uint64_t chunk_bytes;          /* par.c's range size; 0: PAR_CHUNK_BYTES */
 };
 
 struct fetch_result {

@@ -23,12 +23,9 @@ struct xfer {
 	CURL *c;
 	struct sink *k;
 	uint64_t range_from;      /* Range start sent, 0: none */
-	int64_t content_range;    /* start from Content-Range, -1: none */
 	int checked;              /* first body bytes seen and checked */
 	int range_bad;            /* 206 for the wrong offset */
-	int64_t complete_len;     /* the size a 416 names in Content-Range, -1: none */
-	char location[512];       /* Location of the last response, "" when none */
-	int64_t retry_after_s;    /* Retry-After of the last response, -1: none */
+	struct http_head head;
 	double t0, last_ev;
 };
 
@@ -69,37 +66,39 @@ http_global_init(struct nk_err *e)
 	return 0;
 }
 
-static size_t
-on_header(char *buf, size_t size, size_t n, void *arg)
+void
+http_head_reset(struct http_head *h)
 {
-	struct xfer *x = arg;
-	size_t len = size * n;
-	unsigned long long a;
+	memset(h, 0, sizeof(*h));
+	h->retry_after_s = -1;
+}
 
+size_t
+http_head_cb(char *buf, size_t size, size_t n, void *arg)
+{
+	struct http_head *h = arg;
+	size_t len = size * n;
 	size_t i, j;
 
 	if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
 		/* a new response (after a redirect) */
-		x->content_range = x->complete_len = x->retry_after_s = -1;
-		x->location[0] = '\0';
+		http_head_reset(h);
 	} else if (len > 12 && strncasecmp(buf, "Retry-After:", 12) == 0) {
 		uint64_t s;
 		if (retryafter_parse(buf + 12, len - 12, (uint64_t)time(NULL),
 		    HTTP_RETRY_AFTER_MAX_S, &s) == 0)
-			x->retry_after_s = (int64_t)s;
+			h->retry_after_s = (int64_t)s;
 	} else if (len > 14 && strncasecmp(buf, "Content-Range:", 14) == 0) {
-		if (sscanf(buf + 14, " bytes %llu-", &a) == 1)
-			x->content_range = (int64_t)a;
-		else if (sscanf(buf + 14, " bytes */%llu", &a) == 1)
-			x->complete_len = (int64_t)a;
+		h->has_range = crange_parse(buf + 14, len - 14, &h->range) == 0;
+		h->range_malformed = !h->has_range;
 	} else if (len > 9 && strncasecmp(buf, "Location:", 9) == 0) {
 		/* Kept printable and bounded: it goes into a message. */
 		for (i = 9; i < len && (buf[i] == ' ' || buf[i] == '\t'); i++)
 			;
-		for (j = 0; i < len && j + 1 < sizeof(x->location) && buf[i] > 0x20 &&
+		for (j = 0; i < len && j + 1 < sizeof(h->location) && buf[i] > 0x20 &&
 		    buf[i] < 0x7f; i++)
-			x->location[j++] = buf[i];
-		x->location[j] = '\0';
+			h->location[j++] = buf[i];
+		h->location[j] = '\0';
 	}
 	return len;
 }
@@ -117,7 +116,8 @@ check_response(struct xfer *x)
 	x->checked = 1;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (x->range_from > 0) {
-		if (code == 206 && x->content_range != (int64_t)x->range_from) {
+		if (code == 206 && (!x->head.has_range ||
+		    x->head.range.first != (int64_t)x->range_from)) {
 			x->range_bad = 1;
 			return -1;
 		}
@@ -290,44 +290,6 @@ http_classify(const struct http_failure *f, int *transient, struct nk_err *e)
 	}
 }
 
-/* A libcurl result as one of our codes, and whether to try again. The
- * sink's own failures (cap, staging) and a wrong Range answer come first;
- * everything else goes to http_classify with what libcurl knows. */
-static int
-classify(CURLcode cc, CURL *c, const struct xfer *x, const char *cerr, int *transient,
-    long connect_limit_s, long stall_s, struct nk_err *e)
-{
-	struct http_failure f = { .curl_code = (int)cc, .detail = cerr,
-		.location = x->location, .timeout_s = x->o->timeout_s,
-		.connect_limit_s = connect_limit_s, .stall_s = stall_s };
-	curl_off_t t_conn = 0, t_tls = 0;
-	char peer[80] = "", *ip = NULL;
-	long port = 0;
-
-	*transient = 0;
-	if (cc == CURLE_WRITE_ERROR && x->range_bad) {
-		*transient = 1;
-		return nk_fail(e, NK_E_HTTP, "server answered Range %llu- with another offset",
-		    (unsigned long long)x->range_from);
-	}
-	if (cc == CURLE_WRITE_ERROR && x->k->failed) {
-		memcpy(e->msg, x->k->err.msg, sizeof(e->msg));
-		return x->k->failed_code;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f.status);
-	curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &t_conn);
-	curl_easy_getinfo(c, CURLINFO_APPCONNECT_TIME_T, &t_tls);
-	if (curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
-	    ip[0] != '\0' && curl_easy_getinfo(c, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK)
-		snprintf(peer, sizeof(peer), strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
-	f.peer = peer;
-	f.connected = t_conn > 0;
-	f.tls_done = t_tls > 0;
-	f.deadline_passed = cc == CURLE_OPERATION_TIMEDOUT && x->o->deadline > 0 &&
-	    now_s() >= x->o->deadline - 0.05;
-	return http_classify(&f, transient, e);
-}
-
 static long
 stall_limit(const struct http_opts *o)
 {
@@ -340,6 +302,62 @@ static long
 connect_limit(const struct http_opts *o)
 {
 	return stall_limit(o) < HTTP_CONNECT_TIMEOUT_S ? stall_limit(o) : HTTP_CONNECT_TIMEOUT_S;
+}
+
+int
+http_failed(void *curl, int curl_code, const struct http_head *h, const char *cerr,
+    const struct http_opts *o, struct http_outcome *out, struct nk_err *e)
+{
+	CURL *c = curl;
+	CURLcode cc = (CURLcode)curl_code;
+	struct http_failure f = { .curl_code = curl_code, .detail = cerr,
+		.location = h->location, .timeout_s = o->timeout_s,
+		.connect_limit_s = connect_limit(o), .stall_s = stall_limit(o) };
+	curl_off_t t_conn = 0, t_tls = 0;
+	char peer[80] = "", *ip = NULL;
+	long port = 0;
+	int rc;
+
+	out->transient = out->hung = 0;
+	out->wait_s = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f.status);
+	curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &t_conn);
+	curl_easy_getinfo(c, CURLINFO_APPCONNECT_TIME_T, &t_tls);
+	if (curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != NULL &&
+	    ip[0] != '\0' && curl_easy_getinfo(c, CURLINFO_PRIMARY_PORT, &port) == CURLE_OK)
+		snprintf(peer, sizeof(peer), strchr(ip, ':') ? "[%s]:%ld" : "%s:%ld", ip, port);
+	f.peer = peer;
+	f.connected = t_conn > 0;
+	f.tls_done = t_tls > 0;
+	f.deadline_passed = cc == CURLE_OPERATION_TIMEDOUT && o->deadline > 0 &&
+	    now_s() >= o->deadline - 0.05;
+	rc = http_classify(&f, &out->transient, e);
+	out->hung = cc == CURLE_OPERATION_TIMEDOUT && t_tls == 0;
+	if (out->transient && h->retry_after_s >= 0 &&
+	    (f.status == 429 || f.status == 503))
+		out->wait_s = (long)h->retry_after_s;
+	return rc;
+}
+
+/* A libcurl result as one of our codes, and whether to try again. The
+ * sink's own failures (cap, staging) and a wrong Range answer come first;
+ * everything else goes to http_failed. */
+static int
+classify(CURLcode cc, CURL *c, const struct xfer *x, const char *cerr,
+    struct http_outcome *out, struct nk_err *e)
+{
+	out->transient = out->hung = 0;
+	out->wait_s = 0;
+	if (cc == CURLE_WRITE_ERROR && x->range_bad) {
+		out->transient = 1;
+		return nk_fail(e, NK_E_HTTP, "server answered Range %llu- with another offset",
+		    (unsigned long long)x->range_from);
+	}
+	if (cc == CURLE_WRITE_ERROR && x->k->failed) {
+		memcpy(e->msg, x->k->err.msg, sizeof(e->msg));
+		return x->k->failed_code;
+	}
+	return http_failed(c, (int)cc, &x->head, cerr, x->o, out, e);
 }
 
 /* Applies every option that makes a transfer safe. Fails closed. */
@@ -370,6 +388,8 @@ harden(CURL *c, const struct http_opts *o, char *cerr)
 	bad |= curl_easy_setopt(c, CURLOPT_CAPATH, o->capath) != CURLE_OK;
 	if (o->pin != NULL)
 		bad |= curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, o->pin) != CURLE_OK;
+	if (o->share != NULL)
+		bad |= curl_easy_setopt(c, CURLOPT_SHARE, o->share) != CURLE_OK;
 	return bad ? -1 : 0;
 }
 
@@ -379,10 +399,39 @@ http_harden(void *curl, const struct http_opts *o, char *cerr)
 	return harden(curl, o, cerr);
 }
 
-/* Milliseconds left before o->deadline (at least 1); 0: no deadline;
- * -1: passed. */
-static long
-ms_left(const struct http_opts *o)
+int
+http_share_open(struct http_opts *o, struct nk_err *e)
+{
+	CURLSH *sh = curl_share_init();
+	int bad = 0;
+
+	if (sh == NULL)
+		return nk_fail(e, NK_E_NOMEM, "libcurl: out of memory");
+	/* Connections: manifest, signature and artifacts over one where the
+	 * server keeps it open; TLS sessions: a new connection to the same
+	 * server (a parallel range, a reconnect) resumes instead of a full
+	 * handshake. All transfers run in one thread: no lock callbacks. */
+	bad |= curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK;
+	bad |= curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK;
+	bad |= curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK;
+	if (bad) {
+		curl_share_cleanup(sh);
+		return nk_fail(e, NK_E_INTERNAL, "libcurl cannot share connections (too old?)");
+	}
+	o->share = sh;
+	return 0;
+}
+
+void
+http_share_close(struct http_opts *o)
+{
+	if (o->share != NULL)
+		curl_share_cleanup(o->share);
+	o->share = NULL;
+}
+
+long
+http_ms_left(const struct http_opts *o)
 {
 	double left;
 
@@ -394,8 +443,8 @@ ms_left(const struct http_opts *o)
 	return left * 1000 < 1 ? 1 : (long)(left * 1000);
 }
 
-static int
-deadline_fail(const struct http_opts *o, struct nk_err *e)
+int
+http_deadline_fail(const struct http_opts *o, struct nk_err *e)
 {
 	struct http_failure f = { .deadline_passed = 1, .timeout_s = o->timeout_s };
 	int transient;
@@ -403,27 +452,40 @@ deadline_fail(const struct http_opts *o, struct nk_err *e)
 	return http_classify(&f, &transient, e);
 }
 
+/* A new connection's TCP handshake: one round trip to the server. */
+static void
+note_rtt(const struct http_opts *o, CURL *c)
+{
+	curl_off_t conn = 0, dns = 0;
+	long n = 0;
+
+	if (o->rtt_s != NULL && curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK &&
+	    n > 0 && curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &conn) == CURLE_OK &&
+	    conn > 0 && curl_easy_getinfo(c, CURLINFO_NAMELOOKUP_TIME_T, &dns) == CURLE_OK &&
+	    conn >= dns)
+		*o->rtt_s = (double)(conn - dns) / 1e6;
+}
+
 /* One request. *hung: it timed out before the TLS handshake completed;
  * *complete: the server answered 416 exactly at the end of what k holds;
  * *wait_s: a 429 or 503 came with Retry-After (capped), else 0. */
 static int
-attempt(const struct http_opts *o, const char *url, struct sink *k, int *transient,
-    int *hung, int *complete, long *wait_s, struct nk_err *e)
+attempt(const struct http_opts *o, const char *url, struct sink *k,
+    struct http_outcome *out, int *complete, struct nk_err *e)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
 	char range[32];
-	struct xfer x = { .o = o, .url = url, .k = k, .content_range = -1, .complete_len = -1,
-		.retry_after_s = -1 };
+	struct xfer x = { .o = o, .url = url, .k = k };
 	CURL *c;
 	CURLcode cc;
-	curl_off_t t_tls = 0;
-	long left = ms_left(o), status = 0;
+	long left = http_ms_left(o), status = 0;
 	int rc;
 
-	*transient = *hung = *complete = 0;
-	*wait_s = 0;
+	*out = (struct http_outcome){ 0 };
+	*complete = 0;
+	http_head_reset(&x.head);
 	if (left < 0)
-		return deadline_fail(o, e);
+		return http_deadline_fail(o, e);
 	if ((c = curl_easy_init()) == NULL)
 		return nk_fail(e, NK_E_NOMEM, "libcurl: out of memory");
 	if (harden(c, o, cerr) != 0) {
@@ -442,12 +504,13 @@ attempt(const struct http_opts *o, const char *url, struct sink *k, int *transie
 		curl_easy_setopt(c, CURLOPT_RANGE, range);
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_head_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x.head);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
 	x.t0 = x.last_ev = now_s();
 	cc = curl_easy_perform(c);
+	note_rtt(o, c);
 	if (cc == CURLE_OK && !x.checked && x.range_from > 0) {
 		/* An empty 206/200 body after resuming: nothing was added. */
 		long code = 0;
@@ -457,22 +520,15 @@ attempt(const struct http_opts *o, const char *url, struct sink *k, int *transie
 	}
 	if (cc == CURLE_HTTP_RETURNED_ERROR && x.range_from > 0 &&
 	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 416 &&
-	    (x.complete_len < 0 || (uint64_t)x.complete_len == x.range_from)) {
+	    (!x.head.has_range || x.head.range.first != CRANGE_NONE ||
+	    (uint64_t)x.head.range.complete == x.range_from)) {
 		/* Nothing at or past range_from: the file ends where our bytes
 		 * do. Whether they are the right ones the caller's checks say. */
 		*complete = 1;
 		rc = 0;
 		goto out;
 	}
-	rc = cc == CURLE_OK ? 0 : classify(cc, c, &x, cerr, transient, connect_limit(o),
-	    stall_limit(o), e);
-	if (cc == CURLE_OPERATION_TIMEDOUT &&
-	    (curl_easy_getinfo(c, CURLINFO_APPCONNECT_TIME_T, &t_tls) != CURLE_OK || t_tls == 0))
-		*hung = 1;
-	if (*transient && x.retry_after_s >= 0 &&
-	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
-	    (status == 429 || status == 503))
-		*wait_s = (long)x.retry_after_s;
+	rc = cc == CURLE_OK ? 0 : classify(cc, c, &x, cerr, out, e);
 out:
 	curl_easy_cleanup(c);
 	return rc;
@@ -480,10 +536,10 @@ out:
 
 /* Exponential backoff on failures in a row; after progress the link
  * works, so come back quickly. */
-static unsigned
-backoff_ms(unsigned first, unsigned tries)
+unsigned
+http_backoff(const struct http_opts *o, unsigned tries)
 {
-	unsigned ms = first;
+	unsigned ms = o->backoff_ms ? o->backoff_ms : HTTP_BACKOFF_FIRST_MS;
 
 	if (tries == 0)
 		return HTTP_RESUME_PAUSE_MS;
@@ -503,13 +559,13 @@ emit_info(const struct http_opts *o, const struct sink *k, const char *msg)
 int
 http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_err *e)
 {
-	unsigned tries = 0, hangs = 0, attempts = 0;
-	unsigned backoff = o->backoff_ms ? o->backoff_ms : HTTP_BACKOFF_FIRST_MS, pause;
+	unsigned tries = 0, hangs = 0, attempts = 0, pause;
 	uint64_t before;
-	int rc, transient, hung, complete;
+	int rc, complete;
+	struct http_outcome out;
 	struct event ev;
 	double t0 = now_s();
-	long left, wait_s;
+	long left;
 	char tmp[NK_ERR_MAX];
 
 	ev = (struct event){ .type = EV_START, .file = k->name, .url = url, .total = k->max };
@@ -529,7 +585,7 @@ http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_e
 				.done = before, .total = k->max };
 			event_emit(&o->ev, &ev);
 		}
-		rc = attempt(o, url, k, &transient, &hung, &complete, &wait_s, e);
+		rc = attempt(o, url, k, &out, &complete, e);
 		attempts++;
 		if (rc == 0 && complete) {
 			snprintf(tmp, sizeof(tmp), "the server has nothing past byte %llu; "
@@ -538,11 +594,11 @@ http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_e
 		}
 		if (rc == 0)
 			break;
-		if (!transient)
+		if (!out.transient)
 			return rc;
 		/* Only real progress resets the count: a trickle is a failure. */
 		tries = sink_len(k) >= before + HTTP_PROGRESS_MIN_BYTES ? 0 : tries + 1;
-		hangs = hung ? hangs + 1 : 0;
+		hangs = out.hung ? hangs + 1 : 0;
 		if (tries >= HTTP_TRIES_WITHOUT_PROGRESS || attempts >= HTTP_ATTEMPTS_MAX ||
 		    hangs >= HTTP_CONNECT_HANGS_MAX) {
 			snprintf(tmp, sizeof(tmp), "%s (gave up after %u attempts)", e->msg, attempts);
@@ -552,17 +608,17 @@ http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_e
 		ev = (struct event){ .type = EV_RETRY, .file = k->name, .url = url,
 			.msg = e->msg, .attempt = attempts, .done = sink_len(k), .total = k->max };
 		event_emit(&o->ev, &ev);
-		pause = backoff_ms(backoff, tries);
-		if (wait_s > 0 && (unsigned long)wait_s * 1000 > pause) {
-			pause = (unsigned)wait_s * 1000;
+		pause = http_backoff(o, tries);
+		if (out.wait_s > 0 && (unsigned long)out.wait_s * 1000 > pause) {
+			pause = (unsigned)out.wait_s * 1000;
 			snprintf(tmp, sizeof(tmp), "the server asks to come back in %ld s "
-			    "(Retry-After); waiting", wait_s);
+			    "(Retry-After); waiting", out.wait_s);
 			emit_info(o, k, tmp);
 		}
-		if ((left = ms_left(o)) < 0 || (left > 0 && (unsigned long)left <= pause)) {
+		if ((left = http_ms_left(o)) < 0 || (left > 0 && (unsigned long)left <= pause)) {
 			/* No time for another attempt: say so, and what went wrong. */
 			memcpy(tmp, e->msg, sizeof(tmp));
-			rc = deadline_fail(o, e);
+			rc = http_deadline_fail(o, e);
 			nk_fail(e, rc, "%s; the last attempt: %s", e->msg, tmp);
 			return rc;
 		}

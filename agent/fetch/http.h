@@ -4,6 +4,9 @@
 #ifndef NK_HTTP_H
 #define NK_HTTP_H
 
+#include <stdint.h>
+
+#include "crange.h"
 #include "err.h"
 #include "event.h"
 #include "sink.h"
@@ -21,6 +24,7 @@
 #define HTTP_BACKOFF_MAX_MS 8000U
 #define HTTP_RESUME_PAUSE_MS 100U     /* after a failure that made progress */
 #define HTTP_BUFFER_BYTES (512L * 1024)
+#define HTTP_LOCATION_MAX_BYTES 512   /* a Location kept for messages */
 
 struct http_opts {
 	const char *cacert;     /* CA bundle file (castore), NULL: none */
@@ -31,6 +35,26 @@ struct http_opts {
 	double deadline;        /* http_now() when the whole run must end; 0: none */
 	long timeout_s;         /* the --timeout behind deadline, for messages */
 	struct event_sink ev;
+	void *share;            /* http_share_open's connections and TLS sessions; NULL: none */
+	double *rtt_s;          /* where http_get notes the TCP handshake time of a new
+	                         * connection (one round trip); NULL: nowhere */
+};
+
+/* What the headers of the final response said (http_head_cb keeps it;
+ * a redirect's headers are forgotten at the next status line). */
+struct http_head {
+	struct crange range;    /* Content-Range, when has_range */
+	int has_range;          /* a Content-Range that parses */
+	int range_malformed;    /* a Content-Range that does not */
+	int64_t retry_after_s;  /* Retry-After, capped; -1: none */
+	char location[HTTP_LOCATION_MAX_BYTES]; /* printable, "" when none */
+};
+
+/* What to do after a failed transfer (http_failed). */
+struct http_outcome {
+	int transient;          /* worth another attempt */
+	int hung;               /* timed out before the TLS handshake completed */
+	long wait_s;            /* a 429/503's Retry-After (capped); 0: none */
 };
 
 /* What is known of a failed attempt, for http_classify. */
@@ -60,6 +84,34 @@ int http_harden(void *curl, const struct http_opts *o, char *cerr);
 
 /* Initialises libcurl once per process. */
 int http_global_init(struct nk_err *e);
+
+/* Gives o a share of connections, TLS sessions and DNS answers, so that
+ * every transfer made with o (http_harden sets it) reuses a connection
+ * the server kept open (manifest, signature and artifacts on one) and
+ * resumes the TLS session of an earlier one. Used from one thread only. */
+int http_share_open(struct http_opts *o, struct nk_err *e);
+/* Closes the share and the connections it holds (idempotent). */
+void http_share_close(struct http_opts *o);
+
+/* CURLOPT_HEADERFUNCTION for a struct http_head (CURLOPT_HEADERDATA). */
+size_t http_head_cb(char *buf, size_t size, size_t n, void *head);
+/* Empties h before a request. */
+void http_head_reset(struct http_head *h);
+
+/* A failed transfer of the easy handle curl (curl_code its CURLcode, h
+ * its headers, cerr its error buffer) as one of our codes with its
+ * sentence (http_classify), and what to do next. */
+int http_failed(void *curl, int curl_code, const struct http_head *h, const char *cerr,
+    const struct http_opts *o, struct http_outcome *out, struct nk_err *e);
+
+/* The pause before the next attempt after tries failures in a row (0:
+ * after a failure that made progress). */
+unsigned http_backoff(const struct http_opts *o, unsigned tries);
+/* Milliseconds left before o->deadline (at least 1); 0: no deadline;
+ * -1: passed. */
+long http_ms_left(const struct http_opts *o);
+/* The --timeout failure, as http_classify says it. */
+int http_deadline_fail(const struct http_opts *o, struct nk_err *e);
 
 /* Downloads url into k. Transient failures (connect, reset, timeout,
  * 408/429/5xx) are retried with backoff (at least the Retry-After of a

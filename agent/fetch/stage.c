@@ -109,6 +109,28 @@ stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e
 }
 
 int
+stage_write_at(struct stage_file *s, const void *buf, size_t len, uint64_t off,
+    struct nk_err *e)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = pwrite(s->fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return append_failed(s, errno, e);
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+		if (off > s->len)
+			s->len = off;
+	}
+	return 0;
+}
+
+int
 stage_reset(struct stage_file *s, struct nk_err *e)
 {
 	if (ftruncate(s->fd, 0) != 0)

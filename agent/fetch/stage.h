@@ -32,6 +32,11 @@ int stage_link(const struct stage_file *s, const char *path, struct nk_err *e);
  * filesystem's (NK_E_IO, naming its mount point and free space); a full
  * memfd is RAM (NK_E_NOMEM, with MemAvailable). */
 int stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e);
+/* Writes len bytes at offset off (a parallel download's chunks arrive
+ * out of order); s->len becomes the highest end written. Failures as
+ * stage_append's. */
+int stage_write_at(struct stage_file *s, const void *buf, size_t len, uint64_t off,
+    struct nk_err *e);
 /* Discards every byte (for a server that ignored a Range request). */
 int stage_reset(struct stage_file *s, struct nk_err *e);
 /* Seals a memfd against write, grow, shrink and further sealing, then

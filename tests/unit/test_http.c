@@ -357,6 +357,68 @@ t_deadline_ends_retries(void **st)
 	stage_close(&k.stage);
 }
 
+/* One share of connections and TLS sessions for every transfer of a run,
+ * set on each handle; none unless asked for. */
+static void
+t_share_set_on_every_transfer(void **st)
+{
+	struct http_opts o = { .backoff_ms = 1 };
+	struct sink k;
+	struct nk_err e = { "" };
+	size_t i, shares = 0, urls = 0;
+
+	(void)st;
+	assert_int_equal(http_global_init(&e), 0);
+	assert_int_equal(http_share_open(&o, &e), 0);
+	assert_non_null(o.share);
+	assert_int_equal(sink_open(&k, "f", 10, NULL, &e), 0);
+	http_get(&o, "https://127.0.0.1:1/f", &k, &e);
+	sink_close(&k);
+	stage_close(&k.stage);
+	for (i = 0; i < nseen; i++) {
+		shares += seen[i].opt == CURLOPT_SHARE;
+		urls += seen[i].opt == CURLOPT_URL;
+	}
+	assert_int_equal(shares, urls);
+	http_share_close(&o);
+	assert_null(o.share);
+	http_share_close(&o); /* idempotent */
+	nseen = 0;
+	get_closed(&k, &e, NULL, NULL);
+	for (i = 0; i < nseen; i++)
+		assert_int_not_equal(seen[i].opt, CURLOPT_SHARE);
+}
+
+/* The header callback keeps what the final response said: a redirect's
+ * headers are forgotten, a Content-Range is parsed strictly. */
+static void
+t_head_of_the_final_response(void **st)
+{
+	struct http_head h;
+	static const char *lines[] = {
+		"HTTP/1.1 302 Found\r\n", "Location: https://mirror.test/b/initrd\r\n",
+		"Retry-After: 7\r\n", "Content-Range: bytes 0-1/2\r\n",
+		"HTTP/1.1 206 Partial Content\r\n", "Content-Range: bytes 100-199/1000\r\n",
+	};
+	size_t i;
+
+	(void)st;
+	http_head_reset(&h);
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		assert_int_equal(http_head_cb((char *)lines[i], 1, strlen(lines[i]), &h),
+		    strlen(lines[i]));
+	assert_string_equal(h.location, "");
+	assert_int_equal(h.retry_after_s, -1);
+	assert_true(h.has_range);
+	assert_int_equal(h.range.first, 100);
+	assert_int_equal(h.range.last, 199);
+	assert_int_equal(h.range.complete, 1000);
+	http_head_cb((char *)"Content-Range: bytes 5-1/10\r\n", 1,
+	    strlen("Content-Range: bytes 5-1/10\r\n"), &h);
+	assert_false(h.has_range);
+	assert_true(h.range_malformed);
+}
+
 int
 main(void)
 {
@@ -368,6 +430,7 @@ main(void)
 		T(t_classify_unsupported_protocol_three_ways), T(t_classify_one_sentence_per_class),
 		T(t_classify_timeouts_name_the_phase), T(t_connect_limit_follows_stall_limit),
 		T(t_all_bytes_held_no_request), T(t_deadline_ends_retries),
+		T(t_share_set_on_every_transfer), T(t_head_of_the_final_response),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -362,11 +362,38 @@ t_enospc_memfd_says_ram_with_numbers(void **st)
 	stage_close(&s);
 }
 
+/* Parallel ranges land out of order: every byte where it belongs, the
+ * length the highest end written; a full RAM is still said as RAM. */
+static void
+t_write_at_out_of_order(void **st)
+{
+	struct stage_file s;
+	struct nk_err e = { "" };
+	char buf[16] = "";
+
+	(void)st;
+	assert_int_equal(stage_open(&s, "initrd", NULL, &e), 0);
+	assert_int_equal(stage_write_at(&s, "world", 5, 6, &e), 0);
+	assert_int_equal(s.len, 11);
+	assert_int_equal(stage_write_at(&s, "hello ", 6, 0, &e), 0);
+	assert_int_equal(s.len, 11);
+	assert_int_equal(pread(s.fd, buf, sizeof(buf), 0), 11);
+	assert_string_equal(buf, "hello world");
+	s.want = 400;
+	pwrite_fail_errno = ENOSPC;
+	assert_int_equal(stage_write_at(&s, "x", 1, 20, &e), NK_E_NOMEM);
+	pwrite_fail_errno = 0;
+	assert_non_null(strstr(e.msg, "RAM"));
+	assert_int_equal(s.len, 11);
+	stage_close(&s);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_append_seal_readonly),
+		cmocka_unit_test(t_write_at_out_of_order),
 		cmocka_unit_test(t_sealed_cannot_be_reopened_writable),
 		cmocka_unit_test(t_memfd_enomem),
 		cmocka_unit_test(t_memfd_emfile),
