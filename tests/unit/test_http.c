@@ -4,66 +4,17 @@
  * safety option went missing. The transfers go to a closed port on
  * 127.0.0.1 only (connection refused): retries and backoff are observed
  * without any server. */
-#include <stdarg.h>
-
 #include <curl/curl.h>
 
 #include "http.h"
+#include "curlrec.h"
 #include "nktest.h"
-
-CURLcode __real_curl_easy_setopt(CURL *c, CURLoption opt, ...);
-
-#define SEEN_MAX 256
-static struct {
-	CURLoption opt;
-	long l;
-	char s[256];
-} seen[SEEN_MAX];
-static size_t nseen;
-static int urls_set;
-
-CURLcode
-__wrap_curl_easy_setopt(CURL *c, CURLoption opt, ...)
-{
-	va_list ap;
-	CURLcode rc;
-
-	va_start(ap, opt);
-	if (nseen < SEEN_MAX)
-		seen[nseen].opt = opt;
-	if (opt < CURLOPTTYPE_OBJECTPOINT) {
-		long v = va_arg(ap, long);
-		if (nseen < SEEN_MAX)
-			seen[nseen++].l = v;
-		rc = __real_curl_easy_setopt(c, opt, v);
-	} else if (opt < CURLOPTTYPE_OFF_T) {
-		void *p = va_arg(ap, void *);
-		if (nseen < SEEN_MAX) {
-			if (opt == CURLOPT_URL || opt == CURLOPT_PROTOCOLS_STR ||
-			    opt == CURLOPT_REDIR_PROTOCOLS_STR || opt == CURLOPT_CAINFO ||
-			    opt == CURLOPT_PINNEDPUBLICKEY || opt == CURLOPT_RANGE)
-				snprintf(seen[nseen].s, sizeof(seen[nseen].s), "%s", (char *)p);
-			nseen++;
-		}
-		if (opt == CURLOPT_URL)
-			urls_set++;
-		rc = __real_curl_easy_setopt(c, opt, p);
-	} else {
-		curl_off_t v = va_arg(ap, curl_off_t);
-		nseen++;
-		rc = __real_curl_easy_setopt(c, opt, v);
-	}
-	va_end(ap);
-	return rc;
-}
 
 static int
 setup(void **st)
 {
 	(void)st;
-	nseen = 0;
-	urls_set = 0;
-	memset(seen, 0, sizeof(seen));
+	curlrec_reset();
 	return 0;
 }
 
@@ -73,7 +24,7 @@ all_values(CURLoption opt, int (*ok)(long), const char *what)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < nseen && i < SEEN_MAX; i++)
+	for (i = 0; i < nseen; i++)
 		if (seen[i].opt == opt) {
 			n++;
 			if (!ok(seen[i].l))
@@ -81,18 +32,6 @@ all_values(CURLoption opt, int (*ok)(long), const char *what)
 		}
 	if (n == 0)
 		fail_msg("%s never set", what);
-}
-
-static const char *
-last_str(CURLoption opt)
-{
-	size_t i;
-	const char *s = NULL;
-
-	for (i = 0; i < nseen && i < SEEN_MAX; i++)
-		if (seen[i].opt == opt)
-			s = seen[i].s;
-	return s;
 }
 
 static int is_one(long v) { return v == 1; }
@@ -137,8 +76,8 @@ t_https_only(void **st)
 
 	(void)st;
 	get_closed(&k, &e, NULL, NULL);
-	assert_string_equal(last_str(CURLOPT_PROTOCOLS_STR), "https");
-	assert_string_equal(last_str(CURLOPT_REDIR_PROTOCOLS_STR), "https");
+	assert_string_equal(curlrec_last_str(CURLOPT_PROTOCOLS_STR), "https");
+	assert_string_equal(curlrec_last_str(CURLOPT_REDIR_PROTOCOLS_STR), "https");
 	all_values(CURLOPT_MAXREDIRS, bounded_redirs, "CURLOPT_MAXREDIRS");
 }
 
@@ -164,8 +103,8 @@ t_cacert_and_pin_passed(void **st)
 
 	(void)st;
 	get_closed(&k, &e, "/etc/ssl/certs/ca-certificates.crt", "sha256//AAAA");
-	assert_string_equal(last_str(CURLOPT_CAINFO), "/etc/ssl/certs/ca-certificates.crt");
-	assert_string_equal(last_str(CURLOPT_PINNEDPUBLICKEY), "sha256//AAAA");
+	assert_string_equal(curlrec_last_str(CURLOPT_CAINFO), "/etc/ssl/certs/ca-certificates.crt");
+	assert_string_equal(curlrec_last_str(CURLOPT_PINNEDPUBLICKEY), "sha256//AAAA");
 }
 
 static void
@@ -189,7 +128,7 @@ t_no_range_on_first_attempt(void **st)
 
 	(void)st;
 	get_closed(&k, &e, NULL, NULL);
-	assert_null(last_str(CURLOPT_RANGE));
+	assert_null(curlrec_last_str(CURLOPT_RANGE));
 }
 
 /* Each libcurl failure class gets its own sentence: a refused redirect,
@@ -383,7 +322,7 @@ t_share_set_on_every_transfer(void **st)
 	http_share_close(&o);
 	assert_null(o.share);
 	http_share_close(&o); /* idempotent */
-	nseen = 0;
+	curlrec_reset();
 	get_closed(&k, &e, NULL, NULL);
 	for (i = 0; i < nseen; i++)
 		assert_int_not_equal(seen[i].opt, CURLOPT_SHARE);

@@ -4,57 +4,12 @@
  * its short timeouts, i.e. if report.c stopped using http_harden. POSTs go
  * to a closed port on 127.0.0.1 only (connection refused): the failures
  * are observed without a server, and never change anything but events. */
-#include <stdarg.h>
-
 #include <curl/curl.h>
 
+#include "curlrec.h"
 #include "nktest.h"
 #include "report.h"
 #include "version.h"
-
-CURLcode __real_curl_easy_setopt(CURL *c, CURLoption opt, ...);
-
-#define SEEN_MAX 256
-static struct {
-	CURLoption opt;
-	long l;
-	char s[256];
-} seen[SEEN_MAX];
-static size_t nseen;
-
-CURLcode
-__wrap_curl_easy_setopt(CURL *c, CURLoption opt, ...)
-{
-	va_list ap;
-	CURLcode rc;
-
-	va_start(ap, opt);
-	if (nseen < SEEN_MAX)
-		seen[nseen].opt = opt;
-	if (opt < CURLOPTTYPE_OBJECTPOINT) {
-		long v = va_arg(ap, long);
-		if (nseen < SEEN_MAX)
-			seen[nseen++].l = v;
-		rc = __real_curl_easy_setopt(c, opt, v);
-	} else if (opt < CURLOPTTYPE_OFF_T) {
-		void *p = va_arg(ap, void *);
-		if (nseen < SEEN_MAX) {
-			if (opt == CURLOPT_URL || opt == CURLOPT_PROTOCOLS_STR ||
-			    opt == CURLOPT_REDIR_PROTOCOLS_STR || opt == CURLOPT_CAINFO ||
-			    opt == CURLOPT_POSTFIELDS)
-				snprintf(seen[nseen].s, sizeof(seen[nseen].s), "%s",
-				    p != NULL ? (char *)p : "(null)");
-			nseen++;
-		}
-		rc = __real_curl_easy_setopt(c, opt, p);
-	} else {
-		curl_off_t v = va_arg(ap, curl_off_t);
-		nseen++;
-		rc = __real_curl_easy_setopt(c, opt, v);
-	}
-	va_end(ap);
-	return rc;
-}
 
 static char dir[256], ca[300];
 static char events[8][NK_ERR_MAX + 300];
@@ -76,32 +31,10 @@ static int
 setup(void **st)
 {
 	(void)st;
-	nseen = nevents = 0;
-	memset(seen, 0, sizeof(seen));
+	curlrec_reset();
+	nevents = 0;
 	memset(events, 0, sizeof(events));
 	return 0;
-}
-
-static size_t
-count(CURLoption opt)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < nseen && i < SEEN_MAX; i++)
-		n += seen[i].opt == opt;
-	return n;
-}
-
-static const char *
-last_str(CURLoption opt)
-{
-	const char *s = NULL;
-	size_t i;
-
-	for (i = 0; i < nseen && i < SEEN_MAX; i++)
-		if (seen[i].opt == opt)
-			s = seen[i].s;
-	return s;
 }
 
 static long
@@ -110,7 +43,7 @@ last_long(CURLoption opt)
 	long v = -12345;
 	size_t i;
 
-	for (i = 0; i < nseen && i < SEEN_MAX; i++)
+	for (i = 0; i < nseen; i++)
 		if (seen[i].opt == opt)
 			v = seen[i].l;
 	return v;
@@ -203,7 +136,7 @@ t_off_without_url(void **st)
 	report_send(&r, &m);
 	report_init(&r, "", NULL, &ID, &sink);
 	report_send(&r, &m);
-	assert_int_equal(count(CURLOPT_URL), 0);
+	assert_int_equal(curlrec_count(CURLOPT_URL), 0);
 	assert_int_equal(nevents, 0);
 }
 
@@ -216,7 +149,7 @@ t_bad_url_is_a_warning(void **st)
 	(void)st;
 	report_init(&r, "http://127.0.0.1:1/r", ca, &ID, &sink);
 	report_send(&r, &m);
-	assert_int_equal(count(CURLOPT_URL), 0);
+	assert_int_equal(curlrec_count(CURLOPT_URL), 0);
 	assert_int_equal(nevents, 1);
 	assert_non_null(strstr(events[0], "report: reporting is off: "));
 }
@@ -246,21 +179,21 @@ t_post_is_hardened(void **st)
 	(void)st;
 	report_init(&r, "https://127.0.0.1:1/collect", ca, &ID, &sink);
 	report_send(&r, &m);
-	assert_string_equal(last_str(CURLOPT_URL), "https://127.0.0.1:1/collect");
-	assert_string_equal(last_str(CURLOPT_PROTOCOLS_STR), "https");
-	assert_string_equal(last_str(CURLOPT_REDIR_PROTOCOLS_STR), "https");
-	assert_string_equal(last_str(CURLOPT_CAINFO), ca);
+	assert_string_equal(curlrec_last_str(CURLOPT_URL), "https://127.0.0.1:1/collect");
+	assert_string_equal(curlrec_last_str(CURLOPT_PROTOCOLS_STR), "https");
+	assert_string_equal(curlrec_last_str(CURLOPT_REDIR_PROTOCOLS_STR), "https");
+	assert_string_equal(curlrec_last_str(CURLOPT_CAINFO), ca);
 	assert_int_equal(last_long(CURLOPT_SSL_VERIFYPEER), 1);
 	assert_int_equal(last_long(CURLOPT_SSL_VERIFYHOST), 2);
 	assert_int_equal(last_long(CURLOPT_SSLVERSION), CURL_SSLVERSION_TLSv1_2);
 	assert_true(last_long(CURLOPT_CONNECTTIMEOUT) > 0 &&
 	    last_long(CURLOPT_CONNECTTIMEOUT) <= REPORT_CONNECT_TIMEOUT_S);
 	assert_true(last_long(CURLOPT_TIMEOUT) > 0 && last_long(CURLOPT_TIMEOUT) <= REPORT_TIMEOUT_S);
-	assert_int_equal(count(CURLOPT_PINNEDPUBLICKEY), 0); /* the bundle server's, not this */
+	assert_int_equal(curlrec_count(CURLOPT_PINNEDPUBLICKEY), 0); /* the bundle server's, not this */
 	for (i = 0; i < nseen; i++)
 		if (seen[i].opt == CURLOPT_SSL_VERIFYPEER && !is_one(seen[i].l))
 			fail_msg("VERIFYPEER set to %ld", seen[i].l);
-	assert_non_null(strstr(last_str(CURLOPT_POSTFIELDS), "{\"event\":\"start\""));
+	assert_non_null(strstr(curlrec_last_str(CURLOPT_POSTFIELDS), "{\"event\":\"start\""));
 	/* refused: a warning, the run goes on */
 	assert_int_equal(nevents, 1);
 	assert_non_null(strstr(events[0], "'start' not delivered to https://127.0.0.1:1/collect"));
@@ -279,11 +212,11 @@ t_gives_up_after_failures(void **st)
 	report_send(&r, &m);
 	m.event = "verified";
 	report_send(&r, &m);
-	assert_int_equal(count(CURLOPT_URL), REPORT_FAILURES_MAX);
+	assert_int_equal(curlrec_count(CURLOPT_URL), REPORT_FAILURES_MAX);
 	assert_non_null(strstr(events[REPORT_FAILURES_MAX - 1], "no more reports"));
 	m.event = "result";
 	report_send(&r, &m);
-	assert_int_equal(count(CURLOPT_URL), REPORT_FAILURES_MAX);
+	assert_int_equal(curlrec_count(CURLOPT_URL), REPORT_FAILURES_MAX);
 	assert_int_equal(nevents, REPORT_FAILURES_MAX);
 }
 
