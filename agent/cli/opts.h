@@ -35,7 +35,7 @@
     "  --timeout S          the whole run's deadline in seconds (default 3600),\n" \
     "                       retries and resumes included\n" \
     "  --connections N      fetch an artifact of 8 MiB or more over N (1-16)\n" \
-    "                       connections at once, in ranges; default 8 when the\n" \
+    "                       connections at once, in ranges; default 16 when the\n" \
     "                       server is 2 ms or more away, else 1 (one stream)\n" \
     "  --json               one JSON object per event on stdout\n" \
     "\n" \

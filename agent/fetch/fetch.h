@@ -20,7 +20,7 @@
 #define FETCH_KEYS_MAX 8         /* trusted keys at once (rotation) */
 #define FETCH_CLOCK_SKEW_S 300   /* "issued" may be this far in the future */
 #define FETCH_LOCAL_CHUNK_BYTES (256 * 1024)
-#define FETCH_CONNECTIONS_DEFAULT 8U    /* --connections (docs/bench.md: why 8) */
+#define FETCH_CONNECTIONS_DEFAULT 16U   /* --connections (docs/bench.md: why 16) */
 #define FETCH_PARALLEL_MIN_RTT_S 0.002  /* nearer servers: one stream (the default) */
 #define FETCH_CONNECTIONS_MAX 16U       /* CHUNK_SLOTS_MAX */
 #define FETCH_PARALLEL_MIN_BYTES (8ULL * 1024 * 1024) /* smaller: one stream */
