@@ -90,25 +90,6 @@ append_failed(const struct stage_file *s, int err, struct nk_err *e)
 }
 
 int
-stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e)
-{
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = pwrite(s->fd, p, len, (off_t)s->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return append_failed(s, errno, e);
-		p += n;
-		len -= (size_t)n;
-		s->len += (uint64_t)n;
-	}
-	return 0;
-}
-
-int
 stage_write_at(struct stage_file *s, const void *buf, size_t len, uint64_t off,
     struct nk_err *e)
 {
@@ -128,6 +109,12 @@ stage_write_at(struct stage_file *s, const void *buf, size_t len, uint64_t off,
 			s->len = off;
 	}
 	return 0;
+}
+
+int
+stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e)
+{
+	return stage_write_at(s, buf, len, s->len, e);
 }
 
 int
