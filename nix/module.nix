@@ -15,11 +15,18 @@
 # stage 2 one unit (handoff/stage2.sh) installs the rest, before
 # systemd-networkd and sshd start.
 #
+# Once systemd-networkd has configured the handed-over units,
+# `nixos-kexec-selftest` (handoff/selftest.sh) checks that their default
+# gateways answer ARP/ND and that the bundle's source host accepts TCP; if
+# not within 30 s it switches the links concerned to DHCP/RA and checks
+# again (docs/handoff.md, "The network self-test").
+#
 # The fleet side (docs/fleet.md, issue 12): `nixos-kexec-report-up` posts
 # `up` to the agent's --report collector (handoff/report.sh) once the network
-# is online; `nixos-kexec-revert` (handoff/revert.sh) reboots back into the
-# old system after boot --revert-after S unless `nixos-kexec-confirm` runs
-# first. Both do nothing without a boot.json or with none of these options.
+# is online and the self-test is done; `nixos-kexec-revert`
+# (handoff/revert.sh) reboots back into the old system after boot
+# --revert-after S unless `nixos-kexec-confirm` runs first. All three do
+# nothing without a boot.json; the last two nothing without these options.
 #
 # Without a handoff nothing changes: NixOS's 99-ethernet-default-dhcp.network
 # runs DHCP on every Ethernet port, sshd generates host keys, and only the
@@ -43,14 +50,15 @@ let
     )
   '';
 
-  # report.sh, revert.sh and nixos-kexec-confirm side by side (revert.sh and
-  # the confirm command find report.sh beside themselves), with the tools
-  # they run on PATH; the confirm command also in bin/. The e2e stand-in
-  # installs the same files in /usr/lib/nixos-kexec.
+  # report.sh, revert.sh, selftest.sh and nixos-kexec-confirm side by side
+  # (the others find report.sh beside themselves), with the tools they run
+  # on PATH; the confirm command also in bin/. The e2e stand-in installs the
+  # same files in /usr/lib/nixos-kexec.
   fleet = pkgs.runCommand "nixos-kexec-handoff" { } ''
     d=$out/libexec/nixos-kexec
     mkdir -p $d $out/bin
     for f in ${./handoff/report.sh}:report.sh ${./handoff/revert.sh}:revert.sh \
+      ${./handoff/selftest.sh}:selftest.sh \
       ${./handoff/nixos-kexec-confirm}:nixos-kexec-confirm; do
       {
         echo '#!${pkgs.runtimeShell}'
@@ -67,11 +75,14 @@ let
   fleetPath = lib.makeBinPath [
     pkgs.bash # sh, for revert.sh and the confirm command running report.sh
     pkgs.curl
-    pkgs.coreutils
+    pkgs.coreutils # also timeout, for selftest.sh's TCP check
+    pkgs.gawk
+    pkgs.gnugrep
     pkgs.gnused
     pkgs.iproute2
+    pkgs.iputils # ping, which makes the kernel ask for a gateway's MAC
     pkgs.openssh
-    pkgs.systemd
+    pkgs.systemd # networkctl
   ];
 in
 {
@@ -134,7 +145,31 @@ in
 
       environment.systemPackages = [ fleet ];
 
+      # Mirrored by tests/e2e/journey/second/nixos-kexec-selftest.service.
+      # Not after network-online.target: a handed-over network that does
+      # not work may never get there, and that is what it is for. Its
+      # steps go to the console, and to the collector when there is one.
+      systemd.services.nixos-kexec-selftest = {
+        description = "nixos-kexec network self-test: check the handed-over network, else fall back to DHCP/RA";
+        wantedBy = [ "multi-user.target" ];
+        after = [
+          "systemd-networkd.service"
+          "nixos-kexec-handoff.service"
+        ];
+        unitConfig.ConditionPathExists = "${run}/handoff/boot.json";
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = "${fleet}/libexec/nixos-kexec/selftest.sh";
+          # Its own bounds add up to about 110 s; this is the backstop.
+          TimeoutStartSec = "5min";
+          StandardOutput = "journal+console";
+          StandardError = "journal+console";
+        };
+      };
+
       # Mirrored by tests/e2e/journey/second/nixos-kexec-report-up.service.
+      # After the self-test, so that `up` names the addresses in effect.
       systemd.services.nixos-kexec-report-up = {
         description = "Report to the nixos-kexec collector that this system is up";
         wantedBy = [ "multi-user.target" ];
@@ -142,6 +177,7 @@ in
         after = [
           "network-online.target"
           "nixos-kexec-handoff.service"
+          "nixos-kexec-selftest.service"
           "sshd.service"
         ];
         unitConfig.ConditionPathExists = "${run}/handoff/boot.json";

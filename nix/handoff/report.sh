@@ -10,6 +10,10 @@
 #                        fingerprints (retried while the network comes up)
 #   report.sh revert     from revert.sh, just before the safety net reboots
 #   report.sh confirmed  from nixos-kexec-confirm
+#   report.sh selftest NAME RESULT DETAIL [TIME]
+#                        from selftest.sh, one step of the network self-test:
+#                        "step":{"name","result","detail","time"}, TIME the
+#                        Unix seconds it happened (default now)
 #
 # The same rules as the agent's reports: https only (also for redirects),
 # TLS 1.2 at least, the certificate always verified, against the CA the
@@ -22,7 +26,8 @@
 # the e2e stand-in second system runs the same file. Environment (tests):
 #   NIXOS_KEXEC_HANDOFF      the handoff tree (default /run/nixos-kexec/handoff)
 #   NIXOS_KEXEC_ROOT         prefix for /etc/machine-id and /etc/ssh (default "")
-#   NIXOS_KEXEC_REPORT_TRIES attempts (default: 12 for up, 3 for revert, 1 else)
+#   NIXOS_KEXEC_REPORT_TRIES attempts (default: 12 for up, 3 for revert and
+#                            selftest, 1 else)
 #   NIXOS_KEXEC_REPORT_WAIT  seconds between attempts (default 5)
 set -u
 
@@ -35,8 +40,15 @@ case $event in
 up) tries=12 ;;
 revert) tries=3 ;;
 confirmed) tries=1 ;;
+selftest)
+	tries=3
+	if [ $# -lt 4 ]; then
+		echo "usage: report.sh selftest NAME RESULT DETAIL [TIME]" >&2
+		exit 64
+	fi
+	;;
 *)
-	echo "usage: report.sh up|revert|confirmed" >&2
+	echo "usage: report.sh up|revert|confirmed|selftest" >&2
 	exit 64
 	;;
 esac
@@ -60,7 +72,7 @@ number() {
 }
 # Only bytes that need no escaping in a JSON string.
 clean() {
-	printf '%s' "$1" | tr -cd 'A-Za-z0-9._:/+=@%, -'
+	printf '%s' "$1" | tr -cd 'A-Za-z0-9._:/+=@%(), -'
 }
 
 url=$(field report)
@@ -128,6 +140,11 @@ if [ -n "$name" ] && [ -n "$version" ]; then
 fi
 if [ -n "$after" ] && [ "$after" -gt 0 ]; then
 	body="$body,\"revert_after\":$after"
+fi
+if [ "$event" = selftest ]; then
+	at=$(printf '%s' "${5:-}" | tr -cd 0-9)
+	body="$body,\"step\":{\"name\":\"$(clean "$2")\",\"result\":\"$(clean "$3")\""
+	body="$body,\"detail\":\"$(clean "$4")\",\"time\":${at:-$(date +%s)}}"
 fi
 body="$body}"
 

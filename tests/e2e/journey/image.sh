@@ -11,8 +11,9 @@
 #                     module's stage-2 script (nix/handoff/stage2.sh) run by
 #                     the same unit the module declares, and its fleet
 #                     scripts (nix/handoff/report.sh, revert.sh,
-#                     nixos-kexec-confirm; curl) run by the units
-#                     nixos-kexec-report-up and nixos-kexec-revert (second/):
+#                     selftest.sh, nixos-kexec-confirm; curl, ping, awk)
+#                     run by the units nixos-kexec-report-up,
+#                     nixos-kexec-revert and nixos-kexec-selftest (second/):
 #                     prints the path of a zstd squashfs, which run.sh packs
 #                     into the initrd
 #
@@ -47,13 +48,16 @@ CLOUD_PKGS=(systemd systemd-sysv udev dbus openssh-server cloud-init
 	ca-certificates curl iproute2 e2fsprogs linux-image-amd64 initramfs-tools
 	zstd kmod sudo libcurl4 libsodium23)
 # usr-is-merged: what stands for usrmerge once it has done its work.
+# iputils-ping and mawk for the network self-test (nix/handoff/selftest.sh;
+# the essential variant has no awk).
 SECOND_PKGS=(systemd systemd-sysv udev dbus openssh-server iproute2 kmod usr-is-merged
-	curl ca-certificates)
+	curl ca-certificates iputils-ping mawk)
 
 # Files whose content goes into a result besides this script.
 SECOND_FILES=("$HERE/second/nixos-kexec-handoff.service" "$ROOT/nix/handoff/stage2.sh"
 	"$HERE/second/nixos-kexec-report-up.service" "$HERE/second/nixos-kexec-revert.service"
-	"$ROOT/nix/handoff/report.sh" "$ROOT/nix/handoff/revert.sh" "$ROOT/nix/handoff/nixos-kexec-confirm")
+	"$ROOT/nix/handoff/report.sh" "$ROOT/nix/handoff/revert.sh" "$ROOT/nix/handoff/nixos-kexec-confirm"
+	"$HERE/second/nixos-kexec-selftest.service" "$ROOT/nix/handoff/selftest.sh")
 CLOUD_FILES=()
 
 TMP=""
@@ -213,7 +217,8 @@ build_second() {
 	cp "$HERE/second/nixos-kexec-handoff.service" "$ROOT/nix/handoff/stage2.sh" "$TMP/"
 	cp "$HERE/second/nixos-kexec-report-up.service" "$HERE/second/nixos-kexec-revert.service" \
 		"$ROOT/nix/handoff/report.sh" "$ROOT/nix/handoff/revert.sh" \
-		"$ROOT/nix/handoff/nixos-kexec-confirm" "$TMP/"
+		"$ROOT/nix/handoff/nixos-kexec-confirm" "$HERE/second/nixos-kexec-selftest.service" \
+		"$ROOT/nix/handoff/selftest.sh" "$TMP/"
 	# What NixOS's configuration would make of the module: sshd also reads
 	# the handed-over keys from /run (services.openssh.authorizedKeysFiles)
 	# and has the three host key paths (services.openssh.hostKeys); networkd
@@ -253,18 +258,20 @@ EOF
 		install -D -m 0755 "'"$TMP"'/stage2.sh" "$1/usr/lib/nixos-kexec/stage2.sh"
 		install -m 0644 "'"$TMP"'/nixos-kexec-handoff.service" "$1/etc/systemd/system/"
 		# The fleet scripts (the nixos-kexec-handoff package of the module):
-		# report.sh and revert.sh side by side, the confirm command on PATH.
+		# report.sh, revert.sh and selftest.sh side by side, the confirm
+		# command on PATH.
 		install -D -m 0755 "'"$TMP"'/report.sh" "$1/usr/lib/nixos-kexec/report.sh"
 		install -D -m 0755 "'"$TMP"'/revert.sh" "$1/usr/lib/nixos-kexec/revert.sh"
+		install -D -m 0755 "'"$TMP"'/selftest.sh" "$1/usr/lib/nixos-kexec/selftest.sh"
 		install -D -m 0755 "'"$TMP"'/nixos-kexec-confirm" "$1/usr/lib/nixos-kexec/nixos-kexec-confirm"
 		mkdir -p "$1/usr/local/bin"
 		printf "#!/bin/sh\nexec /usr/lib/nixos-kexec/nixos-kexec-confirm \"\$@\"\n" \
 			>"$1/usr/local/bin/nixos-kexec-confirm"
 		chmod 0755 "$1/usr/local/bin/nixos-kexec-confirm"
 		install -m 0644 "'"$TMP"'/nixos-kexec-report-up.service" "'"$TMP"'/nixos-kexec-revert.service" \
-			"$1/etc/systemd/system/"
+			"'"$TMP"'/nixos-kexec-selftest.service" "$1/etc/systemd/system/"
 		chroot "$1" systemctl enable systemd-networkd.service nixos-kexec-handoff.service \
-			nixos-kexec-report-up.service nixos-kexec-revert.service
+			nixos-kexec-report-up.service nixos-kexec-revert.service nixos-kexec-selftest.service
 		chroot "$1" systemctl mask systemd-networkd-wait-online.service
 		# Without the hardware database (20 MB) udev still names devices.
 		rm -f "$1/usr/lib/udev/hwdb.bin" "$1/etc/udev/hwdb.bin"
