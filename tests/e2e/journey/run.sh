@@ -7,7 +7,7 @@
 #   NK_JOURNEY_SCENARIOS="journey-cloudinit journey-curlpipe journey-refused" \
 #       B=build tests/e2e/journey/run.sh
 #
-# Scenarios (all five by default):
+# Scenarios (all by default):
 #   journey-cloudinit  the user data is the README's #cloud-config one-liner
 #                      (validated with `cloud-init schema`); a static address
 #                      (10.0.2.20, not slirp's DHCP one) that only the
@@ -30,6 +30,32 @@
 #                      reboots, and QEMU (without -no-reboot) brings back the
 #                      first system from its disk: a marker file written
 #                      there before, the debian user, no nk.second
+#   fleet-ansible      two cloud VMs at once are the inventory of the real
+#                      ansible-playbook running examples/ansible/fleet.yml:
+#                      a third, unreachable host stops the play within the
+#                      failure budget before any agent runs; then both are
+#                      booted (a batch each), come back, are checked and
+#                      confirmed: the recap, each VM's nonce in its second
+#                      system, the collector, the disarmed safety net
+#                      (fleet-ansible.sh)
+#   bond               the VM has two NICs on one user network (a QEMU
+#                      hub); the harness makes the first system's network
+#                      an active-backup bond over both with 10.0.2.15/24 on
+#                      it (networkd units, over SSH); after the curl-pipe
+#                      one-liner the login works through the bond, the
+#                      second system shows it with both ports
+#                      (/proc/net/bonding, networkctl), the self-test found
+#                      its gateway, and a login still works once the other
+#                      port is made the active one (issue 14)
+#   dhcp-fallback      the first system's address is made wrong just before
+#                      the one-liner (192.0.2.15/24, gateway 192.0.2.1, on
+#                      its NIC; the harness keeps its own path through
+#                      10.0.2.15 on lo and a policy route, neither of which
+#                      is handed over): the second system's self-test
+#                      (nix/handoff/selftest.sh) sees the gateway and the
+#                      source fail, falls back to DHCP, passes, and the
+#                      login works at slirp's DHCP address; with --report,
+#                      the collector gets the self-test's steps (issue 14)
 #
 # What runs: image.sh builds (or finds cached) a Debian cloud image and a
 # stand-in for NixOS (NixOS cannot be built here) that applies the handoff
@@ -41,7 +67,7 @@
 # hostfwd on 127.0.0.1.
 #
 # The VM gets what a user publishes: the static agent (NK_STATIC, default
-# build/static/<arch>/) laid out with boot.sh by `make release`'s
+# $B/static/<arch>/) laid out with boot.sh by `make release`'s
 # tools/release.sh. Without a static build, or with NK_AGENT set (say, the
 # dynamic $B/nixos-kexec: the image has its libraries) or
 # NK_JOURNEY_BOOTSH=standin, boot.sh comes from mkbootsh.sh, a stand-in with
@@ -65,7 +91,7 @@ B=$(cd "${B:-build}" && pwd)
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$HERE/../e2e-lib.sh"
 
-read -r -a SCENARIOS <<<"${NK_JOURNEY_SCENARIOS:-journey-cloudinit journey-curlpipe journey-refused report revert}"
+read -r -a SCENARIOS <<<"${NK_JOURNEY_SCENARIOS:-journey-cloudinit journey-curlpipe journey-refused report revert fleet-ansible bond dhcp-fallback}"
 LOGS=${NK_JOURNEY_LOGS:-$B/journey}
 QEMU=${NK_QEMU:-qemu-system-x86_64}
 BUSYBOX=${NK_BUSYBOX:-/bin/busybox}
@@ -82,6 +108,10 @@ BASE_URL=https://$E2E_GUEST_SERVER/nixos
 # The cloud VM's NIC and, in journey-cloudinit, its static address.
 VM_MAC=52:54:00:12:34:56
 STATIC_IP=10.0.2.20
+# The bond scenario's second NIC, and slirp's first DHCP address (where
+# hostfwd sends the harness when the VM starts with no fixed address).
+VM_MAC2=52:54:00:12:34:57
+DHCP_IP=10.0.2.15
 ARCH=$(uname -m)
 # A 256 MiB translation cache instead of QEMU's 1 GiB: TCG keeps translated
 # code until its cache fills, and every write into a page that still holds
@@ -236,8 +266,9 @@ free_port() {
 # Boots the cloud VM from DIR/disk.qcow2 and DIR/seed.iso in the background;
 # its console goes, stamped, to LOG. Sets VM_PID, VM_T0, SSH_PORT.
 # GUEST_IP: the address hostfwd forwards to (empty: slirp's DHCP one).
+# NICS: 1 (default) or 2 (VM_MAC and VM_MAC2 on the same user network).
 start_vm() {
-	local guest_ip=$1 accel
+	local guest_ip=$1 nics=${2:-1} accel nic
 	SSH_PORT=$(free_port)
 	case ${NK_E2E_ACCEL:-auto} in
 	kvm) accel=(-accel kvm -cpu host) ;;
@@ -247,6 +278,14 @@ start_vm() {
 	local net="user,id=n0,restrict=on,ipv6=off"
 	net+=",hostfwd=tcp:127.0.0.1:$SSH_PORT-$guest_ip:22"
 	net+=",guestfwd=tcp:$E2E_GUEST_SERVER:443-cmd:$BUSYBOX nc 127.0.0.1 $STUB_PORT"
+	nic=(-netdev "$net" -device "virtio-net-pci,romfile=,netdev=n0,mac=$VM_MAC")
+	if [ "$nics" = 2 ]; then
+		# Each user netdev is a network of its own (DHCP, forwards); a
+		# QEMU hub puts both NICs on this one, as two switch ports would.
+		nic=(-netdev "$net" -netdev hubport,id=h0,hubid=0,netdev=n0
+			-netdev hubport,id=h1,hubid=0 -device "virtio-net-pci,romfile=,netdev=h1,mac=$VM_MAC"
+			-netdev hubport,id=h2,hubid=0 -device "virtio-net-pci,romfile=,netdev=h2,mac=$VM_MAC2")
+	fi
 	mkfifo "$DIR/console.fifo"
 	VM_T0=$(e2e_now)
 	stamp "$VM_T0" <"$DIR/console.fifo" >"$LOG" &
@@ -255,8 +294,7 @@ start_vm() {
 		-nodefaults -display none -serial stdio "${NO_REBOOT[@]}" -monitor none \
 		-drive "file=$DIR/disk.qcow2,if=virtio,format=qcow2" \
 		-drive "file=$DIR/seed.iso,if=virtio,format=raw,readonly=on" \
-		-netdev "$net" -device "virtio-net-pci,romfile=,netdev=n0,mac=$VM_MAC" \
-		-device virtio-rng-pci \
+		"${nic[@]}" -device virtio-rng-pci \
 		-kernel "$WORK/cloud/vmlinuz" -initrd "$WORK/cloud/initrd.img" \
 		-append "root=/dev/vda rw console=ttyS0" \
 		</dev/null >"$DIR/console.fifo" 2>"$DIR/qemu.err" &
@@ -283,7 +321,8 @@ make_seed() {
 	qemu-img create -q -f qcow2 -F raw -b "$WORK/disk.raw" "$DIR/disk.qcow2"
 }
 
-# The static network of journey-cloudinit (cloud-init's network config v2).
+# The static network of journey-cloudinit (cloud-init's network config v2),
+# at IP (default STATIC_IP).
 static_netcfg() {
 	cat <<-EOF
 	version: 2
@@ -291,7 +330,7 @@ static_netcfg() {
 	  nic0:
 	    match:
 	      macaddress: "$VM_MAC"
-	    addresses: [$STATIC_IP/24]
+	    addresses: [${1:-$STATIC_IP}/24]
 	    routes:
 	      - to: 0.0.0.0/0
 	        via: 10.0.2.2
@@ -419,13 +458,20 @@ record_first() {
 
 # --- the second system ---
 
-# After the kexec: the new kernel, its stage 1, sshd; then a root login
-# with StrictHostKeyChecking=yes against the key recorded before. NONCE is
-# the boot nonce the agent printed. Sets T_KEXEC (the old kernel hands
-# over), T_KERNEL (the new one's banner), T_INIT (the stand-in's stage 1),
-# T_SSHD, T_ROOT (logged in).
+# check_second NONCE AFTER WANT_IP [UNIT_RE [LIMIT]]: after the kexec, the
+# new kernel, its stage 1, sshd; then a root login with
+# StrictHostKeyChecking=yes against the key recorded before, tried for
+# LIMIT s (default 60); then the network self-test's result on the console.
+# NONCE is the boot nonce the agent printed, AFTER the time the agent ran,
+# WANT_IP an address that must be in effect (or empty); every link's
+# networkd unit must match UNIT_RE (default: a handed-over one). Sets
+# T_KEXEC (the old kernel hands over), T_KERNEL (the new one's banner),
+# T_INIT (the stand-in's stage 1), T_SSHD, T_ROOT (logged in), T_SELFTEST
+# (the self-test's result).
+SELFTEST='nixos-kexec self-test:'
 check_second() {
-	local nonce=$1 after=$2 want_ip=$3 t rc=0
+	local nonce=$1 after=$2 want_ip=$3 unit_re=${4:-'10-nixos-kexec-[^/]*\.network'} limit=${5:-60}
+	local t rc=0
 	# The first kernel's banner is line one; the second one's is the kexec.
 	T_KERNEL=$(wait_for "$LOG" "Linux version" "$after" 240) ||
 		must "no second kernel within 240 s of the agent's run (no kexec)" false
@@ -439,12 +485,12 @@ check_second() {
 	need "stage 1 found no handoff in the initrd" lacks "$LOG" "NK-JOURNEY stage1 handoff: none"
 	T_SSHD=$(wait_for "$LOG" "Started (ssh|sshd)\.service" "$t" 180) ||
 		must "sshd did not start in the second system" false
-	ssh_retry "$DIR/second.ssh" 60 root \
+	ssh_retry "$DIR/second.ssh" "$limit" root \
 		'echo "JR cmdline=$(cat /proc/cmdline)"; echo "JR hostname=$(hostname)";
 		 echo "JR machine-id=$(cat /etc/machine-id)";
 		 echo "JR boot.json=$(cat /run/nixos-kexec/handoff/boot.json)";
 		 echo "JR handoff-unit=$(systemctl is-active nixos-kexec-handoff.service)";
-		 for l in /sys/class/net/*; do [ -e "$l/device" ] || continue;
+		 for l in /sys/class/net/*; do [ -e "$l/ifindex" ] && [ "${l##*/}" != lo ] || continue;
 		   networkctl status --no-pager "${l##*/}" | sed "s/^/JR net: /"; done' || rc=$?
 	T_ROOT=$(now_rel)
 	cat "$DIR/second.ssh"
@@ -461,12 +507,13 @@ check_second() {
 	else
 		need "boot.json's nonce is not the agent's ($nonce): $(grep '^JR boot.json=' "$DIR/second.ssh" || true)" false
 	fi
-	local unit
-	unit=$(sed -n 's|^JR net: *Network File: ||p' "$DIR/second.ssh")
-	if [[ $unit == /run/systemd/network/10-nixos-kexec-*.network ]]; then
-		echo "network check: networkctl names the handed-over unit $unit"
+	local units
+	units=$(sed -n 's|^JR net: *Network File: ||p' "$DIR/second.ssh" | grep -v '^n/a$' | tr '\n' ' ' || true)
+	if [ -n "$units" ] && ! printf '%s' "$units" | tr ' ' '\n' | grep . |
+		grep -qvE "^/run/systemd/network/$unit_re$"; then
+		echo "network check: networkctl names the unit(s) ${units% }"
 	else
-		need "networkctl does not name a handed-over unit (Network File: ${unit:-none})" false
+		need "networkctl names units other than /run/systemd/network/$unit_re (Network File: ${units:-none})" false
 	fi
 	need "the network is not up: $(grep -m1 'JR net: *State:' "$DIR/second.ssh" || true)" \
 		grep -qE "^JR net: *State: routable" "$DIR/second.ssh"
@@ -479,6 +526,13 @@ check_second() {
 	need "machine-id differs from the first system's $FIRST_MACHINE_ID" \
 		grep -qx "JR machine-id=$FIRST_MACHINE_ID" "$DIR/second.ssh"
 	need "nixos-kexec-handoff.service not active" grep -qx "JR handoff-unit=active" "$DIR/second.ssh"
+	if T_SELFTEST=$(wait_for "$LOG" "$SELFTEST result " "$T_KERNEL" 150); then
+		need "the network self-test failed: $(grep -a -m1 "$SELFTEST result" "$LOG" | unstamp || true)" \
+			grep -aq "$SELFTEST result ok" "$LOG"
+		echo "self-test check: $(grep -a -m1 "$SELFTEST result" "$LOG" | unstamp)"
+	else
+		need "the network self-test printed no result on the console" false
+	fi
 }
 
 # --- shared preparation: images, disk, stand-in bundle, published tree ---
@@ -565,7 +619,7 @@ prepare_disk() {
 	local m moddir=$r/lib/modules/$KVER
 	mkdir -p "$WORK/second-root/lib/modules/nk" "$WORK/second-root/etc"
 	: >"$WORK/second-root/etc/nk-modules.order"
-	for m in $(module_order "$moddir" loop squashfs overlay virtio_pci virtio_net virtio_rng); do
+	for m in $(module_order "$moddir" loop squashfs overlay virtio_pci virtio_net virtio_rng bonding); do
 		case $m in missing:*) note "kernel module ${m#missing:} not found"; return 1 ;; esac
 		cp "$moddir/$m" "$WORK/second-root/lib/modules/nk/"
 		case $m in
@@ -573,7 +627,10 @@ prepare_disk() {
 		*.ko.zst) zstd -q -d --rm "$WORK/second-root/lib/modules/nk/${m##*/}" ;;
 		esac
 		m=${m##*/}
-		echo "${m%.ko*}.ko" >>"$WORK/second-root/etc/nk-modules.order"
+		m=${m%.ko*}
+		# As systemd's modprobe.d does: no bond0 of the module's own.
+		case $m in bonding) m+=".ko max_bonds=0" ;; *) m+=.ko ;; esac
+		echo "$m" >>"$WORK/second-root/etc/nk-modules.order"
 	done
 	mkfs.ext4 -q -F -L root -d "$r" "$WORK/disk.raw" 2G >/dev/null
 	rm -rf "$r"
@@ -934,6 +991,251 @@ scenario_revert() {
 	timing "reboot to first system's sshd $(secs "$t_revert" "$t_sshd") s"
 }
 
+# --- issue 14: a bond carried over; a wrong address repaired by the
+# network self-test ---
+
+# Runs the POSIX sh script on stdin as root in the first system (as the
+# debian user with sudo), once (it changes things); output in OUT. The
+# script goes base64 encoded on the command line: no quoting reaches it.
+first_root_sh() {
+	local out=$1 b64
+	b64=$(base64 -w0)
+	vm_ssh debian "echo $b64 | base64 -d | sudo -n sh" >"$out"
+}
+lacks_re() { ! grep -aqE -- "$2" "$1"; }
+
+# The first system's network becomes what a bare-metal provider sets up:
+# bond0, active-backup over both NICs (ports matched by permanent MAC, the
+# first one primary), miimon 100, the first NIC's MAC, DHCP_IP/24 and the
+# default route via 10.0.2.2 on the bond; networkd units in place of
+# cloud-init's (whose networkd renderer knows no bonds). The switch cuts
+# the session that starts it, so it runs detached, a second later; with the
+# same address and MAC the harness logs in again. networkd restarts rather
+# than reconfigures: reconfigured, it may drop the NIC's old default route
+# after the bond has the same one, and the kernel then deletes the bond's.
+bond_first_script() {
+	cat <<-EOS
+	set -eu
+	d=/etc/systemd/network
+	nic() { for l in /sys/class/net/*; do [ "\$(cat "\$l/address")" = "\$1" ] && { echo "\${l##*/}"; return 0; }; done; return 1; }
+	n0=\$(nic $VM_MAC)
+	n1=\$(nic $VM_MAC2)
+	printf '[NetDev]\nName=bond0\nKind=bond\nMACAddress=$VM_MAC\n\n[Bond]\nMode=active-backup\nMIIMonitorSec=100ms\n' >\$d/05-nk-bond0.netdev
+	printf '[Match]\nPermanentMACAddress=$VM_MAC\n\n[Network]\nBond=bond0\nPrimarySlave=yes\n' >\$d/05-nk-bond0-port0.network
+	printf '[Match]\nPermanentMACAddress=$VM_MAC2\n\n[Network]\nBond=bond0\n' >\$d/05-nk-bond0-port1.network
+	printf '[Match]\nName=bond0\n\n[Network]\nAddress=$DHCP_IP/24\nGateway=10.0.2.2\n' >\$d/05-nk-bond0.network
+	rm -f \$d/10-cloud-init-*.network
+	systemd-run --no-block --collect --unit=nk-journey-bond sh -c "sleep 1; ip -4 addr flush dev \$n0; systemctl restart systemd-networkd"
+	echo "JR ports: \$n0 \$n1"
+	EOS
+}
+
+# What /proc/net/bonding/bond0, the addresses and networkd say, as JR lines.
+BOND_SHOW='sed "s/^/JR bond: /" /proc/net/bonding/bond0; ip -br addr | sed "s/^/JR addr: /";
+	ip -4 route | sed "s/^/JR route: /";
+	networkctl list --no-pager --no-legend | sed "s/^/JR link: /"'
+
+# The bond in a "JR bond: " dump (file F): MODE, both ports up.
+bond_ok() {
+	local f=$1
+	grep -q "^JR bond: Bonding Mode: fault-tolerance (active-backup)" "$f" &&
+		[ "$(grep -c "^JR bond: Slave Interface:" "$f")" -eq 2 ] &&
+		[ "$(grep -c "^JR bond: MII Status: up" "$f")" -eq 3 ]
+}
+# The active port's permanent MAC in a dump.
+bond_active_mac() {
+	awk '/^JR bond: Currently Active Slave:/ { a = $NF }
+		/^JR bond: Slave Interface:/ { s = $NF }
+		/^JR bond: Permanent HW addr:/ { mac[s] = $NF }
+		END { print mac[a] }' "$1"
+}
+
+scenario_bond() {
+	local t_bond t_switch other rc=0
+	serve
+	make_seed "#cloud-config" "$(static_netcfg "$DHCP_IP")"
+	start_vm "$DHCP_IP" 2
+	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+		must "the cloud VM's sshd did not start" false
+	record_first 0
+	bond_first_script | first_root_sh "$DIR/bond-setup.ssh" || rc=$?
+	cat "$DIR/bond-setup.ssh"
+	must "cannot set up the bond in the first system (exit $rc)" grep -q "^JR ports: " "$DIR/bond-setup.ssh"
+	sleep 3
+	ssh_retry "$DIR/bond-first.ssh" 60 debian "$BOND_SHOW" ||
+		must "no login into the first system over its bond: $(tail -n1 "$DIR/bond-first.ssh")" false
+	t_bond=$(now_rel)
+	cat "$DIR/bond-first.ssh"
+	must "the first system has no active-backup bond over two ports that are up" bond_ok "$DIR/bond-first.ssh"
+	need "the first system's bond0 has not $DHCP_IP/24" \
+		grep -qE "^JR addr: bond0 +UP +$DHCP_IP/24" "$DIR/bond-first.ssh"
+	must "the first system has no default route via 10.0.2.2 on bond0" \
+		grep -qE "^JR route: default via 10\.0\.2\.2 dev bond0" "$DIR/bond-first.ssh"
+	need "the first system's active port is not the primary ($VM_MAC)" \
+		[ "$(bond_active_mac "$DIR/bond-first.ssh")" = "$VM_MAC" ]
+	echo "bond check: first system: bond0 $DHCP_IP/24, active-backup over two ports, logged in through it"
+	run_oneliner "$CURLPIPE"
+	check_second "$NONCE" "$T_START" "$DHCP_IP"
+	# The bond as handed over and rebuilt by networkd.
+	rc=0
+	ssh_retry "$DIR/bond-second.ssh" 30 root "$BOND_SHOW;
+		sed 's/^/JR netdev: /' /run/systemd/network/10-nixos-kexec-bond0.netdev;
+		sed 's/^/JR unit: /' /run/systemd/network/10-nixos-kexec-bond0.network" || rc=$?
+	cat "$DIR/bond-second.ssh"
+	must "no second login into the second system (ssh exit $rc)" [ "$rc" -eq 0 ]
+	need "the second system has no active-backup bond over two ports that are up" bond_ok "$DIR/bond-second.ssh"
+	need "bond0.netdev was not handed over as an active-backup bond" \
+		grep -qx "JR netdev: Mode=active-backup" "$DIR/bond-second.ssh"
+	need "bond0.netdev lacks the bond's MAC $VM_MAC" \
+		grep -qx "JR netdev: MACAddress=$VM_MAC" "$DIR/bond-second.ssh"
+	# "configuring" until IPv6 router solicitation times out (12 s) on a
+	# network without router advertisements, as here.
+	need "networkd does not show bond0 routable with its unit" \
+		grep -qE "^JR link: +[0-9]+ bond0 +bond +routable +configur(ed|ing)" "$DIR/bond-second.ssh"
+	need "networkd does not show two ports enslaved and configured" \
+		[ "$(grep -cE "^JR link: +[0-9]+ [^ ]+ +ether +enslaved +configured" "$DIR/bond-second.ssh")" -eq 2 ]
+	need "the second system's bond0 has not $DHCP_IP/24" \
+		grep -qE "^JR addr: bond0 +UP +$DHCP_IP/24" "$DIR/bond-second.ssh"
+	need "bond0.network was not handed over with the gateway 10.0.2.2" \
+		grep -qx "JR unit: Gateway=10.0.2.2" "$DIR/bond-second.ssh"
+	need "the second system has no default route via 10.0.2.2 on bond0" \
+		grep -qE "^JR route: default via 10\.0\.2\.2 dev bond0" "$DIR/bond-second.ssh"
+	need "the primary port ($VM_MAC) is not the active one" \
+		[ "$(bond_active_mac "$DIR/bond-second.ssh")" = "$VM_MAC" ]
+	need "the self-test did not find the gateway through the bond" \
+		grep -aqE "$SELFTEST gateway ok: 10\.0\.2\.2 on bond0 answers" "$LOG"
+	# The other port carries the traffic too: made the active one, a new
+	# login goes through it.
+	other=$(awk '/^JR bond: Slave Interface:/ { s = $NF }
+		/^JR bond: Permanent HW addr:/ && $NF == "'"$VM_MAC2"'" { print s }' "$DIR/bond-second.ssh")
+	need "no port with the permanent MAC $VM_MAC2 in the bond" [ -n "$other" ]
+	if [ -n "$other" ]; then
+		vm_ssh root "echo $other >/sys/class/net/bond0/bonding/active_slave" >"$DIR/switch.ssh" || true
+		t_switch=$(now_rel)
+		rc=0
+		ssh_retry "$DIR/bond-switched.ssh" 30 root "$BOND_SHOW" || rc=$?
+		cat "$DIR/bond-switched.ssh"
+		need "no login after making $other the active port (ssh exit $rc)" [ "$rc" -eq 0 ]
+		need "after the switch the active port is not $other ($VM_MAC2)" \
+			[ "$(bond_active_mac "$DIR/bond-switched.ssh")" = "$VM_MAC2" ]
+		echo "bond check: second system: bond0 $DHCP_IP/24 over two ports; logged in through $VM_MAC, then through $other ($VM_MAC2)"
+		timing "port switch to login $(secs "$t_switch" "$(now_rel)") s"
+	fi
+	timing "VM start to bond up $(secs 0 "$t_bond") s"
+	timing "kexec to sshd $(secs "$T_KEXEC" "$T_SSHD") s"
+	timing "kexec to self-test result $(secs "$T_KEXEC" "$T_SELFTEST") s"
+	timing "one-liner to root shell $(secs "$T_START" "$T_ROOT") s"
+}
+
+# An address outside the user network, and its gateway: TEST-NET-1, which
+# slirp neither routes nor answers ARP for.
+WRONG_IP=192.0.2.15
+WRONG_GW=192.0.2.1
+
+# The first system's network becomes wrong for the network: WRONG_IP/24
+# and a default route via WRONG_GW on its NIC, what the agent hands over.
+# The harness keeps its own way in: DHCP_IP/32 on lo (loopback gets no
+# unit) and a policy route to the user network through the NIC (other
+# tables are not handed over), added before the NIC loses DHCP_IP, so the
+# session survives. networkd stops first (it drops its lease then), so
+# that nothing puts the lease back. The kernel flushes routes whose source
+# address leaves the NIC, even one still on lo: the policy route goes in
+# again once the NIC's addresses are gone.
+wrong_first_script() {
+	cat <<-EOS
+	set -eu
+	for l in /sys/class/net/*; do [ "\$(cat "\$l/address")" = "$VM_MAC" ] && n=\${l##*/}; done
+	ip addr add $DHCP_IP/32 dev lo
+	ip rule add to 10.0.2.0/24 lookup 100 priority 100
+	ip route add 10.0.2.0/24 dev \$n src $DHCP_IP table 100
+	systemctl stop systemd-networkd.socket systemd-networkd.service
+	ip -4 addr flush dev \$n
+	ip route replace 10.0.2.0/24 dev \$n src $DHCP_IP table 100
+	ip addr add $WRONG_IP/24 dev \$n
+	ip route add default via $WRONG_GW dev \$n
+	ip -br -4 addr | sed "s/^/JR addr: /"
+	ip -4 route | sed "s/^/JR route: /"
+	EOS
+}
+
+scenario_dhcp_fallback() {
+	local cmd rc=0 t_fail t_fb t_pass t_res ev
+	COLLECT=$DIR/collect.jsonl
+	serve --collect "$COLLECT"
+	make_seed "#cloud-config" ""
+	start_vm ""
+	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+		must "the cloud VM's sshd did not start" false
+	record_first 0
+	wrong_first_script | first_root_sh "$DIR/wrong.ssh" || rc=$?
+	cat "$DIR/wrong.ssh"
+	must "cannot make the first system's address wrong (exit $rc)" \
+		grep -qE "^JR addr: [^ ]+ +UP +$WRONG_IP/24" "$DIR/wrong.ssh"
+	need "the first system's NIC still has a 10.0.2.x address" \
+		lacks_re "$DIR/wrong.ssh" "^JR addr: [^ ]+ +UP .*10\.0\.2\."
+	need "the first system has no default route via $WRONG_GW" \
+		grep -q "^JR route: default via $WRONG_GW" "$DIR/wrong.ssh"
+	cmd=$(curlpipe_with "--report $REPORT_URL --cacert $REPORT_CA") ||
+		must "the curl-pipe one-liner does not end in '| sudo sh'" false
+	run_oneliner "$cmd"
+	# The login works only once the self-test has fallen back to DHCP.
+	check_second "$NONCE" "$T_START" "$DHCP_IP" '09-nixos-kexec-fallback-[^/]*\.network' 180
+	rc=0
+	ssh_retry "$DIR/fallback.ssh" 30 root \
+		'sed "s/^/JR handed: /" /run/systemd/network/10-nixos-kexec-*.network;
+		 ip -br -4 addr | sed "s/^/JR addr: /"; ip -4 route | sed "s/^/JR route: /";
+		 ip -4 -o addr show dynamic | sed "s/^/JR dynamic: /"' || rc=$?
+	cat "$DIR/fallback.ssh"
+	must "no second login into the second system (ssh exit $rc)" [ "$rc" -eq 0 ]
+	# Without the fallback there was nothing to log in to: the unit handed
+	# over holds the wrong address, and the self-test saw it fail.
+	need "the handed-over unit does not hold the wrong address $WRONG_IP/24" \
+		grep -q "^JR handed: Address=$WRONG_IP/24" "$DIR/fallback.ssh"
+	need "the handed-over unit holds a 10.0.2.x address" lacks "$DIR/fallback.ssh" "JR handed: Address=10.0.2."
+	t_fail=$(t_of "$LOG" "$SELFTEST gateway fail: $WRONG_GW on ") ||
+		need "the console does not show the self-test's gateway check failing for $WRONG_GW" false
+	need "the console does not show the self-test's source check failing" \
+		grep -aqE "$SELFTEST source fail: $E2E_GUEST_SERVER:443" "$LOG"
+	t_fb=$(t_of "$LOG" "$SELFTEST fallback ok: .*DHCP/RA" "${t_fail:-0}") ||
+		need "the console does not show the fallback to DHCP/RA after the failed check" false
+	t_pass=$(t_of "$LOG" "$SELFTEST source ok: $E2E_GUEST_SERVER:443" "${t_fb:-0}") ||
+		need "the console does not show the source reached after the fallback" false
+	t_res=$(t_of "$LOG" "$SELFTEST result ok: .*after the fallback" "${t_fb:-0}") ||
+		need "the console does not show the self-test passing after the fallback" false
+	# The address now is DHCP's, the wrong one gone.
+	need "$DHCP_IP is not a DHCP address (no finite lifetime)" \
+		grep -qE "^JR dynamic: .* inet $DHCP_IP/24 .*dynamic" "$DIR/fallback.ssh"
+	need "networkctl does not say $DHCP_IP came from DHCP" \
+		grep -qE "^JR net: .*$DHCP_IP \(DHCP4" "$DIR/second.ssh"
+	need "the wrong address $WRONG_IP is still there" lacks_re "$DIR/fallback.ssh" "^JR addr: .*$WRONG_IP/"
+	need "a route via $WRONG_GW is still there" lacks_re "$DIR/fallback.ssh" "^JR route: .*via $WRONG_GW "
+	# The collector: the self-test's steps, then 'up' at the DHCP address.
+	local t0=$SECONDS
+	while ! collected "$COLLECT" up "$NONCE" >/dev/null && [ $((SECONDS - t0)) -lt 90 ]; do
+		sleep 1
+	done
+	echo "collected:"
+	sed 's/^/  /' "$COLLECT" || true
+	for ev in 'gateway","result":"fail' 'source","result":"fail' 'fallback","result":"ok' \
+		'source","result":"ok' 'result","result":"ok'; do
+		need "the collector has no self-test step $ev with the nonce $NONCE" \
+			grep -q "\"step\":{\"name\":\"$ev\"" <(collected "$COLLECT" selftest "$NONCE")
+	done
+	need "the collector has no 'up' with the nonce $NONCE" collected "$COLLECT" up "$NONCE"
+	need "'up' does not list the DHCP address $DHCP_IP" \
+		grep -q "\"addresses\":\\[[^]]*[ \"]$DHCP_IP/" <(collected "$COLLECT" up "$NONCE")
+	need "'up' lists the wrong address $WRONG_IP" lacks <(collected "$COLLECT" up "$NONCE") "$WRONG_IP"
+	echo "fallback check: handed over $WRONG_IP/24 via $WRONG_GW; self-test failed at ${t_fail:-?} s, fell back at ${t_fb:-?} s, reached the source at ${t_pass:-?} s, passed at ${t_res:-?} s; logged in at $DHCP_IP (DHCP); $(collected "$COLLECT" selftest "$NONCE" | wc -l) steps collected"
+	timing "VM start to one-liner $T_START s"
+	timing "kexec to sshd $(secs "$T_KEXEC" "$T_SSHD") s"
+	timing "kexec to self-test result $(secs "$T_KEXEC" "$T_SELFTEST") s"
+	[ -z "${t_fb:-}" ] || [ -z "${t_res:-}" ] || timing "fallback to pass $(secs "$t_fb" "$t_res") s"
+	timing "kexec to root shell $(secs "$T_KEXEC" "$T_ROOT") s"
+}
+
+# shellcheck source=tests/e2e/journey/fleet-ansible.sh
+. "$HERE/fleet-ansible.sh"
+
 # --- driver ---
 
 run_scenario() {
@@ -955,6 +1257,12 @@ run_scenario() {
 	wait "$SCENARIO_PID" || rc=$?
 	SCENARIO_PID=""
 	secs=$(e2e_since "$t0")
+	# A scenario that cannot run here writes why to DIR/skip.
+	if [ "$rc" -eq 0 ] && [ -s "$DIR/skip" ] && [ ! -s "$REASONS" ]; then
+		NSKIP=$((NSKIP + 1))
+		say "SKIP $name: $(head -n1 "$DIR/skip")"
+		return 0
+	fi
 	[ "$rc" -eq 0 ] || [ -s "$REASONS" ] || echo "scenario exited $rc" >>"$REASONS"
 	local times
 	times=""
@@ -969,7 +1277,7 @@ run_scenario() {
 	else
 		NPASS=$((NPASS + 1))
 		say "PASS $name (${times:+$times; }total $secs s)"
-		grep -E "^(host key|nonce|network|report|revert) check:" "$LOGS/$name.host.log" | sed 's/^/  /' || true
+		grep -E "^(host key|nonce|network|report|revert|ansible|self-test|bond|fallback) check:" "$LOGS/$name.host.log" | sed 's/^/  /' || true
 	fi
 }
 
@@ -1030,7 +1338,7 @@ main() {
 	# The agent the VM runs and where boot.sh comes from: the static build
 	# and `make release`'s tool when both are there (what users get), else
 	# the stand-ins. NK_JOURNEY_BOOTSH=standin forces mkbootsh.sh.
-	STATIC_DIR=${NK_STATIC:-$ROOT/build/static}
+	STATIC_DIR=${NK_STATIC:-$B/static}
 	RELEASE_SH=${NK_JOURNEY_RELEASE_SH:-$ROOT/tools/release.sh}
 	BOOTSH_FROM=standin
 	if [ -z "${NK_AGENT:-}" ]; then
