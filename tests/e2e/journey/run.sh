@@ -897,8 +897,10 @@ run_oneliner() {
 # The collected line of EVENT with NONCE (JSON lines in COLLECT).
 collected() { grep -E "^\\{\"event\":\"$2\",\"nonce\":\"$3\"" "$1"; }
 
-scenario_report() {
-	local cmd ev t_up addr host
+# The stub with a collector (COLLECT), and a cloud VM without user data up
+# to its first system's sshd, its host key recorded: how the scenarios
+# that report start.
+first_with_collector() {
 	COLLECT=$DIR/collect.jsonl
 	serve --collect "$COLLECT"
 	make_seed "#cloud-config" ""
@@ -906,6 +908,11 @@ scenario_report() {
 	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
 		must "the cloud VM's sshd did not start" false
 	record_first 0
+}
+
+scenario_report() {
+	local cmd ev t_up addr host
+	first_with_collector
 	cmd=$(curlpipe_with "--report $REPORT_URL --cacert $REPORT_CA") ||
 		must "the curl-pipe one-liner does not end in '| sudo sh'" false
 	run_oneliner "$cmd"
@@ -945,13 +952,7 @@ scenario_revert() {
 	local cmd mark t_armed t_revert t_back t_sshd rc=0
 	NO_REBOOT=()
 	VM_TIMEOUT=$((VM_TIMEOUT + 240))
-	COLLECT=$DIR/collect.jsonl
-	serve --collect "$COLLECT"
-	make_seed "#cloud-config" ""
-	start_vm ""
-	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
-		must "the cloud VM's sshd did not start" false
-	record_first 0
+	first_with_collector
 	# A marker only the first system's disk has.
 	mark=$(e2e_nonce 8)
 	ssh_retry "$DIR/mark.ssh" 30 debian "echo $mark | sudo -n tee /var/lib/nk-journey-marker && sync" ||
@@ -1160,13 +1161,7 @@ wrong_first_script() {
 
 scenario_dhcp_fallback() {
 	local cmd rc=0 t_fail t_fb t_pass t_res ev
-	COLLECT=$DIR/collect.jsonl
-	serve --collect "$COLLECT"
-	make_seed "#cloud-config" ""
-	start_vm ""
-	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
-		must "the cloud VM's sshd did not start" false
-	record_first 0
+	first_with_collector
 	wrong_first_script | first_root_sh "$DIR/wrong.ssh" || rc=$?
 	cat "$DIR/wrong.ssh"
 	must "cannot make the first system's address wrong (exit $rc)" \
