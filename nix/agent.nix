@@ -16,9 +16,9 @@
 let
   static = stdenv.hostPlatform.isStatic;
 
-  # The version the agent prints, read from agent/cli/version.h.
+  # The version the agent prints, read from common/version.h.
   versionLine = lib.findFirst (lib.hasPrefix "#define NK_VERSION ") null (
-    lib.splitString "\n" (builtins.readFile ../agent/cli/version.h)
+    lib.splitString "\n" (builtins.readFile ../common/version.h)
   );
   version =
     if versionLine == null then

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../agent/fleet/retryafter.c"
+#include "../../agent/fetch/retryafter.c"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

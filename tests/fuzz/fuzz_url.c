@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../agent/fleet/url.c"
+#include "../../common/url.c"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

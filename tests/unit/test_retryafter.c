@@ -1,4 +1,4 @@
-/* Unit tests for agent/fleet/retryafter.c. Dates were checked with
+/* Unit tests for agent/fetch/retryafter.c. Dates were checked with
  * `date -u -d 'Sun, 06 Nov 1994 08:49:37 GMT' +%s` (784111777). */
 #include "nktest.h"
 #include "retryafter.h"

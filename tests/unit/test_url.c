@@ -1,4 +1,4 @@
-/* Unit tests for agent/fleet/url.c: which --report URLs are accepted
+/* Unit tests for common/url.c: which --report URLs are accepted
  * (https only, URL characters only: nothing that could break out of
  * boot.json or a shell word), and the host and port a source names. */
 #include "nktest.h"
