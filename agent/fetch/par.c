@@ -40,7 +40,7 @@ struct slot {
 	unsigned tried;          /* sources it gave up on (bit per source) */
 	double not_before;       /* backoff: no request before this */
 	double idle_since;       /* waiting for work since; 0: not waiting */
-	unsigned tries, hangs;   /* failures in a row (without progress; before TLS) */
+	struct http_retry retry; /* its failures in a row */
 	int resumed;             /* its range broke: the next request resumes it */
 	uint64_t req_from, req_to; /* the Range asked: [from, to) */
 	uint64_t at_start;       /* its position when the request started */
@@ -300,7 +300,7 @@ start(struct par *p, struct slot *sl, uint64_t from, uint64_t to, struct nk_err 
 		return nk_fail(e, NK_E_INTERNAL, "no source left");
 	if ((size_t)src != sl->src) {
 		sl->src = (size_t)src;
-		sl->tries = sl->hangs = 0;
+		sl->retry = (struct http_retry){ 0 };
 	}
 	if (sl->c == NULL) {
 		int rc = slot_init(p, sl, e);
@@ -360,7 +360,7 @@ slot_exhausted(struct par *p, struct slot *sl, int rc, const struct nk_err *e)
 	if (next >= 0) {
 		emit_mirror(p, (size_t)next, e->msg);
 		sl->src = (size_t)next;
-		sl->tries = sl->hangs = 0;
+		sl->retry = (struct http_retry){ 0 };
 		sl->not_before = 0;
 		return;
 	}
@@ -387,7 +387,7 @@ done(struct par *p, struct slot *sl, CURLcode cc)
 	sl->busy = 0;
 	if ((cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && sl->why == STOP_CUT)) &&
 	    chunk_room(&p->s, sl->i) == 0) {
-		sl->tries = sl->hangs = 0;
+		sl->retry = (struct http_retry){ 0 };
 		return;
 	}
 	if (cc == CURLE_WRITE_ERROR && sl->why == STOP_IGNORED) {
@@ -429,35 +429,25 @@ done(struct par *p, struct slot *sl, CURLcode cc)
 		source_dead(p, sl->src, rc, &e);
 		return;
 	}
-	if (p->failed >= HTTP_ATTEMPTS_MAX) {
-		snprintf(msg, sizeof(msg), "%s (gave up after %u failed attempts)", e.msg,
-		    p->failed);
-		memcpy(e.msg, msg, sizeof(msg));
-		set_fatal(p, rc, &e);
-		return;
-	}
-	/* Only real progress resets the count: a trickle is a failure. */
-	sl->tries = chunk_pos(&p->s, sl->i) >= sl->at_start + HTTP_PROGRESS_MIN_BYTES ? 0 :
-	    sl->tries + 1;
-	sl->hangs = out.hung ? sl->hangs + 1 : 0;
 	sl->resumed = chunk_room(&p->s, sl->i) > 0;
 	snprintf(msg, sizeof(msg), "bytes %s: %s", sl->range, e.msg);
-	if (sl->tries >= HTTP_TRIES_WITHOUT_PROGRESS || sl->hangs >= HTTP_CONNECT_HANGS_MAX) {
+	ev = (struct event){ .type = EV_RETRY, .file = p->po->name, .url = p->po->urls[sl->src],
+		.msg = msg, .attempt = p->failed, .done = p->written, .total = p->po->size };
+	switch (http_retry_next(p->o, &sl->retry, p->failed,
+	    chunk_pos(&p->s, sl->i) >= sl->at_start + HTTP_PROGRESS_MIN_BYTES, &out, &ev,
+	    &pause, &e)) {
+	case HTTP_RETRY_SPENT:
+		set_fatal(p, rc, &e);
+		return;
+	case HTTP_RETRY_STUCK:
+		/* Not all of it spent: another source, or the other slots. */
 		memcpy(e.msg, msg, sizeof(msg));
 		slot_exhausted(p, sl, rc, &e);
 		return;
+	case HTTP_RETRY_AGAIN:
+		break;
 	}
 	p->r->retries++;
-	ev = (struct event){ .type = EV_RETRY, .file = p->po->name, .url = p->po->urls[sl->src],
-		.msg = msg, .attempt = p->failed, .done = p->written, .total = p->po->size };
-	emit(p, &ev);
-	pause = http_backoff(p->o, sl->tries);
-	if (out.wait_s > 0 && (unsigned long)out.wait_s * 1000 > pause) {
-		pause = (unsigned)out.wait_s * 1000;
-		snprintf(msg, sizeof(msg), "the server asks to come back in %ld s "
-		    "(Retry-After); waiting", out.wait_s);
-		emit_info(p, msg);
-	}
 	sl->not_before = http_now() + pause / 1000.0;
 }
 
