@@ -187,7 +187,8 @@ get_parallel(const struct fetch_opts *o, const struct source *srcs, size_t at,
 	static char urls[FETCH_SOURCES_MAX][SOURCE_MAX_BYTES + MANIFEST_FILE_MAX_BYTES + 2];
 	const char *up[FETCH_SOURCES_MAX];
 	struct par_opts po = { .name = a->file, .urls = up, .size = a->size,
-		.connections = connections(o), .chunk_bytes = o->chunk_bytes };
+		.connections = connections(o), .start = o->connections_from,
+		.chunk_bytes = o->chunk_bytes };
 	struct par_result pr;
 	const struct source *s;
 	size_t k;
@@ -293,19 +294,25 @@ emit_mirror(const struct fetch_opts *o, const char *next, const char *why)
 }
 
 /* The default number of connections, from the round trip to the server
- * that served the manifest (-1: not measured, a local source). */
+ * that served the manifest (-1: not measured, a local source): far, the
+ * most at once; near, measured from one stream up. */
 static void
 choose_connections(struct fetch_opts *lo, double rtt)
 {
-	char msg[128];
+	char msg[160];
 	struct event ev = { .type = EV_INFO, .msg = msg };
+	int near = rtt >= 0 && rtt < FETCH_PARALLEL_MIN_RTT_S;
 
-	lo->connections = rtt >= 0 && rtt < FETCH_PARALLEL_MIN_RTT_S ? 1 :
-	    FETCH_CONNECTIONS_DEFAULT;
+	lo->connections = FETCH_CONNECTIONS_DEFAULT;
+	lo->connections_from = near ? 1 : 0;
 	if (rtt < 0)
 		return;
-	snprintf(msg, sizeof(msg), "round trip %.1f ms: %s", rtt * 1000, lo->connections == 1 ?
-	    "one connection per artifact" : "large artifacts over several connections");
+	if (near)
+		snprintf(msg, sizeof(msg), "round trip %.1f ms: large artifacts from one "
+		    "connection, more while they add (up to %u)", rtt * 1000, lo->connections);
+	else
+		snprintf(msg, sizeof(msg), "round trip %.1f ms: large artifacts over %u "
+		    "connections", rtt * 1000, lo->connections);
 	event_emit(&lo->http.ev, &ev);
 }
 

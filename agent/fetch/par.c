@@ -14,6 +14,7 @@
 
 #include "chunk.h"
 #include "follow.h"
+#include "ramp.h"
 
 #define PAR_PROGRESS_INTERVAL_S 0.25
 #define PAR_EVENTS_MAX 32         /* epoll events taken at a time */
@@ -71,6 +72,12 @@ struct par {
 	int fatal;               /* the code that ends everything; 0: none */
 	struct nk_err fatal_err;
 	int single;              /* fall back to one stream */
+	unsigned active;         /* slots that take new ranges: [0, active) */
+	struct ramp ramp;        /* how active is found (po->start) */
+	int ramping;             /* still measuring */
+	double sample_at;        /* the next sample starts then */
+	double sample_t0;        /* it started then; 0: not started */
+	uint64_t sample_b0;      /* with written at this */
 	double t0, last_ev;
 	struct par_result *r;
 };
@@ -467,6 +474,9 @@ dispatch(struct par *p, int *wait_ms, struct nk_err *e)
 
 		if (sl->busy || sl->retired)
 			continue;
+		/* Beyond the count: only what it holds (a resume). */
+		if (i >= p->active && chunk_room(&p->s, i) == 0)
+			continue;
 		if (now < sl->not_before) {
 			ms = (int)((sl->not_before - now) * 1000) + 1;
 			if (ms < *wait_ms)
@@ -554,6 +564,41 @@ wait_and_act(struct par *p, int wait_ms, struct nk_err *e)
 	return 0;
 }
 
+/* Measures the aggregate rate and lets ramp.c change the count; *wait_ms
+ * is lowered to the end of the sample. */
+static void
+ramp_tick(struct par *p, int *wait_ms)
+{
+	double now = http_now(), end;
+	int ms;
+
+	if (!p->ramping)
+		return;
+	if (p->sample_t0 == 0) {
+		if (now < p->sample_at) {
+			end = p->sample_at + PAR_RAMP_SAMPLE_S;
+			goto wait;
+		}
+		p->sample_t0 = now;
+		p->sample_b0 = p->written;
+	}
+	end = p->sample_t0 + PAR_RAMP_SAMPLE_S;
+	if (now >= end) {
+		if (ramp_sample(&p->ramp, (double)(p->written - p->sample_b0) /
+		    (now - p->sample_t0))) {
+			p->active = p->ramp.n;
+			emit_info(p, p->ramp.why);
+		}
+		p->ramping = !p->ramp.settled;
+		p->sample_t0 = 0;
+		p->sample_at = now + PAR_RAMP_SETTLE_S;
+		return;
+	}
+wait:
+	if ((ms = (int)((end - now) * 1000) + 1) < *wait_ms)
+		*wait_ms = ms;
+}
+
 static int
 run(struct par *p, struct nk_err *e)
 {
@@ -571,6 +616,7 @@ run(struct par *p, struct nk_err *e)
 			return 0;
 		}
 		wait_ms = PAR_POLL_MS;
+		ramp_tick(p, &wait_ms);
 		if ((rc = dispatch(p, &wait_ms, e)) != 0)
 			return rc;
 		if (reap(p) > 0)
@@ -658,8 +704,20 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 	ev = (struct event){ .type = EV_START, .file = po->name, .url = po->urls[0],
 		.total = po->size };
 	emit(p, &ev);
-	snprintf(msg, sizeof(msg), "%u connections, ranges of %.3g MiB", p->s.nslots,
-	    (double)p->s.chunk / (1024 * 1024));
+	p->active = p->s.nslots;
+	if (po->start > 0 && po->start < p->s.nslots) {
+		ramp_init(&p->ramp, po->start, p->s.nslots);
+		p->active = p->ramp.n;
+		p->ramping = 1;
+		p->sample_at = p->t0 + PAR_RAMP_SETTLE_S;
+		snprintf(msg, sizeof(msg), "%u connection%s first, more while each adds at least "
+		    "%.0f%% of one's rate (up to %u), ranges of %.3g MiB", p->active,
+		    p->active == 1 ? "" : "s", RAMP_GAIN_MIN * 100, p->s.nslots,
+		    (double)p->s.chunk / (1024 * 1024));
+	} else {
+		snprintf(msg, sizeof(msg), "%u connections, ranges of %.3g MiB", p->s.nslots,
+		    (double)p->s.chunk / (1024 * 1024));
+	}
 	emit_info(p, msg);
 	rc = run(p, e);
 	follow_quiet(&p->f); /* its wake() writes to evfd */
@@ -681,8 +739,9 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 	if ((rc = follow_finish(&p->f, po->size, r->digest, e)) != 0)
 		goto out;
 	r->splits = p->s.splits;
-	snprintf(msg, sizeof(msg), "%u connections: %u ranges split, %u retries",
-	    p->s.nslots, r->splits, r->retries);
+	r->connections = p->active;
+	snprintf(msg, sizeof(msg), "%u connection%s: %u ranges split, %u retries",
+	    p->active, p->active == 1 ? "" : "s", r->splits, r->retries);
 	emit_info(p, msg);
 	ev = (struct event){ .type = EV_DONE, .file = po->name, .url = po->urls[0],
 		.done = po->size, .total = po->size, .seconds = http_now() - p->t0 };

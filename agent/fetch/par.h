@@ -15,7 +15,13 @@
  * and connect limits and the --timeout deadline apply. A range that keeps
  * failing on one source moves to the next (mirrors of the same signed
  * bundle: the hash decides); a server that ignores Range (200) ends the
- * parallel attempt and the caller fetches the artifact as one stream. */
+ * parallel attempt and the caller fetches the artifact as one stream.
+ *
+ * With po->start, the count is measured instead of fixed: ramp.c decides
+ * from the aggregate rate, sampled PAR_RAMP_SAMPLE_S after each change
+ * (PAR_RAMP_SETTLE_S left out for the new connections to get going);
+ * each decision is an EV_INFO. Connections beyond the count finish the
+ * range they hold and take no more. */
 #ifndef NK_PAR_H
 #define NK_PAR_H
 
@@ -32,13 +38,18 @@
 #define PAR_SOURCES_MAX 16
 #define PAR_POLL_MS 250                /* the longest the loop waits without a reason */
 #define PAR_BUFFER_BYTES (64L * 1024)  /* libcurl's receive buffer per connection */
+#define PAR_RAMP_SETTLE_S 0.25         /* after a change of the count: not measured */
+#define PAR_RAMP_SAMPLE_S 0.5          /* then the aggregate rate over this long */
 
 struct par_opts {
 	const char *name;           /* the artifact, for events and messages */
 	const char *const *urls;    /* its URL at each source, in order of preference */
 	size_t nurls;               /* 1 to PAR_SOURCES_MAX */
 	uint64_t size;              /* exactly this many bytes (the signed manifest's) */
-	unsigned connections;       /* 2 to CHUNK_SLOTS_MAX */
+	unsigned connections;       /* 2 to CHUNK_SLOTS_MAX: at most */
+	unsigned start;             /* 1 to connections: begin with this many and add
+	                             * while they raise the rate (ramp.h); 0: all
+	                             * connections from the start */
 	uint64_t chunk_bytes;       /* 0: PAR_CHUNK_BYTES */
 };
 
@@ -47,6 +58,7 @@ struct par_result {
 	int single;                 /* a server ignored Range: nothing kept, use one stream */
 	unsigned splits;            /* ranges split to keep every connection busy */
 	unsigned retries;           /* failed attempts that were retried */
+	unsigned connections;       /* the count in use at the end */
 };
 
 /* Fetches p->size bytes into st (empty, from stage_open) and hashes

@@ -9,7 +9,8 @@
 # redirect to http, a byte flipped in one range. The hash decides, and a
 # refused fetch leaves nothing. nginx (which keeps connections open) shows
 # that manifest, signature and artifacts share one connection and that
-# the parallel connections resume the TLS session.
+# the parallel connections resume the TLS session; with limit_rate, that
+# the default measures and adds connections where each is capped (issue 25).
 #   NK=path/to/nixos-kexec overrides the agent.
 # shellcheck disable=SC2015 # "check && it_pass || it_fail": it_pass never fails
 set -u
@@ -38,6 +39,7 @@ rm -f "$T/initrd"
 KEY=(-p "$T/pub")
 CA=(--cacert "$T/ca.pem")
 PAR=(--connections 4)
+CAP=8m # nginx limit_rate of /capped/
 partials() { # DIR-PREFIX: how many PREFIX.partial-* exist
 	local n=0 p
 	for p in "$1".partial-*; do [ -e "$p" ] && n=$((n + 1)); done
@@ -252,7 +254,8 @@ start_nginx_logged() {
 	mkdir -p "$ng/tmp"
 	for try in 1 2 3 4 5 6 7 8; do
 		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		it__nginx_conf "$T" "$ROOT" "$port" | sed "s|^    access_log .*|    log_format nk '\$connection \$ssl_session_reused \$request_uri \$status';\n    access_log $ng/conn.log nk;|" >"$ng/nginx.conf"
+		# /capped/: the bundle from a server that caps each connection
+		it__nginx_conf "$T" "$ROOT" "$port" | sed "s|^    access_log .*|    log_format nk '\$connection \$ssl_session_reused \$request_uri \$status';\n    access_log $ng/conn.log nk;|; s|^\( *\)location / { }|&\n\1location /capped/ { alias $ROOT/good/; limit_rate $CAP; }|" >"$ng/nginx.conf"
 		"${NGINX:-/usr/sbin/nginx}" -p "$ng" -e "$ng/error.log" -c "$ng/nginx.conf" >"$ng/stdout" 2>&1 &
 		NGINX_PID=$!
 		IT_PIDS+=("$NGINX_PID")
@@ -289,6 +292,26 @@ if [ -x "${NGINX:-/usr/sbin/nginx}" ] && start_nginx_logged; then
 	[ "$RC" = 0 ] && same_bundle "$OUT" && [ "$resumed" -ge 1 ] &&
 		[ "$(awk -v c="$first" '$1 == c && $3 ~ /initrd/' "$CONNLOG" | wc -l)" -ge 1 ] && it_pass ||
 		it_fail "exit $RC, $fresh full handshakes, $resumed resumed: $(tail -n1 "$LOG")"
+	done_with
+	# 8 MB/s a connection: one stream takes 16 s for the initrd, the
+	# default measures, adds connections while each adds, and is done in
+	# about 4 (docs/bench.md).
+	it_case "a server that caps each connection ($CAP): the default ramps up to 8 or more connections, the exact bundle"
+	: >"$CONNLOG"
+	fetch nginx-capped "$NGINX_URL/capped/"
+	conns=$(awk '$3 ~ /capped\/initrd/ { print $1 }' "$CONNLOG" | sort -u | wc -l)
+	[ "$RC" = 0 ] && same_bundle "$OUT" && [ "$conns" -ge 8 ] &&
+		grep -q 'initrd: 1 connection: .*MB/s; trying 2$' "$LOG" &&
+		grep -Eq 'initrd: 4 connections: 2 more added [0-9]+% .*; trying 8$' "$LOG" && it_pass ||
+		it_fail "exit $RC, $conns connections: $(grep 'initrd: [0-9]* connection' "$LOG" | tr '\n' ' ')"
+	done_with
+	it_case "--connections 2 against the capped server: exactly 2, no measuring"
+	: >"$CONNLOG"
+	fetch nginx-capped2 "$NGINX_URL/capped/" --connections 2
+	conns=$(awk '$3 ~ /capped\/initrd/ { print $1 }' "$CONNLOG" | sort -u | wc -l)
+	[ "$RC" = 0 ] && same_bundle "$OUT" && [ "$conns" = 2 ] && ! grep -q trying "$LOG" &&
+		grep -q 'initrd: 2 connections, ranges of' "$LOG" && it_pass ||
+		it_fail "exit $RC, $conns connections: $(grep 'initrd: [0-9]* connection' "$LOG" | tr '\n' ' ')"
 	done_with
 	it_stop_nginx
 else
