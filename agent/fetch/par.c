@@ -75,6 +75,8 @@ struct par {
 	unsigned active;         /* slots that take new ranges: [0, active) */
 	struct ramp ramp;        /* how active is found (po->start) */
 	int ramping;             /* still measuring */
+	int handing;             /* settled on one: hand over at the next clean point */
+	int handover;            /* handed over: [0, s.next) is in, nothing busy */
 	double sample_at;        /* the next sample starts then */
 	double sample_t0;        /* it started then; 0: not started */
 	uint64_t sample_b0;      /* with written at this */
@@ -458,6 +460,19 @@ done(struct par *p, struct slot *sl, CURLcode cc)
 	sl->not_before = http_now() + pause / 1000.0;
 }
 
+/* Every range handed out is in and no transfer runs: [0, s.next) is
+ * the whole of what is staged. */
+static int
+handover_point(const struct par *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->s.nslots; i++)
+		if (p->slot[i].busy)
+			return 0;
+	return p->s.next > 0 && p->s.norphans == 0 && chunk_contig(&p->s) == p->s.next;
+}
+
 /* Hands work to every idle slot whose backoff is over; *wait_ms is
  * lowered to the nearest end of a backoff. */
 static int
@@ -469,6 +484,10 @@ dispatch(struct par *p, int *wait_ms, struct nk_err *e)
 	int rc, ms;
 
 	chunk_hashed(&p->s, follow_hashed(&p->f));
+	if (p->handing && handover_point(p)) {
+		p->handover = 1;
+		return 0;
+	}
 	for (i = 0; i < p->s.nslots && p->fatal == 0; i++) {
 		struct slot *sl = &p->slot[i];
 
@@ -569,7 +588,7 @@ wait_and_act(struct par *p, int wait_ms, struct nk_err *e)
 static void
 ramp_tick(struct par *p, int *wait_ms)
 {
-	double now = http_now(), end;
+	double now = http_now(), end, rate;
 	int ms;
 
 	if (!p->ramping)
@@ -583,13 +602,15 @@ ramp_tick(struct par *p, int *wait_ms)
 		p->sample_b0 = p->written;
 	}
 	end = p->sample_t0 + PAR_RAMP_SAMPLE_S;
-	if (now >= end) {
-		if (ramp_sample(&p->ramp, (double)(p->written - p->sample_b0) /
-		    (now - p->sample_t0))) {
+	rate = now > p->sample_t0 ? (double)(p->written - p->sample_b0) / (now - p->sample_t0) : 0;
+	if (now >= end || (now - p->sample_t0 >= PAR_RAMP_FIRST_S &&
+	    ramp_enough(&p->ramp, rate))) {
+		if (ramp_sample(&p->ramp, rate)) {
 			p->active = p->ramp.n;
 			emit_info(p, p->ramp.why);
 		}
 		p->ramping = !p->ramp.settled;
+		p->handing = p->ramp.settled && p->active == 1;
 		p->sample_t0 = 0;
 		p->sample_at = now + PAR_RAMP_SETTLE_S;
 		return;
@@ -605,7 +626,7 @@ run(struct par *p, struct nk_err *e)
 	int wait_ms, rc;
 
 	for (;;) {
-		if (p->fatal != 0 || p->single)
+		if (p->fatal != 0 || p->single || p->handover)
 			return 0;
 		if (chunk_contig(&p->s) == p->po->size)
 			return 0;
@@ -619,6 +640,8 @@ run(struct par *p, struct nk_err *e)
 		ramp_tick(p, &wait_ms);
 		if ((rc = dispatch(p, &wait_ms, e)) != 0)
 			return rc;
+		if (p->handover)
+			return 0;
 		if (reap(p) > 0)
 			continue; /* hand out the next range at once */
 		if ((rc = wait_and_act(p, wait_ms, e)) != 0)
@@ -709,7 +732,7 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 		ramp_init(&p->ramp, po->start, p->s.nslots);
 		p->active = p->ramp.n;
 		p->ramping = 1;
-		p->sample_at = p->t0 + PAR_RAMP_SETTLE_S;
+		p->sample_at = p->t0 + PAR_RAMP_FIRST_S;
 		snprintf(msg, sizeof(msg), "%u connection%s first, more while each adds at least "
 		    "%.0f%% of one's rate (up to %u), ranges of %.3g MiB", p->active,
 		    p->active == 1 ? "" : "s", RAMP_GAIN_MIN * 100, p->s.nslots,
@@ -734,6 +757,15 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 	}
 	if (rc != 0 || r->single) {
 		follow_stop(&p->f);
+		goto out;
+	}
+	if (p->handover && chunk_contig(&p->s) < po->size) {
+		r->handover = p->s.next;
+		r->connections = 1;
+		snprintf(msg, sizeof(msg), "1 connection is as fast as more: the rest as one "
+		    "stream from byte %" PRIu64, r->handover);
+		emit_info(p, msg);
+		rc = follow_handover(&p->f, r->handover, &r->hash, e);
 		goto out;
 	}
 	if ((rc = follow_finish(&p->f, po->size, r->digest, e)) != 0)

@@ -21,7 +21,11 @@
  * from the aggregate rate, sampled PAR_RAMP_SAMPLE_S after each change
  * (PAR_RAMP_SETTLE_S left out for the new connections to get going);
  * each decision is an EV_INFO. Connections beyond the count finish the
- * range they hold and take no more. */
+ * range they hold and take no more. Where one connection is as fast as
+ * more, the parallel path (a write per TLS record, the hash reading the
+ * file back) costs CPU a single stream does not: once every range handed
+ * out is in, par_get hands the prefix and its running hash back
+ * (r->handover) for the caller to go on with one stream. */
 #ifndef NK_PAR_H
 #define NK_PAR_H
 
@@ -38,8 +42,10 @@
 #define PAR_SOURCES_MAX 16
 #define PAR_POLL_MS 250                /* the longest the loop waits without a reason */
 #define PAR_BUFFER_BYTES (64L * 1024)  /* libcurl's receive buffer per connection */
-#define PAR_RAMP_SETTLE_S 0.25         /* after a change of the count: not measured */
-#define PAR_RAMP_SAMPLE_S 0.5          /* then the aggregate rate over this long */
+#define PAR_RAMP_SETTLE_S 0.2          /* after a change of the count: not measured */
+#define PAR_RAMP_SAMPLE_S 0.3          /* then the aggregate rate over this long */
+#define PAR_RAMP_FIRST_S 0.1           /* the first (a warm connection): settle and
+                                        * least sample where it is fast enough alone */
 
 struct par_opts {
 	const char *name;           /* the artifact, for events and messages */
@@ -59,11 +65,16 @@ struct par_result {
 	unsigned splits;            /* ranges split to keep every connection busy */
 	unsigned retries;           /* failed attempts that were retried */
 	unsigned connections;       /* the count in use at the end */
+	uint64_t handover;          /* > 0: only [0, handover) is staged, hashed into
+	                             * hash (running): one connection is as fast as
+	                             * more, the rest comes as one stream (sink_adopt) */
+	struct sha256 hash;
 };
 
 /* Fetches p->size bytes into st (empty, from stage_open) and hashes
  * them. 0 with r->single set: fetch it as one stream instead (st holds
- * garbage: reset it). Codes as http_get's. */
+ * garbage: reset it); 0 with r->handover: continue from there (above).
+ * Codes as http_get's. */
 int par_get(const struct http_opts *o, const struct par_opts *p, struct stage_file *st,
     struct par_result *r, struct nk_err *e);
 

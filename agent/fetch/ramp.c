@@ -27,6 +27,12 @@ ramp_init(struct ramp *r, unsigned start, unsigned max)
 }
 
 int
+ramp_enough(const struct ramp *r, double rate)
+{
+	return !r->settled && r->prev_n == 0 && r->n == 1 && rate >= RAMP_ENOUGH_BPS;
+}
+
+int
 ramp_sample(struct ramp *r, double rate)
 {
 	double per, share;
@@ -36,6 +42,12 @@ ramp_sample(struct ramp *r, double rate)
 		return 0;
 	if (rate < 0)
 		rate = 0;
+	if (ramp_enough(r, rate)) {
+		snprintf(r->why, sizeof(r->why), "1 connection: %.1f MB/s, fast enough alone "
+		    "(%.0f MB/s or more)", mbps(rate), mbps(RAMP_ENOUGH_BPS));
+		r->settled = 1;
+		return 1;
+	}
 	if (r->prev_n == 0) {
 		snprintf(r->why, sizeof(r->why), "%u connection%s: %.1f MB/s; trying %u",
 		    r->n, r->n == 1 ? "" : "s", mbps(rate), twice(r));

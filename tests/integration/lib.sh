@@ -169,7 +169,7 @@ it__nginx_conf() { # DIR ROOT PORT (IT_NGINX_LIMIT_RATE: nginx limit_rate per co
 	        ssl_certificate_key $1/server.key;
 	        ssl_protocols TLSv1.2 TLSv1.3;
 	        root $2;
-	        location / { ${IT_NGINX_LIMIT_RATE:+limit_rate $IT_NGINX_LIMIT_RATE;} }
+	        location / {${IT_NGINX_LIMIT_RATE:+ limit_rate $IT_NGINX_LIMIT_RATE;} }
 	    }
 	}
 	EOF

@@ -118,6 +118,19 @@ fetch one "$U" --connections 1
 	[ "$(initrd_gets "" "$m" | wc -l)" = 1 ] && it_pass ||
 	it_fail "exit $RC; $(initrd_gets "" "$m" | head -n3)"
 done_with
+# A near server where one connection is as fast as more (on loopback one
+# stream is bound by the CPU: it is over RAMP_ENOUGH_BPS alone, or a
+# second does not add half of its rate): the default measures, stays on
+# one, and hands the rest over to one stream (no par.c write per record,
+# no hash reading the file back): an open-ended Range at the byte said.
+it_case "the default on a near server: measured, then one stream from where the ranges end"
+m=$(mark)
+fetch default "$U"
+at=$(sed -n 's/.*initrd: 1 connection is as fast as more: the rest as one stream from byte \([0-9]*\)$/\1/p' "$LOG")
+[ "$RC" = 0 ] && same_bundle "$OUT" && [ -n "$at" ] && [ "$at" -gt 0 ] &&
+	[ "$(initrd_gets "" "$m" | grep -c "range=bytes=$at- ")" = 1 ] && it_pass ||
+	it_fail "exit $RC, handover at '${at:-}': $(grep 'initrd: 1 connection' "$LOG" | tr '\n' ' ')"
+done_with
 it_case "connections 4 in a config file: ranges"
 m=$(mark)
 printf 'connections 4\n' >"$T/config"

@@ -69,10 +69,35 @@ t_one_stream_at_the_link_stays_one(void **st)
 
 	(void)st;
 	ramp_init(&r, 1, 16);
-	assert_int_equal(settle(&r, 0, 450 * MB), 1);
+	assert_int_equal(settle(&r, 0, 60 * MB), 1);
 	assert_non_null(strstr(r.why, "1 connection:"));
 	assert_int_equal(ramp_sample(&r, 1 * MB), 0); /* settled: no more changes */
 	assert_int_equal(r.n, 1);
+}
+
+static void
+t_a_fast_stream_is_not_probed(void **st)
+{
+	struct ramp r;
+
+	(void)st;
+	/* 450 MB/s on one connection (a LAN, loopback): settled at once,
+	 * no second connection is tried. */
+	ramp_init(&r, 1, 16);
+	assert_int_equal(ramp_sample(&r, 450 * MB), 1);
+	assert_true(r.settled);
+	assert_int_equal(r.n, 1);
+	assert_non_null(strstr(r.why, "fast enough alone"));
+	/* Just below: probed. */
+	ramp_init(&r, 1, 16);
+	ramp_sample(&r, RAMP_ENOUGH_BPS - 1);
+	assert_false(r.settled);
+	assert_int_equal(r.n, 2);
+	/* Started with more than one (not a single stream): probed. */
+	ramp_init(&r, 2, 16);
+	ramp_sample(&r, 450 * MB);
+	assert_false(r.settled);
+	assert_int_equal(r.n, 4);
 }
 
 static void
@@ -82,10 +107,10 @@ t_a_small_gain_is_not_enough(void **st)
 
 	(void)st;
 	ramp_init(&r, 1, 16);
-	ramp_sample(&r, 400 * MB);
-	/* A second connection adds 30 % of one connection's rate (the CPU,
-	 * not the link, bounds it): back to one. */
-	assert_int_equal(ramp_sample(&r, 520 * MB), 1);
+	ramp_sample(&r, 40 * MB);
+	/* A second connection adds 30 % of one connection's rate: back to
+	 * one. */
+	assert_int_equal(ramp_sample(&r, 52 * MB), 1);
 	assert_int_equal(r.n, 1);
 	assert_true(r.settled);
 	assert_non_null(strstr(r.why, "30%"));
@@ -185,6 +210,7 @@ main(void)
 		cmocka_unit_test(t_capped_connections_ramp_to_the_most),
 		cmocka_unit_test(t_doubles_while_each_adds),
 		cmocka_unit_test(t_one_stream_at_the_link_stays_one),
+		cmocka_unit_test(t_a_fast_stream_is_not_probed),
 		cmocka_unit_test(t_a_small_gain_is_not_enough),
 		cmocka_unit_test(t_stops_where_the_link_fills),
 		cmocka_unit_test(t_exactly_the_threshold_adds),
