@@ -19,17 +19,30 @@
 #include "preflight.h"
 #include "progress.h"
 #include "sigguard.h"
+#include "stage.h"
+#include "sys.h"
 
 #define BOOT_DELAY_MAX_S 3600
+/* Room asked of a staging filesystem beyond the bundle: the handoff
+ * archive appended to the initrd, and some to spare. */
+#define BOOT_DISK_SLACK_BYTES (16ULL << 20)
 
 static const char boot_help[] =
     "usage: nixos-kexec boot SOURCE (-P KEY | -p FILE)... [options]\n"
     "\n"
     "Check that this machine can kexec, fetch and verify the bundle into\n"
-    "sealed RAM (memfd), load it with kexec_file_load, and jump into it.\n"
-    "Nothing is written to disk. Any failure leaves nothing loaded.\n"
+    "sealed RAM (memfd) or, when RAM is short, an unnamed file on a local\n"
+    "disk, load it with kexec_file_load, and jump into it. Nothing on disk\n"
+    "is changed. Any failure leaves nothing loaded.\n"
     "\n"
     FETCH_OPTIONS_HELP
+    "  --stage MODE         where the verified bytes wait for the load: ram\n"
+    "                       (sealed memfds; peaks near 3.3 x the bundle), disk\n"
+    "                       (an unlinked O_TMPFILE file on a local disk, never\n"
+    "                       tmpfs or a network filesystem; peaks near 2.3 x),\n"
+    "                       auto (default: ram when MemAvailable allows, else disk)\n"
+    "  --stage-dir DIR      the directory for disk staging (default: the first\n"
+    "                       fit of /var/tmp, /var/lib, /tmp, /)\n"
     "  --exec MODE          systemd: 'systemctl kexec', a clean shutdown first\n"
     "                       (default when PID 1 is systemd); direct: sync, then\n"
     "                       reboot(LINUX_REBOOT_CMD_KEXEC) (default otherwise);\n"
@@ -78,8 +91,31 @@ struct boot_args {
 	uint64_t delay;
 	const char *append;
 	uint64_t revert_after;
+	enum preflight_stage stage;
+	const char *stage_dir;
 	struct handoff_cli hc;
 };
+
+static int
+apply_stage(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (preflight_stage_parse(arg, &b->stage) != 0)
+		return nk_fail(e, NK_E_USAGE, "--stage takes ram, disk or auto");
+	return 0;
+}
+
+static int
+apply_stage_dir(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (arg[0] != '/')
+		return nk_fail(e, NK_E_USAGE, "--stage-dir takes an absolute path");
+	b->stage_dir = arg;
+	return 0;
+}
 
 static int
 apply_exec(void *ctx, const char *arg, struct nk_err *e)
@@ -162,6 +198,8 @@ const struct opts_extra cmd_boot_options[] = {
 	{ "delay", 1, apply_delay, 0 },
 	{ "append", 1, apply_append, 0 },
 	{ "revert-after", 1, apply_revert_after, 0 },
+	{ "stage", 1, apply_stage, 0 },
+	{ "stage-dir", 1, apply_stage_dir, 0 },
 	{ "no-handoff", 0, apply_no_handoff, 0 },
 	{ "ssh-key", 1, apply_ssh_key, 1 },
 	{ "ssh-key-file", 1, apply_ssh_key_file, 1 },
@@ -186,6 +224,8 @@ struct manifest_ctx {
 	const struct fetch_cli *cli;
 	struct fleet *fl;
 	const char *source;
+	const char **stage_dir; /* the fetch options' own: set for disk staging */
+	char disk_dir[PATH_MAX];
 	struct handoff h;
 	uint8_t *gz;
 	size_t gz_len;
@@ -222,21 +262,51 @@ make_handoff(struct manifest_ctx *c, const struct manifest *m, struct nk_err *e)
 	return 0;
 }
 
+/* Where the bundle waits: the disk directory that would serve (the one
+ * of --stage-dir, or the first of the defaults that fits), then the
+ * preflight's choice with both modes' numbers in formula. */
+static int
+plan_stage(const struct preflight *pf, enum preflight_stage want, const char *user_dir,
+    uint64_t kernel, uint64_t initrd, char *dir, size_t dcap, enum preflight_stage *chosen,
+    char *formula, size_t cap, struct nk_err *e)
+{
+	const char *defaults[] = STAGE_DISK_DIRS, *one[] = { user_dir, NULL };
+	char why[NK_ERR_MAX / 2];
+	struct nk_err de;
+	int have;
+
+	have = stage_disk_dir(user_dir ? one : defaults, kernel + initrd + BOOT_DISK_SLACK_BYTES,
+	    dir, dcap, why, sizeof(why), &de) == 0;
+	return preflight_memory(pf, want, kernel, initrd, have ? dir : NULL, why, chosen,
+	    formula, cap, e);
+}
+
 static int
 on_manifest(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *tail_len,
     struct nk_err *e)
 {
 	struct manifest_ctx *c = ctx;
-	char formula[256], msg[300];
+	char formula[NK_ERR_MAX], msg[NK_ERR_MAX + 64];
+	enum preflight_stage chosen;
 	int rc;
 
 	if ((rc = fleet_check_manifest(c->fl, m, e)) != 0)
 		return rc;
-	rc = preflight_memory(c->pf, m->kernel.size, m->initrd.size, formula, sizeof(formula), e);
+	rc = plan_stage(c->pf, c->b->stage, c->b->stage_dir, m->kernel.size, m->initrd.size,
+	    c->disk_dir, sizeof(c->disk_dir), &chosen, formula, sizeof(formula), e);
 	if (rc != 0)
 		return rc;
 	snprintf(msg, sizeof(msg), "memory: %s", formula);
 	info(c->p, NULL, msg);
+	if (chosen == PREFLIGHT_STAGE_DISK) {
+		*c->stage_dir = c->disk_dir;
+		snprintf(msg, sizeof(msg), "staging on disk: unlinked O_TMPFILE files in %s "
+		    "(page cache the kernel can reclaim during the load; not sealed: see "
+		    "docs/security.md)", c->disk_dir);
+	} else {
+		snprintf(msg, sizeof(msg), "staging in RAM: sealed memfds");
+	}
+	info(c->p, "stage", msg);
 	if (c->b->hc.no_handoff) {
 		info(c->p, "handoff", "skipped (--no-handoff)");
 		return 0;
@@ -351,7 +421,7 @@ cmd_boot(int argc, char **argv)
 		goto out;
 	if ((rc = lock_take(NULL, &lockfd, &e)) != 0)
 		goto out;
-	preflight_gather("", &pf);
+	preflight_gather(sys_root(), &pf);
 	if ((rc = preflight_verdict(&pf, &e)) != 0)
 		goto out;
 	info(&p, NULL, "preflight: root, kexec available, no lockdown");
@@ -364,7 +434,7 @@ cmd_boot(int argc, char **argv)
 	/* r->origin names the source that served the manifest (a mirror,
 	 * perhaps); fetch_run fills it before calling on_manifest. */
 	*mc = (struct manifest_ctx){ .pf = &pf, .p = &p, .b = &b, .cli = &cli, .fl = &fl,
-		.source = r->origin };
+		.source = r->origin, .stage_dir = &cli.opts.stage_dir };
 	cli.opts.on_manifest = on_manifest;
 	cli.opts.on_manifest_ctx = mc;
 	rc = fetch_run(&cli.opts, r, &e);
@@ -381,7 +451,7 @@ cmd_boot(int argc, char **argv)
 	 * dropped SSH session, SIGTERM) is held, and acted on at the end:
 	 * after the kernel was unloaded, unless it was handed on already. */
 	sigguard_hold();
-	if ((rc = kx_load(&img, &pf, "", how, &e)) != 0)
+	if ((rc = kx_load(&img, &pf, sys_root(), how, &e)) != 0)
 		goto out_staged;
 	loaded = 1;
 	info(&p, "kexec", how);
@@ -532,7 +602,8 @@ cmd_check(int argc, char **argv)
 	struct fetch_result *r = NULL;
 	struct preflight pf;
 	struct nk_err e = { "" }, fe = { "" };
-	char mem[512];
+	char mem[NK_ERR_MAX], dir[PATH_MAX];
+	enum preflight_stage chosen;
 	struct fleet fl;
 	struct fleet_opts fo;
 	int rc, json, have_source;
@@ -547,7 +618,7 @@ cmd_check(int argc, char **argv)
 	fo = (struct fleet_opts){ .state_dir = cli.fleet.state_dir };
 	if (have_source && (rc = fleet_begin(&fl, &fo, "check", &cli.opts, NULL, &e)) != 0)
 		return cmd_die(rc, e.msg);
-	preflight_gather("", &pf);
+	preflight_gather(sys_root(), &pf);
 	rc = preflight_verdict(&pf, &e);
 	snprintf(mem, sizeof(mem), "MemTotal %.1f MiB, MemAvailable %.1f MiB",
 	    (double)pf.mem_total / (1 << 20), (double)pf.mem_available / (1 << 20));
@@ -561,8 +632,8 @@ cmd_check(int argc, char **argv)
 			return cmd_die(NK_E_NOMEM, "out of memory");
 		frc = fetch_run(&cli.opts, r, &fe);
 		if (frc == 0)
-			frc = preflight_memory(&pf, r->m.kernel.size, r->m.initrd.size, mem,
-			    sizeof(mem), &fe);
+			frc = plan_stage(&pf, PREFLIGHT_STAGE_AUTO, NULL, r->m.kernel.size,
+			    r->m.initrd.size, dir, sizeof(dir), &chosen, mem, sizeof(mem), &fe);
 		else
 			snprintf(mem, sizeof(mem), "unknown: %s", fe.msg);
 		free(r);

@@ -417,6 +417,9 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 	if (o->on_manifest != NULL &&
 	    (rc = o->on_manifest(o->on_manifest_ctx, &r->m, &tail, &tail_len, e)) != 0)
 		goto out;
+	/* boot --stage auto decides where the bytes wait once the sizes are
+	 * known: on_manifest may have set the caller's stage_dir. */
+	lo.stage_dir = oin->stage_dir;
 	if (o->manifest_only)
 		goto out;
 	if ((rc = get_artifacts(o, srcs, i, tail, tail_len, r, e)) != 0)

@@ -44,7 +44,9 @@ struct fetch_opts {
 	void *on_manifest_ctx;
 	int manifest_only;             /* stop after the manifest (check) */
 	/* NULL: artifacts are staged in sealed memfds (boot). A directory:
-	 * in unnamed files there, for fetch -o to link into place. */
+	 * in unnamed files there, for fetch -o to link into place, or for
+	 * boot --stage disk. Read again after on_manifest, which may set it
+	 * in the caller's struct. */
 	const char *stage_dir;
 	/* An https artifact of FETCH_PARALLEL_MIN_BYTES or more comes over
 	 * this many connections at once (par.c); 1: one stream; 0: the
