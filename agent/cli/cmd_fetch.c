@@ -81,7 +81,10 @@ write_bundle(struct fileio_outdir *od, const struct fetch_result *r, struct nk_e
 	if ((rc = stage_link(&r->kernel, path, e)) != 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", od->tmp, r->m.initrd.file);
-	return stage_link(&r->initrd, path, e);
+	if ((rc = stage_link(&r->initrd, path, e)) != 0 || !r->m.has_store)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", od->tmp, r->m.store.file);
+	return stage_link(&r->store, path, e);
 }
 
 static void

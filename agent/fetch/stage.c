@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/vfs.h>
@@ -116,6 +117,34 @@ int
 stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e)
 {
 	return stage_write_at(s, buf, len, s->len, e);
+}
+
+#define STAGE_COPY_BYTES (1024 * 1024)
+
+int
+stage_append_fd(struct stage_file *s, int fd, uint64_t len, struct nk_err *e)
+{
+	uint8_t *buf = malloc(STAGE_COPY_BYTES);
+	uint64_t off = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (buf == NULL)
+		return nk_fail(e, NK_E_NOMEM, "out of memory");
+	while (off < len && rc == 0) {
+		n = pread(fd, buf, len - off < STAGE_COPY_BYTES ? (size_t)(len - off) :
+		    STAGE_COPY_BYTES, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = nk_fail(e, NK_E_IO, "copying a staged file: %s after %llu of %llu "
+			    "bytes", n < 0 ? strerror(errno) : "it ends", (unsigned long long)off,
+			    (unsigned long long)len);
+		else if ((rc = stage_append(s, buf, (size_t)n, e)) == 0)
+			off += (uint64_t)n;
+	}
+	free(buf);
+	return rc;
 }
 
 int

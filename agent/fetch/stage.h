@@ -37,6 +37,10 @@ int stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_er
  * stage_append's. */
 int stage_write_at(struct stage_file *s, const void *buf, size_t len, uint64_t off,
     struct nk_err *e);
+/* Appends the first len bytes of the file behind fd (read with pread
+ * from offset 0; its position is untouched). Failures as stage_append's,
+ * or NK_E_IO when fd ends early or cannot be read. */
+int stage_append_fd(struct stage_file *s, int fd, uint64_t len, struct nk_err *e);
 /* Discards every byte (for a server that ignored a Range request). */
 int stage_reset(struct stage_file *s, struct nk_err *e);
 /* Seals a memfd against write, grow, shrink and further sealing, then

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "manifest.h"
 #include "netlink.h"
 #include "sshkey.h"
 
@@ -52,6 +53,9 @@ struct handoff {
 	size_t notes_over;
 };
 
+/* Where boot --store initrd puts the store in the new system's initramfs. */
+#define HANDOFF_STORE_PATH "nixos-kexec/nix-store.squashfs"
+
 struct handoff_opts {
 	const char *root;                  /* "" or a fixture prefix for /etc, /root, /run */
 	const char *const *ssh_keys;       /* --ssh-key lines */
@@ -69,6 +73,12 @@ struct handoff_opts {
 	const char *report;                /* --report URL for the new system, NULL: none */
 	const char *report_cacert;         /* --cacert, carried as report-ca.pem; NULL: none */
 	uint64_t revert_after;             /* --revert-after seconds, 0: no safety net */
+	/* A format 2 bundle's store (NULL: none): where the new system's
+	 * stage 1 finds it, "initrd" (appended to the initrd at
+	 * HANDOFF_STORE_PATH) or "stage1" (to be fetched from source), and
+	 * the size and sha256 from the verified manifest it must match. */
+	const struct manifest_artifact *store;
+	const char *store_mode;
 	uint64_t now;                      /* 0: the clock */
 	const struct net_state *net;       /* NULL: read with netlink_dump() */
 };

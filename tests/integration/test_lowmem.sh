@@ -26,6 +26,8 @@ mkdir -p "$T/root" "$T/log" "$T/stage" "$T/fake/proc/self" "$T/fake/proc/1" \
 it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
 export NIXOS_KEXEC_CONFIG=$T/no-default-config NIXOS_KEXEC_LOCK=$T/lock
 export NK_FAKE_ROOT=$T/fake NK_FAKE_LOG=$T/loads
+STATE=(--state-dir "$T/state") # never this machine's /var/lib/nixos-kexec
+[ -e /var/lib/nixos-kexec ] && had_state=1 || had_state=0
 printf 'Name:\tnixos-kexec\nCapEff:\t000001ffffffffff\n' >"$T/fake/proc/self/status"
 echo sshd >"$T/fake/proc/1/comm"
 echo 1 >"$T/fake/sys/kernel/kexec_loaded"
@@ -41,7 +43,7 @@ head -c $((32 << 20)) /dev/urandom >"$T/initrd"
 	--version 7 -o "$T/root/b" >/dev/null
 minisign -S -s "$T/sec" -m "$T/root/b/manifest" >/dev/null
 it_start_stub "$T" "$T/root" || exit 1
-ARGS=("$STUB_URL/b/" -p "$T/pub" --cacert "$T/ca.pem" --exec none --no-handoff)
+ARGS=("$STUB_URL/b/" -p "$T/pub" --cacert "$T/ca.pem" --exec none --no-handoff "${STATE[@]}")
 
 run() { # run NAME MiB ARGS...: boot with MemAvailable = MiB; RC, OUT set
 	local name=$1
@@ -127,9 +129,16 @@ expect 64 "--stage takes ram, disk or auto" && it_pass
 
 it_case "lowmem: check reports both modes and the choice"
 meminfo 150
-"$NK" check "$STUB_URL/b/" -p "$T/pub" --cacert "$T/ca.pem" >"$T/log/check" 2>&1
+"$NK" check "$STUB_URL/b/" -p "$T/pub" --cacert "$T/ca.pem" "${STATE[@]}" >"$T/log/check" 2>&1
 RC=$? OUT=$T/log/check
 expect 0 "RAM staging peaks at 3.3 x B" "disk staging at 2.3 x B" "staging on disk (--stage auto)" &&
 	it_pass
+
+it_case "$IT_SUITE: nothing written to this machine's state directory"
+if [ "$had_state" = 0 ] && [ -e /var/lib/nixos-kexec ]; then
+	it_fail "/var/lib/nixos-kexec was made"
+else
+	it_pass
+fi
 
 it_summary
