@@ -276,6 +276,8 @@ make_handoff(struct manifest_ctx *c, const struct manifest *m, struct nk_err *e)
 	if (m->has_store) {
 		o.store = &m->store;
 		o.store_mode = c->store_in_initrd ? "initrd" : "stage1";
+		o.keys = c->cli->keys;
+		o.nkeys = c->cli->opts.nkeys;
 	}
 	if ((rc = handoff_collect(&o, &c->h, e)) != 0 ||
 	    (rc = handoff_archive(&c->h, &c->gz, &c->gz_len, e)) != 0) {

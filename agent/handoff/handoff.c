@@ -718,6 +718,25 @@ bootjson_store(const struct handoff_opts *o, char *out, size_t cap)
 	    "null");
 }
 
+/* bundle-keys: the trusted public keys, for a stage 1 that fetches the
+ * store (public: nothing to wipe). */
+static int
+collect_bundle_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	char text[HANDOFF_BUNDLE_KEYS_MAX * (MINISIG_PUBKEY_B64_BYTES + 2)];
+	size_t i, n = 0;
+
+	if (o->store == NULL || o->store_mode == NULL || strcmp(o->store_mode, "stage1") != 0 ||
+	    o->nkeys == 0)
+		return 0;
+	for (i = 0; i < o->nkeys && i < HANDOFF_BUNDLE_KEYS_MAX; i++) {
+		minisig_pubkey_b64(&o->keys[i], text + n);
+		n += strlen(text + n);
+		text[n++] = '\n';
+	}
+	return add_file(h, "bundle-keys", 0644, text, n, 0, e);
+}
+
 /* boot.json: what was booted, from where, the run's nonce, and for the
  * new system's scripts (nix/handoff/): where to report, the safety net's
  * delay, and the source's host and port (to test its own network). */
@@ -816,6 +835,7 @@ handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *
 	if ((dns = malloc(sizeof(*dns))) == NULL)
 		return nk_fail(e, NK_E_NOMEM, "out of memory");
 	if ((rc = collect_bootjson(o, h, e)) != 0 ||
+	    (rc = collect_bundle_keys(o, h, e)) != 0 ||
 	    (rc = collect_report_ca(o, h, e)) != 0 ||
 	    (rc = collect_identity(o, h, e)) != 0)
 		goto out;

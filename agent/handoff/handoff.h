@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "manifest.h"
+#include "minisig.h"
 #include "netlink.h"
 #include "sshkey.h"
 
@@ -19,6 +20,7 @@
 #define HANDOFF_FILES_MAX 160             /* a .network and a .netdev per interface, and the rest */
 #define HANDOFF_PATH_MAX_BYTES 96           /* a file's path under HANDOFF_DIR */
 #define HANDOFF_KEYS_MAX 64                 /* authorized keys carried */
+#define HANDOFF_BUNDLE_KEYS_MAX 8           /* trusted bundle keys carried (bundle-keys) */
 #define HANDOFF_KEYFILE_MAX_BYTES (1024 * 1024)
 #define HANDOFF_KEYDIR_FILES_MAX 64         /* directory entries read from /etc/ssh */
 #define HANDOFF_HOSTKEYS_MAX 16             /* ssh_host_* files carried */
@@ -79,6 +81,11 @@ struct handoff_opts {
 	 * the size and sha256 from the verified manifest it must match. */
 	const struct manifest_artifact *store;
 	const char *store_mode;
+	/* The keys boot trusted (-P/-p), carried as bundle-keys (one base64
+	 * public key a line) in stage1 mode: stage 1 verifies the manifest
+	 * again before it fetches the store. */
+	const struct minisig_pubkey *keys;
+	size_t nkeys;
 	uint64_t now;                      /* 0: the clock */
 	const struct net_state *net;       /* NULL: read with netlink_dump() */
 };

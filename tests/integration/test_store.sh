@@ -118,7 +118,7 @@ it_case "store: boot --store auto with room: initrd"
 run auto-room 400 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff
 expect 0 "--store auto: initrd" && { why=$(store_member_ok) && it_pass || it_fail "$why"; }
 
-it_case "store: boot --store auto at 100 MiB: stage1, says why, the store not fetched"
+it_case "store: boot --store auto at 100 MiB: stage1, says why, the store not fetched, hash and key in the handoff"
 before=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
 run auto-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-host-keys --stage-dir "$T"
 after=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
@@ -131,6 +131,10 @@ expect 0 "--store auto: stage1: nix-store.squashfs ($((24 << 20)) bytes) is left
 		it_fail "no boot.json in the handoff"
 	elif ! grep -qF "\"store\":{\"name\":\"nix-store.squashfs\",\"size\":$((24 << 20)),\"sha256\":\"$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)\",\"mode\":\"stage1\"" "$T/boot.json"; then
 		it_fail "boot.json: $(cat "$T/boot.json")"
+	elif ! tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | gzip -dc 2>/dev/null |
+		cpio -i --quiet --to-stdout nixos-kexec/handoff/bundle-keys 2>/dev/null |
+		grep -qxF "$(tail -n 1 "$T/pub")"; then
+		it_fail "bundle-keys does not carry the trusted key"
 	else
 		it_pass
 	fi

@@ -709,12 +709,21 @@ t_store_field(void **st)
 	struct nk_err e = { "" };
 	const struct handoff_file *f;
 	struct manifest_artifact a = { "nix-store.squashfs", 419430400, { 0xba, 0x78 } };
+	struct minisig_pubkey key = { { 1, 2, 3, 4, 5, 6, 7, 8 }, { 9 } };
+	char b64[MINISIG_PUBKEY_B64_BYTES + 1];
 
 	(void)st;
 	opts_fixture(&o);
 	o.store = &a;
 	o.store_mode = "stage1";
+	o.keys = &key;
+	o.nkeys = 1;
 	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	/* stage 1 verifies the manifest again with the keys boot trusted */
+	assert_non_null(f = file(&h, "bundle-keys"));
+	minisig_pubkey_b64(&key, b64);
+	assert_int_equal(f->len, strlen(b64) + 1);
+	assert_memory_equal(f->data, b64, strlen(b64));
 	assert_non_null(f = file(&h, "boot.json"));
 	assert_non_null(strstr((const char *)f->data, ",\"store\":{\"name\":\"nix-store.squashfs\","
 	    "\"size\":419430400,\"sha256\":\"ba78000000000000000000000000000000000000000000000000"
@@ -725,6 +734,7 @@ t_store_field(void **st)
 	assert_non_null(f = file(&h, "boot.json"));
 	assert_non_null(strstr((const char *)f->data, "\"mode\":\"initrd\","
 	    "\"path\":\"/nixos-kexec/nix-store.squashfs\"}}\n"));
+	assert_null(file(&h, "bundle-keys")); /* initrd mode: stage 1 fetches nothing */
 	handoff_free(&h);
 	o.store = NULL;
 	assert_int_equal(handoff_collect(&o, &h, &e), 0);
