@@ -96,7 +96,7 @@ store_member_ok() {
 
 it_case "store: fetch -o keeps the verified store beside kernel and initrd"
 run fetch 400 fetch "$STUB_URL/b/" "${ARGS[@]}" -o "$T/out"
-expect 0 && { cmp -s "$T/out/nix-store.squashfs" "$T/nix-store.squashfs" && it_pass ||
+expect 0 "store $((24 << 20)) bytes, verified" && { cmp -s "$T/out/nix-store.squashfs" "$T/nix-store.squashfs" && it_pass ||
 	it_fail "the store differs or is missing"; }
 
 it_case "store: a store whose bytes differ from the manifest is refused"
@@ -139,6 +139,73 @@ expect 0 "--store auto: stage1: nix-store.squashfs ($((24 << 20)) bytes) is left
 		it_pass
 	fi
 }
+
+# --- stage 1 (nix/handoff/store.sh) with the handoff boot made above --------
+STORE_SH=$(dirname "$0")/../../nix/handoff/store.sh
+SR=$T/stage1
+mkdir -p "$SR"
+tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | gzip -dc 2>/dev/null | (cd "$SR" && cpio -i -d --quiet 2>/dev/null)
+BIN=$(realpath "$B")
+stage1() { # NAME: store.sh on SR's handoff, the agent on PATH; RC, OUT set
+	rm -f "$SR/store"
+	PATH=$BIN:$PATH sh "$STORE_SH" "$SR" "$SR/store" --cacert "$T/ca.pem" >"$T/log/$1" 2>&1
+	RC=$?
+	OUT=$T/log/$1
+}
+it_case "store: stage 1 (stage1 mode) fetches the store with the agent and checks the carried hash"
+stage1 s1-good
+expect 0 "nix-store.squashfs verified ($((24 << 20)) bytes" && {
+	cmp -s "$SR/store" "$T/nix-store.squashfs" && [ ! -e "$SR/store.bundle" ] && it_pass ||
+		it_fail "the store differs, or the bundle directory was left"; }
+
+it_case "store: stage 1 refuses a served store whose bytes differ from the manifest"
+sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/bad/"|' "$SR/nixos-kexec/handoff/boot.json"
+stage1 s1-bad
+expect 1 "fetching the bundle from $STUB_URL/bad/ failed" "rebooting into the old system" &&
+	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
+
+it_case "store: stage 1 refuses a validly signed newer store that is not the one verified before the kexec"
+mkdir -p "$T/o" && head -c $((24 << 20)) /dev/urandom >"$T/o/nix-store.squashfs"
+"$B/nixos-kexec" bundle --kernel "$T/bzImage" --initrd "$T/initrd" --store "$T/o/nix-store.squashfs" \
+	--cmdline "console=ttyS0" --version 8 -o "$T/root/b8" >/dev/null
+minisign -S -s "$T/sec" -m "$T/root/b8/manifest" >/dev/null
+sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b8/"|' "$SR/nixos-kexec/handoff/boot.json"
+stage1 s1-other
+expect 1 "nix-store.squashfs has sha256 $(sha256sum <"$T/o/nix-store.squashfs" | cut -c1-64), the manifest verified before the kexec says" &&
+	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
+
+it_case "store: stage 1 refuses a bundle signed by a key boot did not trust"
+minisign -G -W -p "$T/pub2" -s "$T/sec2" >/dev/null
+cp -r "$T/root/b" "$T/root/b-other-key"
+minisign -S -s "$T/sec2" -m "$T/root/b-other-key/manifest" >/dev/null
+sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b-other-key/"|' "$SR/nixos-kexec/handoff/boot.json"
+stage1 s1-key
+expect 1 "rebooting into the old system" && it_pass
+
+it_case "store: stage 1 (initrd mode) takes the appended store when its bytes match, refuses one changed"
+IR=$T/stage1-initrd
+mkdir -p "$IR/nixos-kexec/handoff"
+cp "$T/nix-store.squashfs" "$IR/nixos-kexec/nix-store.squashfs"
+printf '{"format":1,"revert_after":0,"store":{"name":"nix-store.squashfs","size":%d,"sha256":"%s","mode":"initrd","path":"/nixos-kexec/nix-store.squashfs"}}\n' \
+	$((24 << 20)) "$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)" >"$IR/nixos-kexec/handoff/boot.json"
+sh "$STORE_SH" "$IR" "$IR/store" >"$T/log/s1-initrd" 2>&1
+RC=$? OUT=$T/log/s1-initrd
+if expect 0 "verified" && cmp -s "$IR/store" "$T/nix-store.squashfs"; then
+	cp "$T/nix-store.squashfs" "$IR/nixos-kexec/nix-store.squashfs"
+	printf 'X' | dd of="$IR/nixos-kexec/nix-store.squashfs" bs=1 seek=99 conv=notrunc 2>/dev/null
+	rm -f "$IR/store"
+	sh "$STORE_SH" "$IR" "$IR/store" >"$T/log/s1-initrd-bad" 2>&1
+	RC=$? OUT=$T/log/s1-initrd-bad
+	expect 1 "the manifest verified before the kexec says" && { [ ! -e "$IR/store" ] && it_pass ||
+		it_fail "a store was left"; }
+fi
+
+it_case "store: stage 1 without a store in the handoff does nothing (exit 3)"
+mkdir -p "$T/nostore/nixos-kexec/handoff"
+echo '{"format":1,"revert_after":0}' >"$T/nostore/nixos-kexec/handoff/boot.json"
+sh "$STORE_SH" "$T/nostore" "$T/nostore/store" >"$T/log/s1-none" 2>&1
+RC=$? OUT=$T/log/s1-none
+expect 3 && { [ ! -e "$T/nostore/store" ] && it_pass || it_fail "made a store"; }
 
 it_case "store: --store initrd at 100 MiB: refused with the numbers, not quietly stage1"
 run initrd-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff --store initrd
