@@ -354,6 +354,12 @@ plan_store(struct manifest_ctx *c, const struct manifest *m, enum preflight_stag
 	    c->disk_dir, sizeof(c->disk_dir), chosen, formula, cap, e);
 	if (rc != 0 || !m->has_store)
 		return rc;
+	if (b->hc.no_handoff)
+		return nk_fail(e, NK_E_USAGE, "the store would be left to the new system's stage 1 "
+		    "(--store %s), which needs the handoff (boot.json carries the hash to check it "
+		    "against): drop --no-handoff%s%.*s", b->store == BOOT_STORE_AUTO ? "auto" :
+		    "stage1", b->store == BOOT_STORE_AUTO ? "; with the store in the initrd: " :
+		    ", or use --store initrd", b->store == BOOT_STORE_AUTO ? 200 : 0, se.msg);
 	*c->skip_store = 1;
 	snprintf(msg, sizeof(msg), "--store %s: stage1: %s (%" PRIu64 " bytes) is left to the "
 	    "new system's stage 1, which fetches it from the same source and checks it against "

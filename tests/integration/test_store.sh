@@ -211,6 +211,10 @@ it_case "store: --store initrd at 100 MiB: refused with the numbers, not quietly
 run initrd-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff --store initrd
 expect 71 "--store initrd: not enough memory" && it_pass
 
+it_case "store: --store stage1 with --no-handoff: refused (stage 1 would have no hash), nothing loaded"
+run s1-nohandoff 400 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff --store stage1
+expect 64 "needs the handoff" && { [ ! -e "$NK_FAKE_LOG" ] && it_pass || it_fail "loaded"; }
+
 it_case "store: --store takes initrd, stage1 or auto only"
 run bad-store 400 boot "$STUB_URL/b/" "${ARGS[@]}" --store disk
 expect 64 "--store takes initrd, stage1 or auto" && it_pass
