@@ -144,6 +144,11 @@ in
       };
 
       environment.systemPackages = [ fleet ];
+      # At every login (console or SSH), while the safety net is armed: the
+      # time left and how to keep this system.
+      environment.loginShellInit = ''
+        ${fleet}/bin/nixos-kexec-confirm --status
+      '';
 
       # Mirrored by tests/e2e/journey/second/nixos-kexec-selftest.service.
       # Not after network-online.target: a handed-over network that does
@@ -190,11 +195,24 @@ in
 
       # Mirrored by tests/e2e/journey/second/nixos-kexec-revert.service. It
       # must not wait for the network: a system without one is what it is for.
+      # Pulled in from sysinit.target (and emergency.target, which does not
+      # reach it), not multi-user.target: a boot that ends in rescue or
+      # emergency mode, or an isolate, must still revert. Needs only /proc
+      # and /run, so no default dependencies.
       systemd.services.nixos-kexec-revert = {
         description = "nixos-kexec safety net: reboot into the previous system unless confirmed";
-        wantedBy = [ "multi-user.target" ];
+        wantedBy = [
+          "sysinit.target"
+          "emergency.target"
+        ];
         after = [ "nixos-kexec-handoff.service" ];
-        unitConfig.ConditionPathExists = "${run}/handoff/boot.json";
+        before = [ "shutdown.target" ];
+        conflicts = [ "shutdown.target" ];
+        unitConfig = {
+          ConditionPathExists = "${run}/handoff/boot.json";
+          DefaultDependencies = false;
+          IgnoreOnIsolate = true;
+        };
         serviceConfig = {
           Type = "simple";
           ExecStart = "${fleet}/libexec/nixos-kexec/revert.sh";

@@ -300,16 +300,20 @@ detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf,
 }
 
 static int
-build_cmdline(const struct manifest *m, const char *append, char *out, size_t cap,
-    struct progress *p, struct nk_err *e)
+build_cmdline(const struct manifest *m, const char *append, uint64_t revert_after, char *out,
+    size_t cap, struct progress *p, struct nk_err *e)
 {
 	char msg[KX_CMDLINE_MAX_BYTES + 64];
 
-	if ((size_t)snprintf(out, cap, "%s%s%s", m->cmdline, append ? " " : "",
-	    append ? append : "") >= cap)
+	if (fleet_cmdline(m->cmdline, revert_after, append, out, cap) != 0)
 		return nk_fail(e, NK_E_USAGE, "command line longer than %zu bytes", cap - 1);
 	snprintf(msg, sizeof(msg), "command line (signed): %s", m->cmdline);
 	info(p, NULL, msg);
+	if (revert_after > 0) {
+		snprintf(msg, sizeof(msg), "command line (appended for --revert-after, so that a "
+		    "failing stage 1 reboots too): panic=%u", FLEET_REVERT_PANIC_S);
+		info(p, NULL, msg);
+	}
 	if (append) {
 		snprintf(msg, sizeof(msg), "command line (appended by --append): %s", append);
 		info(p, NULL, msg);
@@ -373,7 +377,7 @@ cmd_boot(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 	fleet_verified(&fl, &r->m);
-	if ((rc = build_cmdline(&r->m, b.append, cmdline, sizeof(cmdline), &p, &e)) != 0)
+	if ((rc = build_cmdline(&r->m, b.append, b.revert_after, cmdline, sizeof(cmdline), &p, &e)) != 0)
 		goto out_staged;
 	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
 		r->initrd.len, cmdline };
