@@ -77,6 +77,7 @@ let
     pkgs.curl
     pkgs.coreutils # also timeout, for selftest.sh's TCP check
     pkgs.gawk
+    pkgs.getent # selftest.sh resolves names the way programs do (pkgs/top-level/all-packages.nix: inherit (unixtools) getent)
     pkgs.gnugrep
     pkgs.gnused
     pkgs.iproute2
