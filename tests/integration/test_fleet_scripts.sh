@@ -406,4 +406,74 @@ else
 	it_skip "ansible-playbook not installed (Debian: ansible-core)"
 fi
 
+# ansible_play ARGS...: fleet.yml with an inventory of one machine that is
+# never reached: ssh is a stand-in (ansible_ssh_executable) that records
+# its arguments, asks the real ssh -G which user they make it log in as,
+# and answers as nixos-kexec-confirm would. Output in AOUT, status in ARC.
+ansible_play() {
+	AOUT=$(cd "$TOP/examples/ansible" && LC_ALL=C.UTF-8 ANSIBLE_LOCAL_TEMP=$T/ansible ANSIBLE_HOME=$T/ansible \
+		ANSIBLE_HOST_KEY_CHECKING=False ansible-playbook -i "$T/pb/inventory.yml" fleet.yml \
+		-e nixos_kexec_url=https://boot.invalid/nixos -e nixos_kexec_pubkey_file=/dev/null \
+		-e ansible_ssh_executable="$T/pb/ssh" -e ansible_ssh_retries=0 "$@" 2>&1)
+	ARC=$?
+}
+have_ansible=0
+if command -v ansible-playbook >/dev/null 2>&1; then
+	have_ansible=1
+	mkdir -p "$T/pb"
+	cat >"$T/pb/ssh" <<EOF
+#!/bin/bash
+printf '%s\n' "\$@" >"$T/pb/ssh.args"
+# The last argument is the remote command; the rest is what ssh would use.
+user=\$(ssh -G "\${@:1:\$((\$# - 1))}" 2>/dev/null | sed -n 's/^user //p')
+echo "\$user" >"$T/pb/ssh.user"
+echo "nixos-kexec-confirm: confirmed boot $NONCE: this system stays"
+EOF
+	chmod +x "$T/pb/ssh"
+fi
+# inventory EXTRA-ARGS-YAML: one machine, the old system's user debian
+inventory() {
+	printf 'fleet:\n  hosts:\n    m1:\n      ansible_host: 192.0.2.7\n  vars:\n      ansible_user: debian\n      nixos_kexec_extra_args: %s\n' \
+		"$1" >"$T/pb/inventory.yml"
+}
+
+it_case "playbook: -e ansible_user=debian does not beat root for the new system (ssh -G says root)"
+if [ "$have_ansible" = 0 ]; then
+	it_skip "ansible-playbook not installed (Debian: ansible-core)"
+else
+	inventory '[]'
+	rm -f "$T/pb/ssh.user"
+	ansible_play --start-at-task "Keep it (disarm the safety net)" -e nixos_kexec_nonce=$NONCE -e ansible_user=debian
+	if [ ! -f "$T/pb/ssh.user" ]; then
+		it_fail "ssh was not run (exit $ARC): $(printf '%s' "$AOUT" | tail -n 5)"
+	else
+		it_expect_eq "$(cat "$T/pb/ssh.user") exit $ARC" "root exit 0"
+	fi
+fi
+
+it_case "playbook: nixos_kexec_extra_args as text (how ansible-core 2.19 keeps INI's []): a list"
+if [ "$have_ansible" = 0 ]; then
+	it_skip "ansible-playbook not installed (Debian: ansible-core)"
+else
+	# ansible-core 2.14 (Debian 12) still converts INI values; a YAML
+	# inventory's quoted string is what 2.19 hands the play for INI's [].
+	inventory "'[]'"
+	ansible_play --tags settings -e nixos_kexec_revert_after=900
+	a1=$ARC o1=$AOUT
+	inventory "'[\"--splay\", \"60\"]'"
+	ansible_play --tags settings -e nixos_kexec_revert_after=900
+	a2=$ARC o2=$AOUT
+	inventory "'--splay 60'"
+	ansible_play --tags settings
+	if [ "$a1" -ne 0 ] || ! printf '%s' "$o1" | grep -q '"agent options: --revert-after 900"'; then
+		it_fail "[]: exit $a1: $(printf '%s' "$o1" | grep -E 'msg|ERROR' | head -n 3)"
+	elif [ "$a2" -ne 0 ] || ! printf '%s' "$o2" | grep -q '"agent options: --revert-after 900 --splay 60"'; then
+		it_fail "[\"--splay\", \"60\"]: exit $a2: $(printf '%s' "$o2" | grep -E 'msg|ERROR' | head -n 3)"
+	elif [ "$ARC" -eq 0 ] || ! printf '%s' "$AOUT" | grep -q "must be a list of strings"; then
+		it_fail "'--splay 60' accepted: exit $ARC"
+	else
+		it_pass
+	fi
+fi
+
 it_summary
