@@ -573,6 +573,38 @@ collect_identity(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 	return add_file(h, "machine-id", 0444, line, HANDOFF_MACHINE_ID_HEX + 1, 0, e);
 }
 
+/* resolv.conf names only a local forwarder (dnsmasq, unbound, as hosting
+ * panels set up): the new system gets none, so its upstream servers,
+ * where its configuration names them, are carried instead. */
+static void
+collect_forwarder(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns)
+{
+	static const char *const conf[] = { "/etc/dnsmasq.conf", "/etc/unbound/unbound.conf" };
+	char rf[NETUNITS_DOMAIN_MAX_BYTES];
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t len, i, before;
+
+	for (i = 0; i < sizeof(conf) / sizeof(conf[0]); i++) {
+		if (read_rooted(o->root, conf[i], NETUNITS_RESOLV_MAX_BYTES, &buf, &len, &re) != 0)
+			continue;
+		before = dns->nservers;
+		netunits_parse_forwarder(buf, len, dns, rf, sizeof(rf));
+		free(buf);
+		buf = NULL;
+		if (rf[0] != '\0' &&
+		    read_rooted(o->root, rf, NETUNITS_RESOLV_MAX_BYTES, &buf, &len, &re) == 0) {
+			netunits_parse_resolv(buf, len, dns);
+			free(buf);
+			buf = NULL;
+		}
+		if (dns->nservers > before)
+			note(h, "dns: resolv.conf names a local forwarder; %zu upstream server%s "
+			    "from %s%s%s carried instead", dns->nservers - before,
+			    dns->nservers - before > 1 ? "s" : "", conf[i], rf[0] ? " and " : "", rf);
+	}
+}
+
 /* resolv.conf, and where it only names systemd-resolved's stub, the
  * upstream servers resolved itself uses. */
 static void
@@ -617,6 +649,8 @@ collect_dns(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns
 			dns->over += up.over;
 		}
 	}
+	if (dns->nservers == 0 && dns->local > 0)
+		collect_forwarder(o, h, dns);
 	if (dns->local > 0)
 		note(h, "dns: %zu nameserver%s on loopback or link-local left out (a local "
 		    "resolver does not come along)", dns->local, dns->local > 1 ? "s" : "");

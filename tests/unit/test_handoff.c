@@ -562,6 +562,42 @@ t_collect_empty_root(void **st)
 	nkt_rmtree(empty);
 }
 
+/* resolv.conf names only 127.0.0.1 (dnsmasq): its upstreams, from its
+ * server= lines and its resolv-file, go to the new system instead. */
+static void
+t_collect_local_forwarder(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	const struct handoff_file *f;
+	char empty[256], save[256];
+
+	(void)st;
+	nkt_tmpdir(empty);
+	snprintf(save, sizeof(save), "%s", R);
+	snprintf(R, sizeof(R), "%s", empty);
+	put_file("/etc/resolv.conf", "nameserver 127.0.0.1\nsearch example.org\n", 0644);
+	put_file("/etc/dnsmasq.conf", "server=192.0.2.53\nresolv-file=/run/dnsmasq/resolv.conf\n", 0644);
+	put_file("/run/dnsmasq/resolv.conf", "nameserver 2001:db8::53\n", 0644);
+	memset(&o, 0, sizeof(o));
+	o.root = empty;
+	o.sudo_user = "nobody-here";
+	o.now = NOW;
+	memset(&NS, 0, sizeof(NS));
+	o.net = &NS;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_non_null(f = file(&h, "resolv.conf"));
+	assert_string_equal((const char *)f->data,
+	    "# nixos-kexec handoff: DNS as it was before kexec\n"
+	    "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch example.org\n");
+	assert_true(noted(&h, "dns: resolv.conf names a local forwarder; 2 upstream servers from "
+	    "/etc/dnsmasq.conf and /run/dnsmasq/resolv.conf carried instead"));
+	handoff_free(&h);
+	snprintf(R, sizeof(R), "%s", save);
+	nkt_rmtree(empty);
+}
+
 /* A user found nowhere: the note says where the agent looked, so an
  * LDAP/sssd user knows why their keys stayed behind. */
 static void
@@ -962,6 +998,7 @@ main(void)
 		TF(t_collect_fixture),
 		TF(t_collect_no_host_keys),
 		cmocka_unit_test(t_collect_empty_root),
+		cmocka_unit_test(t_collect_local_forwarder),
 		TF(t_collect_bad_identity_and_user),
 		TF(t_user_not_found_says_where),
 		TF(t_cli_opts_passwd_only_matches_libc),
