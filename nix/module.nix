@@ -123,6 +123,8 @@ in
           "sysinit.target"
           "network-pre.target"
           "systemd-networkd.service"
+          "systemd-resolved.service" # reads the resolved.conf.d drop-in
+          "resolvconf.service"
           "sshd-keygen.service"
           "sshd.service"
           "sshd.socket"
@@ -141,6 +143,12 @@ in
         };
         # NixOS runs a unit's script with bash -e, as the stand-in does.
         environment.NIXOS_KEXEC_RESOLV_CONF = if config.services.resolved.enable then "0" else "1";
+        # Without resolved, the handed-over servers go through resolvconf
+        # (openresolv), which owns /etc/resolv.conf there
+        # (nixos/modules/config/resolvconf.nix: networking.resolvconf.enable
+        # and .package); `path` adds bin/ and sbin/.
+        path = lib.optional (!config.services.resolved.enable && config.networking.resolvconf.enable)
+          config.networking.resolvconf.package;
         script = builtins.readFile ./handoff/stage2.sh;
       };
 
