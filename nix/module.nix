@@ -111,6 +111,24 @@ in
           path = "/etc/ssh/ssh_host_rsa_key";
         }
       ];
+      # The ports the old sshd listened on besides 22 (stage2.sh installs
+      # the handed-over fragment there): first in extraConfig, so that no
+      # Match block from elsewhere comes before it. sshd ignores a pattern
+      # that matches nothing. services.openssh.extraConfig:
+      # nixos/modules/services/networking/ssh/sshd.nix.
+      services.openssh.extraConfig = lib.mkBefore ''
+        Include /etc/ssh/sshd_config.d/*.conf
+      '';
+      # And through the firewall (on by default), which opens only
+      # services.openssh.ports itself. extraCommands exists for the
+      # iptables backend only (nixos/modules/services/networking/firewall-iptables.nix;
+      # the nftables one refuses it), hence the condition.
+      networking.firewall.extraCommands = lib.mkIf (!config.networking.nftables.enable) ''
+        for p in $(sed -n 's/^Port \([0-9][0-9]*\)$/\1/p' /etc/ssh/sshd_config.d/nixos-kexec.conf 2>/dev/null); do
+          ip46tables -A nixos-fw -p tcp --dport "$p" -j nixos-fw-accept
+        done
+      '';
+
       # Handed-over keys are read from /run, not written into /root, so they
       # work whatever services.openssh.authorizedKeysInHomedir says.
       services.openssh.authorizedKeysFiles = [ "${run}/authorized_keys.d/%u" ];
@@ -124,6 +142,7 @@ in
           "network-pre.target"
           "systemd-networkd.service"
           "systemd-resolved.service" # reads the resolved.conf.d drop-in
+          "firewall.service" # opens the handed-over sshd ports
           "resolvconf.service"
           "sshd-keygen.service"
           "sshd.service"

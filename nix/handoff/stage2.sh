@@ -40,6 +40,14 @@ for f in "$h"/ssh/ssh_host_*; do
 	esac
 done
 
+# The ports the old sshd listened on (besides 22), where sshd includes
+# them: Debian's sshd_config includes /etc/ssh/sshd_config.d/*.conf, and
+# the NixOS module adds the same Include (and opens the ports in the
+# firewall).
+for f in "$h"/ssh/sshd_config.d/*.conf; do
+	install -D -m 0644 "$f" "$r/etc/ssh/sshd_config.d/$(basename "$f")"
+done
+
 # Keys for root, read through services.openssh.authorizedKeysFiles.
 if [ -f "$h/ssh/authorized_keys" ]; then
 	install -D -m 0644 "$h/ssh/authorized_keys" "$r/run/nixos-kexec/authorized_keys.d/root"

@@ -4,7 +4,8 @@
 # (NIXOS_KEXEC_ROOT): where the handed-over DNS goes with systemd-resolved
 # (a resolved.conf.d drop-in) and without it (through resolvconf, which
 # would otherwise rewrite /etc/resolv.conf after this unit; else the file
-# itself), and the units, keys and host name it installs. resolvconf is a
+# itself), the old sshd's ports, and the units, keys and host name it
+# installs. resolvconf is a
 # stub that records what it was given. Every path written is under the
 # fake root.
 #   bash tests/integration/test_stage2.sh
@@ -82,6 +83,18 @@ elif ! grep -q "ssh-ed25519 AAAA test" "$R/run/nixos-kexec/authorized_keys.d/roo
 	it_fail "keys"
 else
 	it_expect_eq "$(cat "$R/proc/sys/kernel/hostname")" web-1
+fi
+
+it_case "the old sshd's ports: the fragment where sshd includes it (/etc/ssh/sshd_config.d), 0644"
+R=$(root sshd)
+mkdir -p "$R/run/nixos-kexec/handoff/ssh/sshd_config.d"
+printf '# nixos-kexec handoff: the ports sshd listened on before kexec\nPort 2222\n' \
+	>"$R/run/nixos-kexec/handoff/ssh/sshd_config.d/nixos-kexec.conf"
+stage2 "$R" 0 "$T/nobin" >/dev/null
+if [ "$(stat -c %a "$R/etc/ssh/sshd_config.d/nixos-kexec.conf" 2>/dev/null)" != 644 ]; then
+	it_fail "$(ls -laR "$R/etc/ssh" 2>&1)"
+else
+	grep -qx "Port 2222" "$R/etc/ssh/sshd_config.d/nixos-kexec.conf" && it_pass || it_fail "content"
 fi
 
 it_summary

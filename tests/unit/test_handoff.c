@@ -598,6 +598,49 @@ t_collect_local_forwarder(void **st)
 	nkt_rmtree(empty);
 }
 
+/* sshd on 2222 (and 2200 from an included file; a .txt there is not
+ * read, nor what follows Match): the new system's sshd listens there too. */
+static void
+t_collect_sshd_ports(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	const struct handoff_file *f;
+	char empty[256], save[256];
+
+	(void)st;
+	nkt_tmpdir(empty);
+	snprintf(save, sizeof(save), "%s", R);
+	snprintf(R, sizeof(R), "%s", empty);
+	put_file("/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nPort 2222\n"
+	    "ListenAddress 192.0.2.10\nMatch Address 192.0.2.0/24\n  Port 2299\n", 0644);
+	put_file("/etc/ssh/sshd_config.d/10-ports.conf", "Port 2200\n", 0644);
+	put_file("/etc/ssh/sshd_config.d/notes.txt", "Port 2298\n", 0644);
+	memset(&o, 0, sizeof(o));
+	o.root = empty;
+	o.sudo_user = "nobody-here";
+	o.now = NOW;
+	memset(&NS, 0, sizeof(NS));
+	o.net = &NS;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_non_null(f = file(&h, "ssh/sshd_config.d/nixos-kexec.conf"));
+	assert_string_equal((const char *)f->data,
+	    "# nixos-kexec handoff: the ports sshd listened on before kexec\nPort 2200\nPort 2222\n");
+	assert_int_equal(f->mode, 0644);
+	assert_true(noted(&h, "ssh: the new system's sshd also listens on ports 2200, 2222"));
+	assert_true(noted(&h, "ListenAddress lines are carried as their ports only"));
+	handoff_free(&h);
+	/* Port 22 only: nothing carried. */
+	put_file("/etc/ssh/sshd_config", "Port 22\n", 0644);
+	put_file("/etc/ssh/sshd_config.d/10-ports.conf", "\n", 0644);
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_null(file(&h, "ssh/sshd_config.d/nixos-kexec.conf"));
+	handoff_free(&h);
+	snprintf(R, sizeof(R), "%s", save);
+	nkt_rmtree(empty);
+}
+
 /* A user found nowhere: the note says where the agent looked, so an
  * LDAP/sssd user knows why their keys stayed behind. */
 static void
@@ -999,6 +1042,7 @@ main(void)
 		TF(t_collect_no_host_keys),
 		cmocka_unit_test(t_collect_empty_root),
 		cmocka_unit_test(t_collect_local_forwarder),
+		cmocka_unit_test(t_collect_sshd_ports),
 		TF(t_collect_bad_identity_and_user),
 		TF(t_user_not_found_says_where),
 		TF(t_cli_opts_passwd_only_matches_libc),
