@@ -77,6 +77,7 @@ let
     pkgs.curl
     pkgs.coreutils # also timeout, for selftest.sh's TCP check
     pkgs.gawk
+    pkgs.getent # selftest.sh resolves names the way programs do (pkgs/top-level/all-packages.nix: inherit (unixtools) getent)
     pkgs.gnugrep
     pkgs.gnused
     pkgs.iproute2
@@ -110,6 +111,24 @@ in
           path = "/etc/ssh/ssh_host_rsa_key";
         }
       ];
+      # The ports the old sshd listened on besides 22 (stage2.sh installs
+      # the handed-over fragment there): first in extraConfig, so that no
+      # Match block from elsewhere comes before it. sshd ignores a pattern
+      # that matches nothing. services.openssh.extraConfig:
+      # nixos/modules/services/networking/ssh/sshd.nix.
+      services.openssh.extraConfig = lib.mkBefore ''
+        Include /etc/ssh/sshd_config.d/*.conf
+      '';
+      # And through the firewall (on by default), which opens only
+      # services.openssh.ports itself. extraCommands exists for the
+      # iptables backend only (nixos/modules/services/networking/firewall-iptables.nix;
+      # the nftables one refuses it), hence the condition.
+      networking.firewall.extraCommands = lib.mkIf (!config.networking.nftables.enable) ''
+        for p in $(sed -n 's/^Port \([0-9][0-9]*\)$/\1/p' /etc/ssh/sshd_config.d/nixos-kexec.conf 2>/dev/null); do
+          ip46tables -A nixos-fw -p tcp --dport "$p" -j nixos-fw-accept
+        done
+      '';
+
       # Handed-over keys are read from /run, not written into /root, so they
       # work whatever services.openssh.authorizedKeysInHomedir says.
       services.openssh.authorizedKeysFiles = [ "${run}/authorized_keys.d/%u" ];
@@ -122,6 +141,9 @@ in
           "sysinit.target"
           "network-pre.target"
           "systemd-networkd.service"
+          "systemd-resolved.service" # reads the resolved.conf.d drop-in
+          "firewall.service" # opens the handed-over sshd ports
+          "resolvconf.service"
           "sshd-keygen.service"
           "sshd.service"
           "sshd.socket"
@@ -140,10 +162,21 @@ in
         };
         # NixOS runs a unit's script with bash -e, as the stand-in does.
         environment.NIXOS_KEXEC_RESOLV_CONF = if config.services.resolved.enable then "0" else "1";
+        # Without resolved, the handed-over servers go through resolvconf
+        # (openresolv), which owns /etc/resolv.conf there
+        # (nixos/modules/config/resolvconf.nix: networking.resolvconf.enable
+        # and .package); `path` adds bin/ and sbin/.
+        path = lib.optional (!config.services.resolved.enable && config.networking.resolvconf.enable)
+          config.networking.resolvconf.package;
         script = builtins.readFile ./handoff/stage2.sh;
       };
 
       environment.systemPackages = [ fleet ];
+      # At every login (console or SSH), while the safety net is armed: the
+      # time left and how to keep this system.
+      environment.loginShellInit = ''
+        ${fleet}/bin/nixos-kexec-confirm --status
+      '';
 
       # Mirrored by tests/e2e/journey/second/nixos-kexec-selftest.service.
       # Not after network-online.target: a handed-over network that does
@@ -190,11 +223,24 @@ in
 
       # Mirrored by tests/e2e/journey/second/nixos-kexec-revert.service. It
       # must not wait for the network: a system without one is what it is for.
+      # Pulled in from sysinit.target (and emergency.target, which does not
+      # reach it), not multi-user.target: a boot that ends in rescue or
+      # emergency mode, or an isolate, must still revert. Needs only /proc
+      # and /run, so no default dependencies.
       systemd.services.nixos-kexec-revert = {
         description = "nixos-kexec safety net: reboot into the previous system unless confirmed";
-        wantedBy = [ "multi-user.target" ];
+        wantedBy = [
+          "sysinit.target"
+          "emergency.target"
+        ];
         after = [ "nixos-kexec-handoff.service" ];
-        unitConfig.ConditionPathExists = "${run}/handoff/boot.json";
+        before = [ "shutdown.target" ];
+        conflicts = [ "shutdown.target" ];
+        unitConfig = {
+          ConditionPathExists = "${run}/handoff/boot.json";
+          DefaultDependencies = false;
+          IgnoreOnIsolate = true;
+        };
         serviceConfig = {
           Type = "simple";
           ExecStart = "${fleet}/libexec/nixos-kexec/revert.sh";

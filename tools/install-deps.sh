@@ -20,7 +20,7 @@ BUILD="build-essential pkg-config libcurl4-openssl-dev libssl-dev libsodium-dev
 zlib1g-dev"
 TEST="libcmocka-dev minisign nginx-light openssl curl ca-certificates
 valgrind clang libclang-rt-14-dev cpio iproute2 qemu-system-x86 busybox-static
-nix-bin dpkg-dev xz-utils time ansible-core aria2"
+nix-bin dpkg-dev xz-utils time ansible-core aria2 iputils-ping"
 
 install_list() { # group packages...
 	group=$1

@@ -59,9 +59,10 @@ static const char boot_help[] =
     "  --append ARGS        add ARGS to the signed kernel command line (your\n"
     "                       choice, not the signer's; it is logged)\n"
     "  --revert-after S     the safety net: the new system reboots (back into\n"
-    "                       this one: the disk was never touched) S seconds after\n"
-    "                       it starts, unless 'nixos-kexec-confirm' runs there\n"
-    "                       first; carried in boot.json; the deadline is printed\n"
+    "                       this one) S seconds (150 at least) after it starts,\n"
+    "                       unless 'nixos-kexec-confirm' runs there first or a\n"
+    "                       disk was written there; adds panic=10; carried in\n"
+    "                       boot.json; the deadline is printed\n"
     "  (boot keeps its state in " STATE_DEFAULT_DIR " unless --state-dir says\n"
     "  otherwise; it goes on without when that cannot be made)\n"
     "\n"
@@ -503,16 +504,20 @@ detach_and_exec(enum kx_exec mode, uint64_t delay, const struct preflight *pf,
 }
 
 static int
-build_cmdline(const struct manifest *m, const char *append, char *out, size_t cap,
-    struct progress *p, struct nk_err *e)
+build_cmdline(const struct manifest *m, const char *append, uint64_t revert_after, char *out,
+    size_t cap, struct progress *p, struct nk_err *e)
 {
 	char msg[KX_CMDLINE_MAX_BYTES + 64];
 
-	if ((size_t)snprintf(out, cap, "%s%s%s", m->cmdline, append ? " " : "",
-	    append ? append : "") >= cap)
+	if (fleet_cmdline(m->cmdline, revert_after, append, out, cap) != 0)
 		return nk_fail(e, NK_E_USAGE, "command line longer than %zu bytes", cap - 1);
 	snprintf(msg, sizeof(msg), "command line (signed): %s", m->cmdline);
 	info(p, NULL, msg);
+	if (revert_after > 0) {
+		snprintf(msg, sizeof(msg), "command line (appended for --revert-after, so that a "
+		    "failing stage 1 reboots too): panic=%u", FLEET_REVERT_PANIC_S);
+		info(p, NULL, msg);
+	}
 	if (append) {
 		snprintf(msg, sizeof(msg), "command line (appended by --append): %s", append);
 		info(p, NULL, msg);
@@ -579,7 +584,7 @@ cmd_boot(int argc, char **argv)
 	fleet_verified(&fl, &r->m);
 	if (mc->store_in_initrd && (rc = store_into_initrd(r, cli.opts.stage_dir, &p, &e)) != 0)
 		goto out_staged;
-	if ((rc = build_cmdline(&r->m, b.append, cmdline, sizeof(cmdline), &p, &e)) != 0)
+	if ((rc = build_cmdline(&r->m, b.append, b.revert_after, cmdline, sizeof(cmdline), &p, &e)) != 0)
 		goto out_staged;
 	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
 		r->initrd.len, cmdline };

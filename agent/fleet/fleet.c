@@ -203,3 +203,17 @@ fleet_revert_describe(uint64_t now, uint64_t delay_s, uint64_t after_s, char *ou
 	    "within %" PRIu64 " s of its start, it reboots back into this one (deadline "
 	    "%s plus the new system's boot time)", after_s, iso);
 }
+
+int
+fleet_cmdline(const char *signed_cmdline, uint64_t after_s, const char *append, char *out,
+    size_t cap)
+{
+	char panic[32] = "";
+	int n;
+
+	if (after_s > 0)
+		snprintf(panic, sizeof(panic), " panic=%u", FLEET_REVERT_PANIC_S);
+	n = snprintf(out, cap, "%s%s%s%s", signed_cmdline, panic, append ? " " : "",
+	    append ? append : "");
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}

@@ -27,7 +27,14 @@
 #include "state.h"
 
 #define FLEET_SPLAY_MAX_S 3600U            /* --splay */
-#define FLEET_REVERT_MIN_S 30U             /* --revert-after: time to log in */
+/* --revert-after: at least the new system's network self-test at its worst
+ * (about 110 s: settle, check, fallback to DHCP/RA, check again; selftest.sh)
+ * plus its boot and a login, so the safety net never fires while the
+ * self-test is still repairing the network. */
+#define FLEET_REVERT_MIN_S 150U
+/* With --revert-after, boot appends panic=N: a new system whose stage 1
+ * panics reboots (back into the old one) after N s instead of hanging. */
+#define FLEET_REVERT_PANIC_S 10U
 #define FLEET_REVERT_MAX_S (7U * 24 * 3600)
 #define FLEET_DESCRIBE_MAX_BYTES 320
 
@@ -86,6 +93,13 @@ uint64_t fleet_splay_pick(uint64_t max_s);
 /* The sentence boot prints about the safety net, from now, --delay and
  * --revert-after (all seconds). Pure. */
 void fleet_revert_describe(uint64_t now, uint64_t delay_s, uint64_t after_s, char *out,
+    size_t cap);
+
+/* The kernel command line boot passes: the signed one, then panic=N when
+ * after_s > 0 (the safety net also covers a stage-1 panic), then the
+ * operator's --append (NULL: none), which the kernel reads last, so it
+ * wins. Pure. 0, or -1 when it does not fit in cap bytes. */
+int fleet_cmdline(const char *signed_cmdline, uint64_t after_s, const char *append, char *out,
     size_t cap);
 
 #endif

@@ -26,6 +26,7 @@
 #include "fileio.h"
 #include "json.h"
 #include "netunits.h"
+#include "sshdconf.h"
 #include "sshkey.h"
 #include "url.h"
 
@@ -573,6 +574,96 @@ collect_identity(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 	return add_file(h, "machine-id", 0444, line, HANDOFF_MACHINE_ID_HEX + 1, 0, e);
 }
 
+/* The ports sshd listens on: /etc/ssh/sshd_config.d/[*].conf (Debian's and
+ * Fedora's sshd_config includes them first) and /etc/ssh/sshd_config, each
+ * up to its first Match block. From the files, not `sshd -T`: the agent
+ * runs no program of the old system's. Nothing when it is only 22. */
+static int
+collect_sshd_ports(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	char *names[HANDOFF_KEYDIR_FILES_MAX], path[PATH_MAX], text[512];
+	struct sshd_ports p;
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t i, n, over, len, nfiles = 0;
+	int rc = 0;
+
+	memset(&p, 0, sizeof(p));
+	n = list_dir(o->root, "/etc/ssh/sshd_config.d", names, HANDOFF_KEYDIR_FILES_MAX, &over);
+	for (i = 0; i <= n; i++) {
+		if (i < n) {
+			len = strlen(names[i]);
+			if (len < 5 || strcmp(names[i] + len - 5, ".conf") != 0) {
+				free(names[i]);
+				continue;
+			}
+			snprintf(path, sizeof(path), "/etc/ssh/sshd_config.d/%s", names[i]);
+			free(names[i]);
+		} else {
+			snprintf(path, sizeof(path), "/etc/ssh/sshd_config");
+		}
+		if (read_rooted(o->root, path, SSHDCONF_MAX_BYTES, &buf, &len, &re) != 0)
+			continue;
+		p.match = 0;
+		sshdconf_parse(buf, len, &p);
+		free(buf);
+		buf = NULL;
+		nfiles++;
+	}
+	if (nfiles == 0)
+		return 0; /* no sshd configuration: nothing to say */
+	if (p.over > 0)
+		note(h, "ssh: sshd listens on more than %d ports; the rest left out", SSHDCONF_PORTS_MAX);
+	if (p.listen > 0)
+		note(h, "ssh: sshd's ListenAddress lines are carried as their ports only, on every "
+		    "address: the address may not exist in the new system");
+	if (sshdconf_render(&p, text, sizeof(text), &len) != 0)
+		return nk_fail(e, NK_E_USAGE, "sshd ports do not fit in %zu bytes", sizeof(text));
+	if (len == 0)
+		return 0; /* port 22 only */
+	if ((rc = add_file(h, "ssh/sshd_config.d/nixos-kexec.conf", 0644, text, len, 0, e)) != 0)
+		return rc;
+	text[0] = '\0';
+	for (i = 0; i < p.nports; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%u", i ? ", " : "",
+		    (unsigned)p.port[i]);
+	note(h, "ssh: the new system's sshd also listens on port%s %s, as this one does",
+	    p.nports > 1 ? "s" : "", text);
+	return 0;
+}
+
+/* resolv.conf names only a local forwarder (dnsmasq, unbound, as hosting
+ * panels set up): the new system gets none, so its upstream servers,
+ * where its configuration names them, are carried instead. */
+static void
+collect_forwarder(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns)
+{
+	static const char *const conf[] = { "/etc/dnsmasq.conf", "/etc/unbound/unbound.conf" };
+	char rf[NETUNITS_DOMAIN_MAX_BYTES];
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t len, i, before;
+
+	for (i = 0; i < sizeof(conf) / sizeof(conf[0]); i++) {
+		if (read_rooted(o->root, conf[i], NETUNITS_RESOLV_MAX_BYTES, &buf, &len, &re) != 0)
+			continue;
+		before = dns->nservers;
+		netunits_parse_forwarder(buf, len, dns, rf, sizeof(rf));
+		free(buf);
+		buf = NULL;
+		if (rf[0] != '\0' &&
+		    read_rooted(o->root, rf, NETUNITS_RESOLV_MAX_BYTES, &buf, &len, &re) == 0) {
+			netunits_parse_resolv(buf, len, dns);
+			free(buf);
+			buf = NULL;
+		}
+		if (dns->nservers > before)
+			note(h, "dns: resolv.conf names a local forwarder; %zu upstream server%s "
+			    "from %s%s%s carried instead", dns->nservers - before,
+			    dns->nservers - before > 1 ? "s" : "", conf[i], rf[0] ? " and " : "", rf);
+	}
+}
+
 /* resolv.conf, and where it only names systemd-resolved's stub, the
  * upstream servers resolved itself uses. */
 static void
@@ -617,6 +708,8 @@ collect_dns(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns
 			dns->over += up.over;
 		}
 	}
+	if (dns->nservers == 0 && dns->local > 0)
+		collect_forwarder(o, h, dns);
 	if (dns->local > 0)
 		note(h, "dns: %zu nameserver%s on loopback or link-local left out (a local "
 		    "resolver does not come along)", dns->local, dns->local > 1 ? "s" : "");
@@ -843,8 +936,9 @@ handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *
 	if ((rc = collect_network(o, h, dns, e)) != 0 ||
 	    (rc = collect_keys(o, h, e)) != 0)
 		goto out;
-	if (!o->no_host_keys)
-		rc = collect_host_keys(o, h, e);
+	if (!o->no_host_keys && (rc = collect_host_keys(o, h, e)) != 0)
+		goto out;
+	rc = collect_sshd_ports(o, h, e);
 out:
 	free(dns);
 	return rc;

@@ -223,8 +223,13 @@ parse_line(const char *line, size_t n, struct net_dns *out)
 	}
 }
 
-void
-netunits_parse_resolv(const uint8_t *buf, size_t len, struct net_dns *out)
+static void parse_forwarder_line(const char *line, size_t n, struct net_dns *out, char *rf,
+    size_t cap);
+
+/* Each line of buf (CR LF too; lines too long or holding a NUL are
+ * skipped) to parse_line, or with resolv_file to parse_forwarder_line. */
+static void
+each_line(const uint8_t *buf, size_t len, struct net_dns *out, char *resolv_file, size_t cap)
 {
 	const char *p = (const char *)buf, *nl;
 	size_t n;
@@ -236,13 +241,90 @@ netunits_parse_resolv(const uint8_t *buf, size_t len, struct net_dns *out)
 		n = nl != NULL ? (size_t)(nl - p) : len;
 		if (n > 0 && p[n - 1] == '\r')
 			n--;
-		if (n <= NETUNITS_LINE_MAX_BYTES && memchr(p, '\0', n) == NULL)
-			parse_line(p, n, out);
+		if (n <= NETUNITS_LINE_MAX_BYTES && memchr(p, '\0', n) == NULL) {
+			if (resolv_file != NULL)
+				parse_forwarder_line(p, n, out, resolv_file, cap);
+			else
+				parse_line(p, n, out);
+		}
 		if (nl == NULL)
 			break;
 		len -= (size_t)(nl - p) + 1;
 		p = nl + 1;
 	}
+}
+
+void
+netunits_parse_resolv(const uint8_t *buf, size_t len, struct net_dns *out)
+{
+	each_line(buf, len, out, NULL, 0);
+}
+
+/* One forwarder line, without its line end. */
+static void
+parse_forwarder_line(const char *line, size_t n, struct net_dns *out, char *rf, size_t cap)
+{
+	const char *v;
+	size_t i = 0, vn, k, rn;
+	int dnsmasq;
+
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	line += i;
+	n -= i;
+	if (n > 7 && memcmp(line, "server=", 7) == 0) {
+		dnsmasq = 1;
+		v = line + 7;
+		vn = n - 7;
+	} else if (n > 13 && memcmp(line, "forward-addr:", 13) == 0) {
+		dnsmasq = 0;
+		v = line + 13;
+		vn = n - 13;
+		while (vn > 0 && (*v == ' ' || *v == '\t'))
+			v++, vn--;
+	} else if (n > 12 && memcmp(line, "resolv-file=", 12) == 0) {
+		vn = n - 12;
+		while (vn > 0 && (line[12 + vn - 1] == ' ' || line[12 + vn - 1] == '\t'))
+			vn--;
+		if (cap > 0)
+			rf[0] = '\0';
+		if (vn > 0 && vn < cap && line[12] == '/') {
+			memcpy(rf, line + 12, vn);
+			rf[vn] = '\0';
+		}
+		return;
+	} else {
+		return;
+	}
+	/* The address ends at a space, tab or comment (unbound). */
+	for (k = 0; k < vn && v[k] != ' ' && v[k] != '\t'; k++)
+		;
+	vn = k;
+	if (vn == 0 || v[0] == '/')
+		return; /* dnsmasq: a server for some domains only, or none */
+	for (k = 0; k < vn; k++) {
+		if (dnsmasq && v[k] == '@')
+			break; /* dnsmasq: the source address or interface */
+		if (dnsmasq ? v[k] == '#' : v[k] == '@') {
+			rn = vn - k - 1;
+			if (rn < 2 || memcmp(v + k + 1, "53", 2) != 0 ||
+			    (rn > 2 && (dnsmasq || v[k + 3] != '#')))
+				return; /* another port: DNS= would send it to 53 */
+			break;
+		}
+		if (!dnsmasq && v[k] == '#')
+			break; /* unbound: the TLS name */
+	}
+	add_server(out, v, k);
+}
+
+void
+netunits_parse_forwarder(const uint8_t *buf, size_t len, struct net_dns *out,
+    char *resolv_file, size_t cap)
+{
+	if (cap > 0)
+		resolv_file[0] = '\0';
+	each_line(buf, len, out, resolv_file, cap);
 }
 
 int

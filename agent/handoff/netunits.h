@@ -37,6 +37,16 @@ struct net_dns {
  * Lines it does not understand are ignored, as the resolver does. */
 void netunits_parse_resolv(const uint8_t *buf, size_t len, struct net_dns *out);
 
+/* The upstream servers of a local forwarder (the machine's resolv.conf
+ * names 127.0.0.1), from its configuration text, added to out as
+ * nameservers are: dnsmasq's server=ADDR (with #53 or no port; not
+ * server=/domain/ADDR, which serves only that domain) and unbound's
+ * forward-addr: ADDR (with @53 or no port). dnsmasq's resolv-file=PATH
+ * (the last one) is copied to resolv_file, "" when none or longer than cap,
+ * for the caller to read with netunits_parse_resolv. Pure. */
+void netunits_parse_forwarder(const uint8_t *buf, size_t len, struct net_dns *out,
+    char *resolv_file, size_t cap);
+
 /* Why link (a position in s->links) gets no unit, or NULL if it gets one.
  * Decided for the whole state at once: a port follows its master, a bond
  * or bridge needs a carried port, a VLAN's parent is kept for the VLAN. */

@@ -9,6 +9,9 @@
 #                        machine id, global addresses, SSH host key
 #                        fingerprints (retried while the network comes up)
 #   report.sh revert     from revert.sh, just before the safety net reboots
+#   report.sh revert-held DETAIL
+#                        from revert.sh: the deadline passed but a disk was
+#                        written, so it does not reboot; "detail" says which
 #   report.sh confirmed  from nixos-kexec-confirm
 #   report.sh selftest NAME RESULT DETAIL [TIME]
 #                        from selftest.sh, one step of the network self-test:
@@ -39,6 +42,13 @@ event=${1:-}
 case $event in
 up) tries=12 ;;
 revert) tries=3 ;;
+revert-held)
+	tries=3
+	if [ $# -lt 2 ]; then
+		echo "usage: report.sh revert-held DETAIL" >&2
+		exit 64
+	fi
+	;;
 confirmed) tries=1 ;;
 selftest)
 	tries=3
@@ -48,7 +58,7 @@ selftest)
 	fi
 	;;
 *)
-	echo "usage: report.sh up|revert|confirmed|selftest" >&2
+	echo "usage: report.sh up|revert|revert-held|confirmed|selftest" >&2
 	exit 64
 	;;
 esac
@@ -140,6 +150,9 @@ if [ -n "$name" ] && [ -n "$version" ]; then
 fi
 if [ -n "$after" ] && [ "$after" -gt 0 ]; then
 	body="$body,\"revert_after\":$after"
+fi
+if [ "$event" = revert-held ]; then
+	body="$body,\"detail\":\"$(clean "$2")\""
 fi
 if [ "$event" = selftest ]; then
 	at=$(printf '%s' "${5:-}" | tr -cd 0-9)

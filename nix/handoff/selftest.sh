@@ -22,11 +22,22 @@
 #             (IPv6): ping -c1 to make the kernel ask, then the neighbour
 #             entry must be REACHABLE, STALE, DELAY or PROBE, so a gateway
 #             that drops ICMP still counts
+#   dns       name resolution on its own: the names among source_host and
+#             the report URL's host resolve (getent hosts, what every
+#             program uses), retried with the checks; if not, "DNS broken"
+#             with the servers it tried (resolvectl dns, else
+#             /etc/resolv.conf). Not a link's failure: DHCP would not fix
+#             the servers that were handed over, and switching a static
+#             link on a network without DHCP loses the machine
 #   source    boot.json's source_host accepts a TCP connection on
-#             source_port (a refusal counts too: the host answered)
-#   check     both, retried every 2 s for at most WAIT s (30)
-#   fallback  for each link whose check failed and whose unit has static
+#             source_port (a refusal counts too: the host answered);
+#             skipped when its name does not resolve
+#   check     all three, retried every 2 s for at most WAIT s (30)
+#   fallback  for each link whose own check failed (its gateway did not
+#             answer, or the source did not answer through it) and whose
+#             unit has static addresses: a unit
 #             addresses: a unit 09-nixos-kexec-fallback-<name>.network
+#             09-nixos-kexec-fallback-<name>.network
 #             (sorts before the handed-over one, so networkd takes it)
 #             with the same [Match] and [Link], the same [Network] without
 #             addresses and gateways, and DHCP=yes, IPv6AcceptRA=yes; then
@@ -52,6 +63,8 @@
 #   NIXOS_KEXEC_SELFTEST_SETTLE    the bounds above, in seconds
 #   NIXOS_KEXEC_SELFTEST_WAIT
 #   NIXOS_KEXEC_SELFTEST_FALLBACK
+#   NIXOS_KEXEC_UNITS, NIXOS_KEXEC_NETIF  networkd's unit and state
+#                                  directories (tests)
 set -u
 shopt -s nullglob
 
@@ -63,8 +76,8 @@ fallback_s=${NIXOS_KEXEC_SELFTEST_FALLBACK:-45}
 me="nixos-kexec self-test"
 # Where stage 2 put the handed-over units, and networkd's record of which
 # unit each link uses and how far it got (what networkctl reads).
-units=/run/systemd/network
-netif=/run/systemd/netif/links
+units=${NIXOS_KEXEC_UNITS:-/run/systemd/network}
+netif=${NIXOS_KEXEC_NETIF:-/run/systemd/netif/links}
 
 # Seconds on the monotonic clock (a clock step must not stretch a bound).
 uptime_s() {
@@ -120,6 +133,17 @@ src_port=$(printf '%s\n' "$json" | sed -n 's/.*"source_port":\([0-9][0-9]*\).*/\
 case $src_host in
 *[!A-Za-z0-9.:-]* | "") src_host= ;; # a host name or an IP literal, nothing else
 esac
+report_host=$(printf '%s\n' "$json" | sed -n 's/.*"report":"https:\/\/\([A-Za-z0-9.-]*\).*/\1/p' | head -n 1)
+
+# The names to resolve: the source host and the collector's, when they are
+# names (an IP literal tests nothing).
+NAMES=()
+for n in "$src_host" "$report_host"; do
+	case $n in "" | *:* | *[!0-9.]*) ;; *) continue ;; esac
+	case $n in "" | *:*) continue ;; esac
+	case " ${NAMES[*]-} " in *" $n "*) continue ;; esac
+	NAMES+=("$n")
+done
 
 # --- networkd's view ---------------------------------------------------------
 
@@ -251,6 +275,32 @@ gateway_answers() {
 	return 1
 }
 
+# dns_servers: the servers the resolver uses, "a, b", or "none found".
+dns_servers() {
+	local out
+	if out=$(timeout 5 resolvectl dns 2>/dev/null) && [ -n "$out" ]; then
+		out=$(printf '%s\n' "$out" | sed 's/^[^:]*://' | tr ' ' '\n' | awk 'NF && !seen[$0]++' | paste -sd, - | sed 's/,/, /g')
+	else
+		out=$(awk '$1 == "nameserver" && !seen[$2]++ { print $2 }' /etc/resolv.conf 2>/dev/null | paste -sd, - | sed 's/,/, /g')
+	fi
+	echo "${out:-none found}"
+}
+
+# names_resolve: every name in NAMES resolves; sets WHY (the ones that do
+# not) and SRC_RESOLVES (0 when the source host is among them).
+names_resolve() {
+	local n bad=()
+	SRC_RESOLVES=1
+	for n in "${NAMES[@]}"; do
+		if ! timeout 10 getent hosts "$n" >/dev/null 2>&1; then
+			bad+=("$n")
+			[ "$n" != "$src_host" ] || SRC_RESOLVES=0
+		fi
+	done
+	WHY=$(join "${bad[@]+"${bad[@]}"}")
+	[ ${#bad[@]} -eq 0 ]
+}
+
 # source_answers: sets WHY.
 source_answers() {
 	local out rc
@@ -277,11 +327,16 @@ source_answers() {
 # 2 s until all answer or BOUND s pass; prints each one's last result.
 # Sets FAILED_DEVS (links of gateways that did not answer) and SOURCE_OK.
 check() {
-	local bound=$1 label=$2 end i all gw_why=() src_why=""
+	local bound=$1 label=$2 end i all gw_why=() src_why="" dns_why=""
 	end=$(($(elapsed) + bound))
 	while :; do
 		all=1
 		FAILED_DEVS=()
+		DNS_OK=1 SRC_RESOLVES=1
+		if [ ${#NAMES[@]} -gt 0 ] && ! names_resolve; then
+			DNS_OK=0 dns_why=$WHY
+			all=0
+		fi
 		for i in "${!GW_ADDR[@]}"; do
 			if gateway_answers "${GW_DEV[$i]}" "${GW_ADDR[$i]}"; then
 				gw_why[i]="ok:$WHY"
@@ -292,7 +347,9 @@ check() {
 			fi
 		done
 		SOURCE_OK=1
-		if [ -n "$src_host" ] && [ -n "$src_port" ]; then
+		if [ "$SRC_RESOLVES" = 0 ]; then
+			src_why="skip:"
+		elif [ -n "$src_host" ] && [ -n "$src_port" ]; then
 			if source_answers; then
 				src_why="ok:$WHY"
 			else
@@ -314,10 +371,18 @@ check() {
 	if [ ${#GW_ADDR[@]} -eq 0 ]; then
 		step gateway skip "no default gateway $label"
 	fi
+	if [ ${#NAMES[@]} -eq 0 ]; then
+		step dns skip "no name to resolve (the source and the collector are addresses, or none)"
+	elif [ "$DNS_OK" = 1 ]; then
+		step dns ok "$(join "${NAMES[@]}") resolve"
+	else
+		step dns fail "DNS broken: $dns_why does not resolve within $bound s (servers tried: $(dns_servers))"
+	fi
 	if [ -z "$src_host" ] || [ -z "$src_port" ]; then
 		step source skip "boot.json names no source host (a local bundle)"
 	else
 		case $src_why in
+		skip:*) step source skip "$src_host:$src_port not checked: its name does not resolve" ;;
 		ok:*) step source ok "$src_host:$src_port ${src_why#ok:}" ;;
 		*) step source fail "$src_host:$src_port: ${src_why#fail:} (for $bound s)" ;;
 		esac
@@ -383,7 +448,7 @@ for u in "${HANDED[@]}"; do
 	done < <(unit_gateways "$units/$u")
 done
 
-if [ ${#GW_ADDR[@]} -eq 0 ] && [ -z "$src_host" ]; then
+if [ ${#GW_ADDR[@]} -eq 0 ] && [ -z "$src_host" ] && [ ${#NAMES[@]} -eq 0 ]; then
 	step result ok "nothing to check: no default gateway in the handed-over units, no source host"
 	finish pass
 fi
@@ -392,18 +457,21 @@ if check "$wait_s" "in the handed-over units"; then
 	finish pass
 fi
 
-# Which links fall back: those whose gateway did not answer; when only the
-# source did not, the link the kernel routes it through, or else every one.
+# Which links fall back: only those whose own check failed. Those whose
+# gateway did not answer; when the source did not, the link the kernel
+# routes it through. A name that does not resolve is no link's failure.
 affected=("${FAILED_DEVS[@]+"${FAILED_DEVS[@]}"}")
 if [ "$SOURCE_OK" = 0 ] && [ ${#affected[@]} -eq 0 ]; then
-	dev=
-	case $src_host in *[!0-9.:]*) ;; *) dev=$(ip route get "$src_host" 2>/dev/null |
-		awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }') ;; esac
-	if [ -n "$dev" ]; then
-		affected=("$dev")
-	else
-		for s in "${STATIC[@]+"${STATIC[@]}"}"; do affected+=("${s%%:*}"); done
-	fi
+	addr=$src_host # an IP literal, or a name that resolved (else SOURCE_OK is 1)
+	case $src_host in *:*) ;; *[!0-9.]*) addr=$(getent hosts "$src_host" 2>/dev/null | awk 'NR == 1 { print $1 }') ;; esac
+	dev=$(ip route get "$addr" 2>/dev/null |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
+	[ -z "$dev" ] || affected=("$dev")
+fi
+if [ ${#affected[@]} -eq 0 ] && [ "$SOURCE_OK" = 1 ]; then
+	# Every link's own checks passed: only DNS failed.
+	step result ok "the handed-over network works, but DNS is broken: no link switched to DHCP/RA ($(elapsed) s)"
+	finish pass
 fi
 switch=() switched_units=() fallback_units=()
 for s in "${STATIC[@]+"${STATIC[@]}"}"; do
@@ -447,6 +515,10 @@ left=$((fallback_s - ($(elapsed) - t_fb)))
 [ "$left" -ge 5 ] || left=5
 if check "$left" "from DHCP/RA on ${switch[*]}"; then
 	step result ok "the network works after the fallback to DHCP/RA on ${switch[*]} ($(elapsed) s)"
+	finish pass
+fi
+if [ ${#FAILED_DEVS[@]} -eq 0 ] && [ "$SOURCE_OK" = 1 ]; then
+	step result ok "the network works after the fallback to DHCP/RA on ${switch[*]}, but DNS is broken ($(elapsed) s)"
 	finish pass
 fi
 

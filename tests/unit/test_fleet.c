@@ -291,6 +291,37 @@ t_revert_describe(void **st)
 	    "2026-11-24T13:45:48Z plus the new system's boot time)");
 }
 
+/* The kernel command line: panic=N only with a safety net, between the
+ * signed line and --append (the kernel reads left to right: the operator's
+ * own panic= still wins); too long is refused, not cut. */
+static void
+t_cmdline_panic(void **st)
+{
+	char out[64];
+
+	(void)st;
+	assert_int_equal(fleet_cmdline("console=ttyS0 panic=-1", 0, NULL, out, sizeof(out)), 0);
+	assert_string_equal(out, "console=ttyS0 panic=-1");
+	assert_int_equal(fleet_cmdline("console=ttyS0 panic=-1", 600, NULL, out, sizeof(out)), 0);
+	assert_string_equal(out, "console=ttyS0 panic=-1 panic=10");
+	assert_int_equal(fleet_cmdline("a", 150, "panic=60 quiet", out, sizeof(out)), 0);
+	assert_string_equal(out, "a panic=10 panic=60 quiet");
+	assert_int_equal(fleet_cmdline("a", 0, "b", out, sizeof(out)), 0);
+	assert_string_equal(out, "a b");
+	/* "0123456789" + " panic=10" is 19 bytes: 19 fit in 20, not in 19. */
+	assert_int_equal(fleet_cmdline("0123456789", 150, NULL, out, 20), 0);
+	assert_int_equal(fleet_cmdline("0123456789", 150, NULL, out, 19), -1);
+	assert_int_equal(fleet_cmdline("0123456789", 150, "x", out, 21), -1);
+}
+
+/* The minimum covers the self-test's worst case (about 110 s). */
+static void
+t_revert_min_above_selftest(void **st)
+{
+	(void)st;
+	assert_true(FLEET_REVERT_MIN_S > 110);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -301,7 +332,7 @@ main(void)
 		T(t_default_dir_missing_goes_on), T(t_default_dir_corrupt_refuses),
 		T(t_no_state_writes_nothing), T(t_executing_is_the_last_result),
 		T(t_dead_collector_changes_nothing), T(t_splay_bounds), T(t_splay_moves_deadline),
-		T(t_revert_describe),
+		T(t_revert_describe), T(t_cmdline_panic), T(t_revert_min_above_selftest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

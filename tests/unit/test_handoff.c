@@ -531,22 +531,39 @@ t_collect_no_host_keys(void **st)
 	handoff_free(&h);
 }
 
+/* An empty root of its own (R points there while put_file fills it), no
+ * network, no user: o collects from it alone. */
+static void
+bare_root(char *empty, char *save, struct handoff_opts *o)
+{
+	nkt_tmpdir(empty);
+	snprintf(save, 256, "%s", R);
+	snprintf(R, sizeof(R), "%s", empty);
+	memset(o, 0, sizeof(*o));
+	o->root = empty;
+	o->sudo_user = "nobody-here";
+	o->now = NOW;
+	memset(&NS, 0, sizeof(NS));
+	o->net = &NS;
+}
+
+static void
+bare_root_end(char *empty, const char *save)
+{
+	snprintf(R, sizeof(R), "%s", save);
+	nkt_rmtree(empty);
+}
+
 static void
 t_collect_empty_root(void **st)
 {
 	static struct handoff h;
 	struct handoff_opts o;
 	struct nk_err e = { "" };
-	char empty[256];
+	char empty[256], save[256];
 
 	(void)st;
-	nkt_tmpdir(empty);
-	memset(&o, 0, sizeof(o));
-	o.root = empty;
-	o.sudo_user = "nobody-here";
-	o.now = NOW;
-	memset(&NS, 0, sizeof(NS));
-	o.net = &NS;
+	bare_root(empty, save, &o);
 	assert_int_equal(handoff_collect(&o, &h, &e), 0);
 	assert_int_equal(h.nfiles, 1); /* boot.json alone */
 	assert_non_null(strstr((const char *)h.files[0].data, "\"bundle\":null"));
@@ -559,7 +576,68 @@ t_collect_empty_root(void **st)
 	assert_true(noted(&h, "no interface to carry"));
 	assert_true(noted(&h, "no home directory for nobody-here"));
 	handoff_free(&h);
-	nkt_rmtree(empty);
+	bare_root_end(empty, save);
+}
+
+/* resolv.conf names only 127.0.0.1 (dnsmasq): its upstreams, from its
+ * server= lines and its resolv-file, go to the new system instead. */
+static void
+t_collect_local_forwarder(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	const struct handoff_file *f;
+	char empty[256], save[256];
+
+	(void)st;
+	bare_root(empty, save, &o);
+	put_file("/etc/resolv.conf", "nameserver 127.0.0.1\nsearch example.org\n", 0644);
+	put_file("/etc/dnsmasq.conf", "server=192.0.2.53\nresolv-file=/run/dnsmasq/resolv.conf\n", 0644);
+	put_file("/run/dnsmasq/resolv.conf", "nameserver 2001:db8::53\n", 0644);
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_non_null(f = file(&h, "resolv.conf"));
+	assert_string_equal((const char *)f->data,
+	    "# nixos-kexec handoff: DNS as it was before kexec\n"
+	    "nameserver 192.0.2.53\nnameserver 2001:db8::53\nsearch example.org\n");
+	assert_true(noted(&h, "dns: resolv.conf names a local forwarder; 2 upstream servers from "
+	    "/etc/dnsmasq.conf and /run/dnsmasq/resolv.conf carried instead"));
+	handoff_free(&h);
+	bare_root_end(empty, save);
+}
+
+/* sshd on 2222 (and 2200 from an included file; a .txt there is not
+ * read, nor what follows Match): the new system's sshd listens there too. */
+static void
+t_collect_sshd_ports(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	const struct handoff_file *f;
+	char empty[256], save[256];
+
+	(void)st;
+	bare_root(empty, save, &o);
+	put_file("/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nPort 2222\n"
+	    "ListenAddress 192.0.2.10\nMatch Address 192.0.2.0/24\n  Port 2299\n", 0644);
+	put_file("/etc/ssh/sshd_config.d/10-ports.conf", "Port 2200\n", 0644);
+	put_file("/etc/ssh/sshd_config.d/notes.txt", "Port 2298\n", 0644);
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_non_null(f = file(&h, "ssh/sshd_config.d/nixos-kexec.conf"));
+	assert_string_equal((const char *)f->data,
+	    "# nixos-kexec handoff: the ports sshd listened on before kexec\nPort 2200\nPort 2222\n");
+	assert_int_equal(f->mode, 0644);
+	assert_true(noted(&h, "ssh: the new system's sshd also listens on ports 2200, 2222"));
+	assert_true(noted(&h, "ListenAddress lines are carried as their ports only"));
+	handoff_free(&h);
+	/* Port 22 only: nothing carried. */
+	put_file("/etc/ssh/sshd_config", "Port 22\n", 0644);
+	put_file("/etc/ssh/sshd_config.d/10-ports.conf", "\n", 0644);
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_null(file(&h, "ssh/sshd_config.d/nixos-kexec.conf"));
+	handoff_free(&h);
+	bare_root_end(empty, save);
 }
 
 /* A user found nowhere: the note says where the agent looked, so an
@@ -1007,6 +1085,8 @@ main(void)
 		TF(t_collect_fixture),
 		TF(t_collect_no_host_keys),
 		cmocka_unit_test(t_collect_empty_root),
+		cmocka_unit_test(t_collect_local_forwarder),
+		cmocka_unit_test(t_collect_sshd_ports),
 		TF(t_collect_bad_identity_and_user),
 		TF(t_user_not_found_says_where),
 		TF(t_cli_opts_passwd_only_matches_libc),

@@ -1306,6 +1306,77 @@ t_resolv_empty_renders_nothing(void **st)
 	assert_string_equal(txt, "");
 }
 
+/* --- a local forwarder's upstreams (dnsmasq, unbound) --- */
+
+static void
+fwd(const char *text, struct net_dns *d, char *rf, size_t cap)
+{
+	memset(d, 0, sizeof(*d));
+	netunits_parse_forwarder((const uint8_t *)text, strlen(text), d, rf, cap);
+}
+
+static void
+t_forwarder_dnsmasq(void **st)
+{
+	struct net_dns d;
+	char rf[64], a[64];
+
+	(void)st;
+	fwd("# dnsmasq.conf\nno-resolv\nserver=192.0.2.53\nserver=/corp.example/198.51.100.1\n"
+	    "server=2001:db8::53#53\nserver=192.0.2.54#5353\nserver=192.0.2.55@eth0\n"
+	    "server=127.0.0.1\nserver=\nresolv-file=/run/dnsmasq/resolv.conf\n", &d, rf, sizeof(rf));
+	/* the domain-only server, the port 5353 one and the loopback one are not taken */
+	assert_int_equal(d.nservers, 3);
+	assert_string_equal(inet_ntop(AF_INET, d.addr[0], a, sizeof(a)), "192.0.2.53");
+	assert_string_equal(inet_ntop(AF_INET6, d.addr[1], a, sizeof(a)), "2001:db8::53");
+	assert_string_equal(inet_ntop(AF_INET, d.addr[2], a, sizeof(a)), "192.0.2.55");
+	assert_int_equal(d.local, 1);
+	assert_string_equal(rf, "/run/dnsmasq/resolv.conf");
+}
+
+static void
+t_forwarder_unbound(void **st)
+{
+	struct net_dns d;
+	char rf[64] = "x", a[64];
+
+	(void)st;
+	fwd("server:\n  verbosity: 1\nforward-zone:\n  name: \".\"\n  forward-addr: 192.0.2.53\n"
+	    "\tforward-addr: 192.0.2.54@53#dns.example\n  forward-addr: 192.0.2.56@853#dns.example\n"
+	    "  forward-addr:2001:db8::54 # a comment\n  # forward-addr: 192.0.2.99\n", &d, rf, sizeof(rf));
+	assert_int_equal(d.nservers, 3); /* not the one on 853 (DNS over TLS), not the comment */
+	assert_string_equal(inet_ntop(AF_INET, d.addr[0], a, sizeof(a)), "192.0.2.53");
+	assert_string_equal(inet_ntop(AF_INET, d.addr[1], a, sizeof(a)), "192.0.2.54");
+	assert_string_equal(inet_ntop(AF_INET6, d.addr[2], a, sizeof(a)), "2001:db8::54");
+	assert_string_equal(rf, "");
+}
+
+static void
+t_forwarder_bounds(void **st)
+{
+	struct net_dns d;
+	char rf[8], text[4096] = "", line[64];
+	int i;
+
+	(void)st;
+	/* a resolv-file path longer than the buffer, or relative, is not taken */
+	fwd("resolv-file=/run/much/too/long\n", &d, rf, sizeof(rf));
+	assert_string_equal(rf, "");
+	fwd("resolv-file=relative\n", &d, rf, sizeof(rf));
+	assert_string_equal(rf, "");
+	for (i = 0; i < NETUNITS_DNS_MAX + 3; i++) {
+		snprintf(line, sizeof(line), "server=192.0.2.%d\n", i + 1);
+		strcat(text, line);
+	}
+	fwd(text, &d, rf, sizeof(rf));
+	assert_int_equal(d.nservers, NETUNITS_DNS_MAX);
+	assert_int_equal(d.over, 3);
+	fwd("server=192.0.2.1#", &d, rf, sizeof(rf)); /* an empty port: not 53 */
+	assert_int_equal(d.nservers, 0);
+	fwd("forward-addr:", &d, rf, sizeof(rf));
+	assert_int_equal(d.nservers, 0);
+}
+
 #define T(f) cmocka_unit_test_setup(f, setup)
 
 int
@@ -1313,6 +1384,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(t_static_v4),
+		T(t_forwarder_dnsmasq),
+		T(t_forwarder_unbound),
+		T(t_forwarder_bounds),
 		T(t_static_v6),
 		T(t_slash32_onlink_gateway),
 		T(t_kernel_onlink_flag_kept),

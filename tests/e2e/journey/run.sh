@@ -29,7 +29,7 @@
 #                      second system (nix/handoff/report.sh), all with
 #                      boot.json's nonce, `up` with the second system's
 #                      host name and address (issue 12)
-#   revert             the same with --revert-after 30 and no one
+#   revert             the same with --revert-after 150 (the minimum) and no one
 #                      confirming: revert.sh says so on the serial console,
 #                      reboots, and QEMU (without -no-reboot) brings back the
 #                      first system from its disk: a marker file written
@@ -257,13 +257,13 @@ scenario_report() {
 scenario_revert() {
 	local cmd mark t_armed t_revert t_back t_sshd rc=0
 	NO_REBOOT=()
-	VM_TIMEOUT=$((VM_TIMEOUT + 240))
+	VM_TIMEOUT=$((VM_TIMEOUT + 360))
 	first_with_collector
 	# A marker only the first system's disk has.
 	mark=$(e2e_nonce 8)
 	ssh_retry "$DIR/mark.ssh" 30 debian "echo $mark | sudo -n tee /var/lib/nk-journey-marker && sync" ||
 		must "cannot write the marker into the first system: $(tail -n1 "$DIR/mark.ssh")" false
-	cmd=$(curlpipe_with "--report $REPORT_URL --cacert $REPORT_CA --revert-after 30") ||
+	cmd=$(curlpipe_with "--report $REPORT_URL --cacert $REPORT_CA --revert-after 150") ||
 		must "the curl-pipe one-liner does not end in '| sudo sh'" false
 	run_oneliner "$cmd"
 	T_KERNEL=$(wait_for "$LOG" "Linux version" "$T_START" 240) ||
@@ -271,8 +271,8 @@ scenario_revert() {
 	t_armed=$(wait_for "$LOG" "nixos-kexec revert: safety net armed" "$T_KERNEL" 240) ||
 		must "revert.sh did not arm the safety net in the second system (serial)" false
 	# No one confirms.
-	t_revert=$(wait_for "$LOG" "nixos-kexec revert: not confirmed within 30 s" "$t_armed" 90) ||
-		must "revert.sh did not give up after 30 s (serial)" false
+	t_revert=$(wait_for "$LOG" "nixos-kexec revert: not confirmed within 150 s" "$t_armed" 210) ||
+		must "revert.sh did not give up after 150 s (serial)" false
 	t_back=$(wait_for "$LOG" "Linux version" "$t_revert" 120) ||
 		must "no kernel booted after the revert (did QEMU reboot?)" false
 	t_sshd=$(wait_for "$LOG" "Started (ssh|sshd)\.service" "$t_back" 300) ||
