@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# make check's driver: every layer, in two streams on the two cores, then a
+# table of each layer's wall time.
+#
+#   MAKE=make B=build tests/check.sh
+#
+# The journey (one or two TCG VMs at a time, about half of the whole time)
+# runs in the background from the start; the CPU layers and the busybox e2e
+# scenarios run one after the other in the foreground meanwhile. A new
+# layer (say another e2e runner's make target) goes into whichever list
+# ends sooner: BACKGROUND or FOREGROUND below.
+#
+# Each layer's output goes to $B/check/<layer>.log and is printed as one
+# block when the layer ends (the background layers' at the end), so the
+# streams never interleave. NK_CHECK_SERIAL=1 runs everything in the
+# foreground, one layer after the other (the old order; for comparing
+# timings). The prerequisites the layers share (the build, the static
+# build, the packages) are made first, so that no two layers build the same
+# thing at once.
+# Exit status: 0 if every layer passed.
+set -euo pipefail
+
+MAKE=${MAKE:-make}
+B=${B:-build}
+OUT=$B/check
+FOREGROUND=(test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox)
+BACKGROUND=(journey)
+BG_PID=""
+LAYERS=() RESULTS=() WALLS=()
+
+cleanup() {
+	# The background stream's process group (make, the runners; the
+	# runners' traps stop their VMs and servers).
+	[ -z "$BG_PID" ] || { kill -TERM -- "-$BG_PID" 2>/dev/null || true; wait "$BG_PID" 2>/dev/null || true; }
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+mins() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 60 }'; }
+
+# layer NAME [TARGET...]: makes TARGETs (default: NAME) into NAME's log;
+# leaves the exit status, start and end in $OUT/NAME.result.
+layer() {
+	local name=$1 t0 rc=0
+	shift
+	[ $# -gt 0 ] || set -- "$name"
+	t0=$(now)
+	$MAKE --no-print-directory B="$B" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
+	echo "$rc $t0 $(now)" >"$OUT/$name.result"
+	return "$rc"
+}
+
+# Records layer NAME's result and wall time and prints its output block;
+# fails if the layer failed.
+report() {
+	local name=$1 rc t0 t1 res=PASS
+	read -r rc t0 t1 <"$OUT/$name.result"
+	[ "$rc" -eq 0 ] || res="FAIL (exit $rc)"
+	LAYERS+=("$name") RESULTS+=("$res") WALLS+=("$(mins "$t0" "$t1")")
+	echo "==== make check: $name: $res, $(mins "$t0" "$t1") min ===="
+	cat "$OUT/$name.log"
+	echo "==== end of $name ===="
+	[ "$rc" -eq 0 ]
+}
+
+main() {
+	local t_all l i fail=0 fg=("${FOREGROUND[@]}") bg=("${BACKGROUND[@]}")
+	mkdir -p "$OUT"
+	rm -f "$OUT"/*.result
+	t_all=$(now)
+	layer prerequisites all test-deps static "$B/.deps-journey" || true
+	report prerequisites || return 1
+	if [ "${NK_CHECK_SERIAL:-0}" = 1 ]; then
+		fg+=("${bg[@]}")
+		bg=()
+	fi
+	if [ ${#bg[@]} -gt 0 ]; then
+		# A process group of its own (set -m), to be stopped as one.
+		set -m
+		(for l in "${bg[@]}"; do layer "$l" || true; done) &
+		BG_PID=$!
+		set +m
+		echo "make check: ${bg[*]} run(s) alongside (shown at the end; logs in $OUT/)"
+	fi
+	for l in "${fg[@]}"; do
+		layer "$l" || true
+		report "$l" || fail=1
+	done
+	if [ -n "$BG_PID" ]; then
+		wait "$BG_PID" || true
+		BG_PID=""
+		for l in "${bg[@]}"; do report "$l" || fail=1; done
+	fi
+	echo "make check: wall time per layer ($([ ${#bg[@]} -gt 0 ] && echo "${bg[*]} alongside the others" || echo "one after the other"))"
+	for i in "${!LAYERS[@]}"; do
+		printf '  %-15s %6s min  %s\n' "${LAYERS[i]}" "${WALLS[i]}" "${RESULTS[i]}"
+	done
+	printf '  %-15s %6s min\n' total "$(mins "$t_all" "$(now)")"
+	[ "$fail" -eq 0 ]
+}
+
+main "$@"
