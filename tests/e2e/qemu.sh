@@ -19,7 +19,9 @@
 # 124 when the timeout (default 180 s) cut the whole process group.
 #
 # Environment: NK_E2E_ACCEL=auto|kvm|tcg (default auto), NK_E2E_MEM (MiB,
-# default 512), NK_BUSYBOX (host busybox for guestfwd, default /bin/busybox).
+# default 512), NK_BUSYBOX (host busybox for guestfwd, default /bin/busybox),
+# NK_E2E_ARCH=aarch64 (QEMU's "virt" machine with a cortex-a72 under TCG,
+# NK_QEMU=qemu-system-aarch64), NK_E2E_BIOS (firmware for -bios: UEFI).
 set -euo pipefail
 
 QEMU=${NK_QEMU:-qemu-system-x86_64}
@@ -40,6 +42,12 @@ kvm_usable() {
 
 accel_args() {
 	local want=${NK_E2E_ACCEL:-auto}
+	# An arm64 guest on this x86_64 host is always emulated; -cpu max would
+	# also emulate pointer authentication, which is slow.
+	if [ "${NK_E2E_ARCH:-x86_64}" = aarch64 ]; then
+		ACCEL=(-M virt -accel tcg -cpu cortex-a72)
+		return 0
+	fi
 	case $want in
 	kvm) ACCEL=(-accel kvm -cpu host) ;;
 	tcg) ACCEL=(-accel tcg -cpu max) ;;
@@ -101,6 +109,7 @@ main() {
 		-device virtio-rng-pci
 		-kernel "$kernel" -initrd "$initrd" -append "$append"
 	)
+	[ -z "${NK_E2E_BIOS:-}" ] || args+=(-bios "$NK_E2E_BIOS")
 	case $nics in [1-4]) ;; *) die "--nics takes 1 to 4" ;; esac
 	local i
 	for ((i = 1; i < nics; i++)); do

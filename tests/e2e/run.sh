@@ -43,8 +43,17 @@ B=$(cd "${B:-build}" && pwd)
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$HERE/e2e-lib.sh"
 
-read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown fallback signal bond-dump}"
-STATIC=${NK_STATIC:-$B/static/x86_64}
+# NK_E2E_ARCH=aarch64: the arm64 scenarios of tests/e2e/arm64.sh instead.
+E2E_DEFAULT_SCENARIOS="boot delay tampered lockdown fallback signal bond-dump"
+E2E_STATIC_DEFAULT=$B/static/x86_64
+e2e_prepare_arch() { :; }
+case ${NK_E2E_ARCH:=x86_64} in
+x86_64) ;;
+aarch64) . "$HERE/arm64.sh" ;;
+*) echo "e2e: NK_E2E_ARCH must be x86_64 or aarch64" >&2; exit 64 ;;
+esac
+read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-$E2E_DEFAULT_SCENARIOS}"
+STATIC=${NK_STATIC:-$E2E_STATIC_DEFAULT}
 LOGS=${NK_E2E_LOGS:-$B/e2e}
 WORK=""
 NPASS=0 NFAIL=0 NSKIP=0
@@ -143,7 +152,7 @@ build_first() {
 bundle_prepare() {
 	NONCE=$(e2e_nonce)
 	e2e_make_key "$DIR/key"
-	e2e_make_bundle "$KDIR/vmlinuz" "$SECOND" \
+	e2e_make_bundle "${E2E_BUNDLE_KERNEL:-$KDIR/vmlinuz}" "$SECOND" \
 		"$E2E_BASE_CMDLINE nk.nonce=$NONCE" "$DIR/key/nk.sec" "$DIR/bundle"
 	e2e_make_ca "$DIR/ca"
 }
@@ -163,13 +172,14 @@ bundle_serve() {
 }
 
 # Boots the first system in agent "boot" mode against the stub; extra
-# arguments are appended to its kernel command line.
+# arguments (and E2E_BOOT_EXTRA, an arch's) are appended to its kernel
+# command line.
 boot_first() {
 	local log=$1
 	shift
 	e2e_run_vm "$log" --quiet --kernel "$KDIR/vmlinuz" \
 		--initrd "$DIR/first.cpio.gz" --fwd "$PORT" \
-		--append "$E2E_BASE_CMDLINE nk.mode=boot nk.url=https://$E2E_GUEST_SERVER:$PORT/ $*"
+		--append "$E2E_BASE_CMDLINE nk.mode=boot nk.url=https://$E2E_GUEST_SERVER:$PORT/ $* ${E2E_BOOT_EXTRA:-}"
 	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
 }
 
@@ -552,7 +562,7 @@ main() {
 	if ! command -v "${NK_QEMU:-qemu-system-x86_64}" >/dev/null; then
 		for s in "${SCENARIOS[@]}"; do
 			NSKIP=$((NSKIP + 1))
-			say "SKIP $s: qemu-system-x86_64 not installed (tools/install-deps.sh test)"
+			say "SKIP $s: ${NK_QEMU:-qemu-system-x86_64} not installed (tools/install-deps.sh test arm64)"
 		done
 		summary
 		return 0
@@ -561,6 +571,8 @@ main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/nk-e2e.XXXXXX")
 	if [ ! -x "$STATIC/nixos-kexec" ] || [ ! -x "$STATIC/kexec" ]; then
 		fail_all "no static agent and kexec in $STATIC (make static)"
+	elif ! e2e_prepare_arch; then
+		fail_all "could not prepare the $NK_E2E_ARCH guest (see above)"
 	elif ! prepare_kernel; then
 		fail_all "could not obtain the Debian kernel (see $LOGS/kernel.log)"
 	elif ! prepare_second; then
