@@ -5,6 +5,7 @@
 #                   + fuzz + Nix parsing + e2e
 #   make fuzz       longer libFuzzer runs of every parser harness
 #   make e2e        QEMU end-to-end test
+#   make e2e-arm64  its aarch64 scenarios alone (part of make e2e)
 #   make demo       the whole story in a VM, for a newcomer
 #   make bench      benchmark against curl and curl+minisign+sha256sum
 #   make static     static musl agent and kexec for x86_64 and aarch64
@@ -54,7 +55,7 @@ Q = $(if $(V),,@)
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps test-deps test unit integration check check-san check-valgrind check-fuzz \
-        e2e demo bench fuzz static check-static release install clean nixparse
+        e2e e2e-arm64 demo bench fuzz static check-static release install clean nixparse
 
 all: $(B)/nixos-kexec $(B)/nixos-kexec-stub
 
@@ -120,11 +121,18 @@ check: test check-san check-valgrind check-fuzz nixparse check-static e2e
 nixparse: test-deps
 	@tests/nixparse.sh
 
-# The busybox scenarios (mechanics), then the user's journeys on a real
-# cloud VM image (tests/e2e/journey); both run, either failing fails.
-e2e: all test-deps static $(B)/.deps-journey
+# The busybox scenarios (mechanics) on x86_64 and on aarch64, then the
+# user's journeys on a real cloud VM image (tests/e2e/journey); all run,
+# any failing fails.
+e2e: all test-deps static $(B)/.deps-journey $(B)/.deps-arm64
 	@rc=0; B=$(B) tests/e2e/run.sh || rc=1; \
+	B=$(B) NK_E2E_ARCH=aarch64 tests/e2e/run.sh || rc=1; \
 	B=$(B) tests/e2e/journey/run.sh || rc=1; exit $$rc
+
+# The aarch64 scenarios (tests/e2e/arm64.sh): Debian's arm64 kernel on
+# QEMU's arm64 virt machine, direct and UEFI boot, the static aarch64 agent.
+e2e-arm64: all test-deps static $(B)/.deps-arm64
+	@B=$(B) NK_E2E_ARCH=aarch64 tests/e2e/run.sh
 
 demo: all test-deps
 	@B=$(B) tests/e2e/demo.sh
