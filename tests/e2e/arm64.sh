@@ -15,11 +15,13 @@
 #                   the way Ampere-class clouds boot; raw Image bundle
 #   arm64-tampered  one initrd byte corrupted by the stub: exit 65
 #   arm64-lockdown  first kernel with lockdown=integrity: exit 77
+#   arm64-check     `nixos-kexec check` on that kernel: no kexec_file_load
+#                   (ENOSYS), kexec_load used for every boot, verdict ready
 #
 # Environment: NK_ARM64_EFI (firmware, default
 # /usr/share/qemu-efi-aarch64/QEMU_EFI.fd), NK_CACHE (the busybox cache).
 
-E2E_DEFAULT_SCENARIOS="arm64-boot arm64-boot-efi arm64-tampered arm64-lockdown"
+E2E_DEFAULT_SCENARIOS="arm64-boot arm64-boot-efi arm64-tampered arm64-lockdown arm64-check"
 E2E_STATIC_DEFAULT=$B/static/aarch64
 E2E_BASE_CMDLINE="console=ttyAMA0 panic=-1 loglevel=4"
 ARM64_EFI=${NK_ARM64_EFI:-/usr/share/qemu-efi-aarch64/QEMU_EFI.fd}
@@ -85,6 +87,22 @@ scenario_arm64_boot_efi() {
 	need "firmware: want efi (/sys/firmware/efi in the first system)" \
 		e2e_has "$LOG" "NK-E2E firmware: efi"
 	arm64_need_fallback
+}
+
+scenario_arm64_check() {
+	build_first "$DIR/first.cpio.gz"
+	e2e_run_vm "$LOG" --quiet --kernel "$KDIR/vmlinuz" --initrd "$DIR/first.cpio.gz" \
+		--append "$E2E_BASE_CMDLINE nk.mode=agent nk.args=check"
+	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	need_clean_end "$LOG" || return 0
+	need "check exit $(e2e_agent_exit "$LOG"), want 0" [ "$(e2e_agent_exit "$LOG")" = 0 ]
+	need "check did not say kexec_file_load: no (ENOSYS)" \
+		e2e_has_re <(e2e_agent_output "$LOG") "^kexec_file_load: +no \(ENOSYS\)"
+	need "check did not say kexec_load is used for every boot" \
+		e2e_has_re <(e2e_agent_output "$LOG") \
+		"^kexec_load fallback: +used for every boot: this arm64 kernel has no kexec_file_load"
+	need "check did not say arch aarch64" e2e_has_re <(e2e_agent_output "$LOG") "^arch: +aarch64$"
+	need "check verdict not ready" e2e_has_re <(e2e_agent_output "$LOG") "^verdict: +ready to kexec"
 }
 
 scenario_arm64_tampered() { scenario_tampered; }
