@@ -21,8 +21,8 @@
 # Environment: NK_ARM64_EFI (firmware, default
 # /usr/share/qemu-efi-aarch64/QEMU_EFI.fd), NK_CACHE (the busybox cache).
 
-E2E_DEFAULT_SCENARIOS="arm64-boot arm64-boot-efi arm64-tampered arm64-lockdown arm64-check"
-E2E_STATIC_DEFAULT=$B/static/aarch64
+e2e_scenarios arm64-boot arm64-boot-efi arm64-tampered arm64-lockdown arm64-check
+STATIC=${NK_STATIC:-$B/static/aarch64}
 E2E_BASE_CMDLINE="console=ttyAMA0 panic=-1 loglevel=4"
 ARM64_EFI=${NK_ARM64_EFI:-/usr/share/qemu-efi-aarch64/QEMU_EFI.fd}
 # One stream: the 31 MiB arm64 Image over 16 ranges (the default at the
@@ -37,16 +37,20 @@ export NK_OBJCOPY=aarch64-linux-gnu-objcopy
 export NK_E2E_ARCH
 
 # Debian's arm64 busybox-static, downloaded (never installed: it would
-# replace the host's) and cached by version; sets NK_GUEST_BUSYBOX for
-# initramfs.sh. The host's busybox still serves qemu.sh's guestfwd.
+# replace the host's) and cached by version as NK_GUEST_BUSYBOX, which
+# initramfs.sh packs; the host's busybox still serves qemu.sh's guestfwd.
+ARM64_BUSYBOX_PKG=busybox-static:arm64
+ARM64_BUSYBOX_VER=$(apt-cache policy "$ARM64_BUSYBOX_PKG" 2>/dev/null |
+	sed -n 's/^ *Candidate: //p' | head -n1)
+export NK_GUEST_BUSYBOX=${NK_CACHE:-$HOME/.cache/nixos-kexec}/busybox/arm64_${ARM64_BUSYBOX_VER//[:~]/_}/busybox
+
 e2e_prepare_arch() {
-	local pkg=busybox-static:arm64 ver dir tmp opts=()
-	ver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n1)
+	local pkg=$ARM64_BUSYBOX_PKG ver=$ARM64_BUSYBOX_VER dir=${NK_GUEST_BUSYBOX%/busybox} tmp
+	local opts=()
 	[ -n "$ver" ] && [ "$ver" != "(none)" ] || {
-		say "apt knows no $pkg (dpkg --add-architecture arm64: tools/install-deps.sh static)"
+		echo "e2e: apt knows no $pkg (dpkg --add-architecture arm64: tools/install-deps.sh static)" >&2
 		return 1
 	}
-	dir=${NK_CACHE:-$HOME/.cache/nixos-kexec}/busybox/arm64_${ver//[:~]/_}
 	if [ ! -x "$dir/busybox" ]; then
 		mkdir -p "${dir%/*}"
 		tmp=$(mktemp -d "${dir%/*}/.tmp.XXXXXX")
@@ -54,14 +58,13 @@ e2e_prepare_arch() {
 		if ! (cd "$tmp" && apt-get download -q "${opts[@]}" "$pkg=$ver" >&2 &&
 			dpkg-deb --fsys-tarfile ./*.deb | tar -x ./bin/busybox); then
 			rm -rf "$tmp"
-			say "could not download $pkg=$ver"
+			echo "e2e: could not download $pkg=$ver" >&2
 			return 1
 		fi
 		mkdir -p "$tmp/out" && mv "$tmp/bin/busybox" "$tmp/out/busybox"
 		mv -T "$tmp/out" "$dir" 2>/dev/null || [ -x "$dir/busybox" ]
 		rm -rf "$tmp"
 	fi
-	export NK_GUEST_BUSYBOX=$dir/busybox
 	TIMINGS+=("arm64 busybox $ver")
 }
 
@@ -93,7 +96,7 @@ scenario_arm64_check() {
 	build_first "$DIR/first.cpio.gz"
 	e2e_run_vm "$LOG" --quiet --kernel "$KDIR/vmlinuz" --initrd "$DIR/first.cpio.gz" \
 		--append "$E2E_BASE_CMDLINE nk.mode=agent nk.args=check"
-	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	timing "VM $E2E_VM_SECS s"
 	need_clean_end "$LOG" || return 0
 	need "check exit $(e2e_agent_exit "$LOG"), want 0" [ "$(e2e_agent_exit "$LOG")" = 0 ]
 	need "check did not say kexec_file_load: no (ENOSYS)" \
