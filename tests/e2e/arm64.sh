@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # STATIC, E2E_BOOT_EXTRA, ...: run.sh reads them
 # The aarch64 side of the e2e test, sourced by run.sh when NK_E2E_ARCH=aarch64
 # (make e2e-arm64). The same first and second systems as on x86_64, on
 # QEMU's arm64 "virt" machine (cortex-a72: -cpu max emulates pointer
