@@ -97,10 +97,19 @@ $(B)/tests/%: tests/unit/%.c $(AGENT_OBJ) $(COMMON_OBJ) | $(B)/.deps-test
 
 -include tests/unit/wraps.mk
 
+# The agent with its system calls replaced (tests/integration/sys_fake.c):
+# boot runs to the end in the integration tests without touching the kernel.
+FAKESYS_OBJ := $(filter-out $(B)/obj/agent/kexec/sys.o,$(AGENT_OBJ)) $(B)/obj/tests/integration/sys_fake.o
+$(B)/tests/nixos-kexec-fakesys: $(B)/obj/agent/cli/main.o $(FAKESYS_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)lf=$(call pkg,--libs,$(PKGS),build); \
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $$lf $(LIBS) -lpthread
+
 unit: $(UNIT_BIN)
 	@tests/unit/run.sh $(UNIT_BIN)
 
-integration: all test-deps
+integration: all test-deps $(B)/tests/nixos-kexec-fakesys
 	@B=$(B) tests/integration/run.sh
 
 test: all unit integration
