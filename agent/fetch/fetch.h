@@ -21,7 +21,7 @@
 #define FETCH_CLOCK_SKEW_S 300   /* "issued" may be this far in the future */
 #define FETCH_LOCAL_CHUNK_BYTES (256 * 1024)
 #define FETCH_CONNECTIONS_DEFAULT 16U   /* --connections (docs/bench.md: why 16) */
-#define FETCH_PARALLEL_MIN_RTT_S 0.002  /* nearer servers: one stream (the default) */
+#define FETCH_PARALLEL_MIN_RTT_S 0.002  /* nearer servers: measured, from one stream */
 #define FETCH_CONNECTIONS_MAX 16U       /* CHUNK_SLOTS_MAX */
 #define FETCH_PARALLEL_MIN_BYTES (8ULL * 1024 * 1024) /* smaller: one stream */
 
@@ -56,9 +56,12 @@ struct fetch_opts {
 	 * this many connections at once (par.c); 1: one stream; 0: the
 	 * default, FETCH_CONNECTIONS_DEFAULT where the round trip to the
 	 * server (measured on the manifest's connection) is at least
-	 * FETCH_PARALLEL_MIN_RTT_S, else one stream: on a LAN one flow fills
-	 * the link, and more would only cost CPU. */
+	 * FETCH_PARALLEL_MIN_RTT_S, else measured: one stream first, more
+	 * while each raises the rate (par.c, ramp.h), up to
+	 * FETCH_CONNECTIONS_MAX: on a LAN one flow fills the link and stays
+	 * alone, a server that caps each connection gets many. */
 	unsigned connections;
+	unsigned connections_from;     /* fetch_run sets it: ramp from this many; 0: none */
 	uint64_t chunk_bytes;          /* par.c's range size; 0: PAR_CHUNK_BYTES */
 };
 

@@ -133,6 +133,58 @@ t_sink_cap_exact_ok(void **st)
 	stage_close(&k.stage);
 }
 
+/* par.c's hand-over: the prefix staged at its offsets and hashed goes
+ * on as one stream in a sink, which appends after it and continues the
+ * hash (the prefix counts against the cap). */
+static void
+t_sink_adopt_continues_the_file_and_the_hash(void **st)
+{
+	struct sink k;
+	struct stage_file sf = { .fd = -1, .ro_fd = -1 };
+	struct sha256 h;
+	struct nk_err e = { "" };
+	uint8_t d[SHA256_BYTES], buf[8];
+	size_t n;
+
+	(void)st;
+	assert_int_equal(stage_open(&sf, "f", NULL, &e), 0);
+	assert_int_equal(stage_write_at(&sf, "ab", 2, 0, &e), 0);
+	assert_int_equal(sha256_init(&h, &e), 0);
+	assert_int_equal(sha256_update(&h, "ab", 2, &e), 0);
+	assert_int_equal(sink_adopt(&k, "f", 3, &sf, &h, &e), 0);
+	assert_int_equal(sf.fd, -1); /* taken over */
+	assert_null(h.ctx);
+	assert_int_equal(sink_len(&k), 2);
+	assert_int_equal(sink_write(&k, "c", 1), 0); /* 2 + 1: exactly the cap */
+	assert_int_equal(sink_digest(&k, d, &e), 0);
+	/* sha256("abc"), FIPS 180-2 appendix B.1 */
+	assert_int_equal(d[0], 0xba);
+	assert_int_equal(d[31], 0xad);
+	assert_int_equal(sink_read_all(&k, buf, sizeof(buf), &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(buf, "abc", 3);
+	stage_close(&k.stage);
+}
+
+static void
+t_sink_adopt_counts_the_prefix_against_the_cap(void **st)
+{
+	struct sink k;
+	struct stage_file sf = { .fd = -1, .ro_fd = -1 };
+	struct sha256 h;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(stage_open(&sf, "f", NULL, &e), 0);
+	assert_int_equal(stage_write_at(&sf, "ab", 2, 0, &e), 0);
+	assert_int_equal(sha256_init(&h, &e), 0);
+	assert_int_equal(sink_adopt(&k, "f", 3, &sf, &h, &e), 0);
+	assert_int_equal(sink_write(&k, "cd", 2), NK_E_SIZE);
+	assert_true(k.overflow);
+	sink_close(&k);
+	stage_close(&k.stage);
+}
+
 static void
 t_sink_cap_plus_one_refused(void **st)
 {
@@ -450,6 +502,8 @@ main(void)
 		cmocka_unit_test(t_memfd_enomem),
 		cmocka_unit_test(t_memfd_emfile),
 		cmocka_unit_test(t_sink_cap_exact_ok),
+		cmocka_unit_test(t_sink_adopt_continues_the_file_and_the_hash),
+		cmocka_unit_test(t_sink_adopt_counts_the_prefix_against_the_cap),
 		cmocka_unit_test(t_sink_cap_plus_one_refused),
 		cmocka_unit_test(t_sink_reset_rehashes),
 		cmocka_unit_test(t_sink_read_all_cap),
