@@ -4,8 +4,9 @@
 #   make check      test + the same tests under ASan+UBSan + valgrind on unit
 #                   + fuzz + Nix parsing + e2e
 #   make fuzz       longer libFuzzer runs of every parser harness
-#   make e2e        QEMU end-to-end test: make e2e-busybox, then make journey
-#                   (each takes E2E="scenario...")
+#   make e2e        QEMU end-to-end test: make e2e-busybox, make e2e-arm64,
+#                   then make journey (each takes E2E="scenario...")
+#   make e2e-arm64  the busybox scenarios on aarch64 (tests/e2e/arm64.sh)
 #   make demo       the whole story in a VM, for a newcomer
 #   make bench      benchmark against curl and curl+minisign+sha256sum
 #   make static     static musl agent and kexec for x86_64 and aarch64
@@ -55,7 +56,7 @@ Q = $(if $(V),,@)
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps test-deps test unit integration check check-san check-valgrind check-fuzz \
-        e2e e2e-busybox journey demo bench fuzz static check-static release install clean nixparse
+        e2e e2e-busybox e2e-arm64 journey demo bench fuzz static check-static release install clean nixparse
 
 all: $(B)/nixos-kexec $(B)/nixos-kexec-stub
 
@@ -133,11 +134,13 @@ check:
 nixparse: test-deps
 	@tests/nixparse.sh
 
-# The busybox scenarios (mechanics), then the user's journeys on a real
-# cloud VM image (tests/e2e/journey); both run, either failing fails.
-# Each runner takes scenario names: make e2e-busybox E2E="boot tampered".
-e2e: all test-deps static $(B)/.deps-journey
+# The busybox scenarios (mechanics) on x86_64 and on aarch64, then the
+# user's journeys on a real cloud VM image (tests/e2e/journey); all run,
+# any failing fails. Each runner takes scenario names: make e2e-busybox
+# E2E="boot tampered".
+e2e: all test-deps static $(B)/.deps-journey $(B)/.deps-arm64
 	@rc=0; $(MAKE) --no-print-directory e2e-busybox || rc=1; \
+	$(MAKE) --no-print-directory e2e-arm64 || rc=1; \
 	$(MAKE) --no-print-directory journey || rc=1; exit $$rc
 
 e2e-busybox: all test-deps static
@@ -145,6 +148,11 @@ e2e-busybox: all test-deps static
 
 journey: all test-deps static $(B)/.deps-journey
 	@B=$(B) tests/e2e/journey/run.sh $(E2E)
+
+# The aarch64 scenarios (tests/e2e/arm64.sh): Debian's arm64 kernel on
+# QEMU's arm64 virt machine, direct and UEFI boot, the static aarch64 agent.
+e2e-arm64: all test-deps static $(B)/.deps-arm64
+	@B=$(B) NK_E2E_ARCH=aarch64 tests/e2e/run.sh $(E2E)
 
 demo: all test-deps
 	@B=$(B) tests/e2e/demo.sh

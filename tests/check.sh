@@ -23,7 +23,7 @@ set -euo pipefail
 MAKE=${MAKE:-make}
 B=${B:-build}
 OUT=$B/check
-FOREGROUND=(test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox)
+FOREGROUND=(test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox e2e-arm64)
 BACKGROUND=(journey)
 BG_PID=""
 LAYERS=() RESULTS=() WALLS=()
@@ -69,7 +69,7 @@ main() {
 	mkdir -p "$OUT"
 	rm -f "$OUT"/*.result
 	t_all=$(now)
-	layer prerequisites all test-deps static "$B/.deps-journey" || true
+	layer prerequisites all test-deps static "$B/.deps-journey" "$B/.deps-arm64" || true
 	report prerequisites || return 1
 	if [ "${NK_CHECK_SERIAL:-0}" = 1 ]; then
 		fg+=("${bg[@]}")

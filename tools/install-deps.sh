@@ -7,6 +7,8 @@
 #   static   the musl toolchains and Debian source packages of make static
 #            (tools/static/install-deps.sh)
 #   journey  the cloud-VM journey test (tests/e2e/journey/packages)
+#   arm64    the aarch64 e2e scenarios (make e2e-arm64): qemu-system-aarch64,
+#            its UEFI firmware, binutils that read arm64 kernel modules
 #   all      every group (what CI installs)
 #
 # Idempotent: a group whose packages are all present costs one dpkg-query.
@@ -18,6 +20,7 @@ top=$(dirname "$here")
 
 BUILD="build-essential pkg-config libcurl4-openssl-dev libssl-dev libsodium-dev
 zlib1g-dev"
+ARM64="qemu-system-arm qemu-efi-aarch64 binutils-aarch64-linux-gnu"
 TEST="libcmocka-dev minisign nginx-light openssl curl ca-certificates
 valgrind clang libclang-rt-14-dev cpio iproute2 qemu-system-x86 busybox-static
 nix-bin dpkg-dev xz-utils time ansible-core aria2 iputils-ping"
@@ -54,12 +57,14 @@ for g in "$@"; do
 	journey)
 		# shellcheck disable=SC2046
 		install_list journey $(grep -v '^[[:space:]]*\(#\|$\)' "$top/tests/e2e/journey/packages") ;;
-	all) "$0" build test static journey ;;
+	# shellcheck disable=SC2086
+	arm64) install_list arm64 $ARM64 ;;
+	all) "$0" build test static journey arm64 ;;
 	-h | --help)
 		sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0 ;;
 	*)
-		echo "install-deps: unknown group '$g' (build, test, static, journey, all)" >&2
+		echo "install-deps: unknown group '$g' (build, test, static, journey, arm64, all)" >&2
 		exit 64 ;;
 	esac
 done

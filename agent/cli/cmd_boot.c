@@ -14,6 +14,7 @@
 #include "fetch.h"
 #include "fleet.h"
 #include "handoff.h"
+#include "kimage.h"
 #include "kx.h"
 #include "lock.h"
 #include "opts.h"
@@ -525,6 +526,20 @@ build_cmdline(const struct manifest *m, const char *append, uint64_t revert_afte
 	return 0;
 }
 
+/* The staged kernel's format from its first bytes, for kx's arm64 rule. */
+static enum kimage_format
+kernel_format(int fd)
+{
+	uint8_t head[KIMAGE_HEAD_BYTES];
+	struct kimage k;
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+
+	if (n <= 0)
+		return KIMAGE_UNKNOWN;
+	(void)kimage_parse(head, (size_t)n, &k); /* a zboot range error still says zboot */
+	return k.format;
+}
+
 int
 cmd_boot(int argc, char **argv)
 {
@@ -587,7 +602,8 @@ cmd_boot(int argc, char **argv)
 	if ((rc = build_cmdline(&r->m, b.append, b.revert_after, cmdline, sizeof(cmdline), &p, &e)) != 0)
 		goto out_staged;
 	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
-		r->initrd.len, cmdline };
+		r->initrd.len, cmdline, KIMAGE_UNKNOWN };
+	img.kernel_format = kernel_format(img.kernel_fd);
 	/* From the load to the point of no return, a signal (SIGHUP from a
 	 * dropped SSH session, SIGTERM) is held, and acted on at the end:
 	 * after the kernel was unloaded, unless it was handed on already. */
@@ -677,11 +693,7 @@ check_print(const struct preflight *pf, const char *mem, int json, int rc, const
 	const char *sb = tri_word(pf->secure_boot, "on", "off");
 	const char *dis = tri_word(pf->load_disabled, "1 (disabled)", "0");
 	const char *cap = tri_word(pf->cap_sys_boot, "yes", "no");
-	/* What boot does if kexec_file_load refuses the image (kx_fallback_ok). */
-	const char *fallback = !pf->kexec_tools[0] ? "not available (no kexec-tools 'kexec' "
-	    "next to the agent or on PATH)" : !kx_fallback_ok(EKEYREJECTED, pf) ?
-	    "not available (lockdown or kexec_load_disabled forbid kexec_load too)" :
-	    "available: kexec-tools, when kexec_file_load refuses the image";
+	const char *fallback = kx_fallback_plan(pf);
 
 	if (json) {
 		printf("{\"event\":\"check\",\"root\":%s,\"cap_sys_boot\":\"%s\","

@@ -10,7 +10,12 @@
  * (the Nix store squashfs of a lean bundle, manifest format 2) likewise, or
  * "nix-store.squashfs". -o DIR must
  * not exist or be an empty directory; on failure everything this command
- * created is removed again. */
+ * created is removed again.
+ *
+ * For --arch aarch64 the kernel is checked first: arm64 kexec loads only a
+ * raw Image, so a gzip Image.gz or an EFI zboot image with a gzip payload
+ * is unpacked (the bundle then carries "Image") and anything else is
+ * refused with the reason. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +23,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -26,6 +32,7 @@
 #include "cmd.h"
 #include "err.h"
 #include "fileio.h"
+#include "kimage.h"
 #include "manifest.h"
 #include "sha256.h"
 
@@ -358,6 +365,54 @@ open_input(const char *what, const char *path, int *fd, struct nk_err *e)
 	return 0;
 }
 
+/* For an aarch64 bundle: a raw Image stays as it is; Image.gz and gzip
+ * zboot images are unpacked into a memfd that replaces *kin, and the
+ * bundle's kernel is then named "Image". *from says what was unpacked
+ * ("" when nothing was). */
+static int
+arm64_kernel(const char *path, int *kin, struct manifest *m, const char **from,
+    struct nk_err *e)
+{
+	struct stat st;
+	struct kimage k;
+	uint64_t n;
+	void *map = MAP_FAILED;
+	int unpack, out = -1, rc;
+
+	*from = "";
+	if (fstat(*kin, &st) != 0)
+		return nk_fail(e, NK_E_IO, "kernel %s: %s", path, strerror(errno));
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, *kin, 0);
+	if (map == MAP_FAILED)
+		return nk_fail(e, NK_E_IO, "kernel %s: mmap: %s", path, strerror(errno));
+	if ((rc = kimage_arm64_plan(map, (size_t)st.st_size, &k, &unpack, e)) != 0 ||
+	    !unpack)
+		goto out;
+	if ((out = memfd_create("Image", MFD_CLOEXEC)) < 0) {
+		rc = nk_fail(e, NK_E_IO, "memfd_create: %s", strerror(errno));
+		goto out;
+	}
+	if ((rc = kimage_arm64_unpack(map, (size_t)st.st_size, &k, out, &n, e)) != 0)
+		goto out;
+	if (lseek(out, 0, SEEK_SET) != 0) {
+		rc = nk_fail(e, NK_E_IO, "memfd: %s", strerror(errno));
+		goto out;
+	}
+	close(*kin);
+	*kin = out;
+	out = -1;
+	*from = kimage_name(k.format);
+	set_field(m->kernel.file, sizeof(m->kernel.file),
+	    strcmp(m->initrd.file, "Image") != 0 ? "Image" : "kernel");
+out:
+	if (rc != 0)
+		nk_err_prefix(e, path);
+	if (out >= 0)
+		close(out);
+	munmap(map, (size_t)st.st_size);
+	return rc;
+}
+
 static void
 print_artifact(const char *key, const struct manifest_artifact *a)
 {
@@ -406,6 +461,7 @@ cmd_bundle(int argc, char **argv)
 	struct nk_err e = { "" };
 	char text[MANIFEST_WRITE_MAX_BYTES], path[PATH_MAX];
 	int rc, fd, kin = -1, iin = -1, sin = -1;
+	const char *unpacked = "";
 	size_t len;
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
@@ -423,6 +479,9 @@ cmd_bundle(int argc, char **argv)
 	if ((rc = open_input("kernel", o.kernel, &kin, &e)) != 0 ||
 	    (rc = open_input("initrd", o.initrd, &iin, &e)) != 0 ||
 	    (o.store != NULL && (rc = open_input("store", o.store, &sin, &e)) != 0))
+		goto fail;
+	if (strcmp(m.arch, "aarch64") == 0 &&
+	    (rc = arm64_kernel(o.kernel, &kin, &m, &unpacked, &e)) != 0)
 		goto fail;
 
 	u.dir = o.out;
@@ -445,6 +504,9 @@ cmd_bundle(int argc, char **argv)
 	close(iin);
 	if (sin >= 0)
 		close(sin);
+	if (unpacked[0])
+		printf("kernel %s (%s) unpacked: arm64 loads only an uncompressed Image, so the "
+		    "bundle carries the Image it unpacks to\n", o.kernel, unpacked);
 	summary(o.out, &m);
 	return 0;
 fail:

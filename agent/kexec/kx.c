@@ -17,6 +17,17 @@
 #define KX_SYSTEMCTL_PATHS { "/run/current-system/sw/bin/systemctl", "/usr/bin/systemctl", \
 	"/bin/systemctl", "/usr/sbin/systemctl", NULL }
 
+/* arm64's in-kernel loader (image_probe in arch/arm64/kernel/kexec_image.c)
+ * returns EINVAL, not ENOEXEC, for anything without the raw Image magic:
+ * there EINVAL is a format refusal, not the half-of-RAM or command line
+ * limit it means elsewhere. */
+static int
+arm64_format_einval(int err, const struct preflight *p, const struct kx_image *img)
+{
+	return err == EINVAL && strcmp(p->arch, "aarch64") == 0 &&
+	    img->kernel_format != KIMAGE_ARM64;
+}
+
 static double
 mib(uint64_t n)
 {
@@ -67,6 +78,12 @@ kx_explain(int err, const struct preflight *p, const struct kx_image *img,
 		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: EBUSY: another kexec load "
 		    "or crash kernel operation is in progress; try again");
 	case EINVAL:
+		if (arm64_format_einval(err, p, img))
+			return nk_fail(e, NK_E_KERNEL, "kexec_file_load: EINVAL: arm64 loads only "
+			    "an uncompressed Image (\"ARM\\x64\" at 0x38), and this kernel is %s "
+			    "%s; make the bundle with 'nixos-kexec bundle --arch aarch64', which "
+			    "unpacks Image.gz and EFI zboot images", img->kernel_format ==
+			    KIMAGE_UNKNOWN ? "an" : "a", kimage_name(img->kernel_format));
 		return nk_fail(e, NK_E_KERNEL, "kexec_file_load: EINVAL: the kernel refused the "
 		    "arguments: either the images need more than half of RAM (kernel %.1f MiB + "
 		    "initrd %.1f MiB, MemTotal %.1f MiB) or the command line of %zu bytes is "
@@ -100,19 +117,22 @@ errno_name(int err)
 	case EBADMSG: return "EBADMSG";
 	case ENODATA: return "ENODATA";
 	case ENOEXEC: return "ENOEXEC";
+	case EINVAL: return "EINVAL";
 	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
 	default: return "an error";
 	}
 }
 
 int
-kx_fallback_ok(int err, const struct preflight *p)
+kx_fallback_ok(int err, const struct preflight *p, const struct kx_image *img)
 {
 	/* Lockdown forbids kexec_load as much as an unsigned kexec_file_load,
 	 * and kexec_load_disabled stops both: nothing to fall back to. */
 	if (p->load_disabled == TRI_YES ||
 	    (p->lockdown[0] && strcmp(p->lockdown, "none") != 0))
 		return 0;
+	if (arm64_format_einval(err, p, img))
+		return 1; /* kexec-tools reads the formats it knows in user space */
 	switch (err) {
 	case ENOSYS:       /* no kexec_file_load in this kernel or arch */
 	case EOPNOTSUPP:   /* not for this image type on this arch */
@@ -122,16 +142,39 @@ kx_fallback_ok(int err, const struct preflight *p)
 	case EKEYREVOKED:  /* lockdown (checked above) the kernel allows it */
 	case EBADMSG:
 	case ENODATA:      /* no signature found where one was demanded */
-	case ENOEXEC:      /* the in-kernel loader lacks this format (arm64
-	                    * before 5.0, compressed images): kexec-tools
-	                    * parses more formats in user space */
+	case ENOEXEC:      /* the in-kernel loader lacks this format (x86's
+	                    * bzImage64 probe for a non-bzImage; arm64 says
+	                    * EINVAL instead, above): kexec-tools parses
+	                    * more formats in user space */
 	case EADDRNOTAVAIL:/* the in-kernel placement found no hole; kexec-tools
 	                    * places the segments itself */
 		return 1;
 	default:           /* EPERM, EBUSY, EINVAL (half of RAM, command line
-	                    * length), ENOMEM: kexec_load hits the same wall */
+	                    * length; arm64's format EINVAL is above), ENOMEM:
+	                    * kexec_load hits the same wall */
 		return 0;
 	}
+}
+
+const char *
+kx_fallback_plan(const struct preflight *p)
+{
+	static const struct kx_image any = { -1, -1, 0, 0, "", KIMAGE_UNKNOWN };
+	int arm64 = strcmp(p->arch, "aarch64") == 0;
+
+	if (!p->kexec_tools[0])
+		return "not available (no kexec-tools 'kexec' next to the agent or on PATH)";
+	/* EKEYREJECTED falls back unless lockdown or kexec_load_disabled. */
+	if (!kx_fallback_ok(EKEYREJECTED, p, &any))
+		return "not available (lockdown or kexec_load_disabled forbid kexec_load too)";
+	if (p->kexec_file == TRI_NO)
+		return arm64 ? "used for every boot: this arm64 kernel has no kexec_file_load "
+		    "(built without CONFIG_KEXEC_FILE, as Debian's are), so kexec-tools loads "
+		    "with kexec_load" : "used for every boot: this kernel has no "
+		    "kexec_file_load, so kexec-tools loads with kexec_load";
+	return arm64 ? "available: kexec-tools, when kexec_file_load refuses the image "
+	    "(on arm64 it takes only an uncompressed Image)" : "available: kexec-tools, "
+	    "when kexec_file_load refuses the image";
 }
 
 /* kexec-tools' `kexec -l` (the kexec_load system call), reading the same
@@ -195,7 +238,7 @@ kx_load(const struct kx_image *img, const struct preflight *p, const char *root,
 	snprintf(how, KX_HOW_BYTES, "loaded with kexec_file_load");
 	if (sys_kexec_file_load(img->kernel_fd, img->initrd_fd, len, img->cmdline, 0) != 0) {
 		err = errno;
-		rc = kx_fallback_ok(err, p) ? load_with_tools(img, p, err, how, e) :
+		rc = kx_fallback_ok(err, p, img) ? load_with_tools(img, p, err, how, e) :
 		    kx_explain(err, p, img, e);
 	}
 	if (rc != 0) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "kimage.h"
 #include "preflight.h"
 
 #define KX_CMDLINE_MAX_BYTES 8192
@@ -23,6 +24,7 @@ struct kx_image {
 	uint64_t kernel_size;
 	uint64_t initrd_size;
 	const char *cmdline;
+	enum kimage_format kernel_format; /* from its first bytes; arm64's EINVAL rule */
 };
 
 /* The errno of a failed kexec_file_load as a code and a sentence. */
@@ -32,9 +34,17 @@ int kx_explain(int err, const struct preflight *p, const struct kx_image *img,
 #define KX_HOW_BYTES 512
 
 /* Whether kexec_load (kexec-tools) may still work where kexec_file_load
- * failed with err: not under lockdown or kexec_load_disabled, and only for
- * refusals particular to the in-kernel file loader (see kx.c for each). */
-int kx_fallback_ok(int err, const struct preflight *p);
+ * failed with err for img: not under lockdown or kexec_load_disabled, and
+ * only for refusals particular to the in-kernel file loader (see kx.c for
+ * each; on aarch64 that includes EINVAL for a kernel that is not a raw
+ * Image). */
+int kx_fallback_ok(int err, const struct preflight *p, const struct kx_image *img);
+
+/* What boot will do about kexec_load, in one sentence for `check`: not
+ * available (and why), used for every boot (no kexec_file_load, as on
+ * Debian's arm64 kernels), or a fallback for images kexec_file_load
+ * refuses. */
+const char *kx_fallback_plan(const struct preflight *p);
 
 /* Loads img. kexec_file_load first; where it fails with an errno that
  * kx_fallback_ok accepts, kexec-tools' kexec (p->kexec_tools) with the

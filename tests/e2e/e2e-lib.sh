@@ -80,7 +80,9 @@ e2e_make_key() {
 
 # Bundles KERNEL + INITRD with CMDLINE into OUT and signs it with SEC.
 # The artifacts are named vmlinuz and initrd in the bundle, whatever the
-# inputs are called (the bundle command names them after the input files).
+# inputs are called (the bundle command names them after the input files),
+# except that an arm64 kernel it had to unpack becomes Image. NK_E2E_ARCH,
+# when set, is the bundle's --arch.
 e2e_make_bundle() {
 	local kernel=$1 initrd=$2 cmdline=$3 sec=$4 out=$5 tmp
 	rm -rf "$out"
@@ -88,7 +90,8 @@ e2e_make_bundle() {
 	cp "$kernel" "$tmp/vmlinuz"
 	cp "$initrd" "$tmp/initrd"
 	"$B/nixos-kexec" bundle --kernel "$tmp/vmlinuz" --initrd "$tmp/initrd" \
-		--cmdline "$cmdline" --version 1 -o "$out" || { rm -rf "$tmp"; return 1; }
+		--cmdline "$cmdline" --version 1 ${NK_E2E_ARCH:+--arch "$NK_E2E_ARCH"} \
+		-o "$out" || { rm -rf "$tmp"; return 1; }
 	rm -rf "$tmp"
 	"$B/nixos-kexec" sign -s "$sec" "$out"
 }

@@ -18,7 +18,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUSYBOX=${NK_BUSYBOX:-/bin/busybox}
+# The guest's busybox (NK_GUEST_BUSYBOX: another arch's, arm64.sh).
+BUSYBOX=${NK_GUEST_BUSYBOX:-${NK_BUSYBOX:-/bin/busybox}}
 
 log() { printf 'initramfs.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

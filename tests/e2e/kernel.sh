@@ -88,9 +88,11 @@ decompress() {
 }
 
 # The depends= field of a module's .modinfo section, comma separated.
-# objcopy (binutils) reads it without kmod, which the host does not have.
+# objcopy (binutils) reads it without kmod, which the host does not have;
+# NK_OBJCOPY names another (aarch64-linux-gnu-objcopy: Debian's own objcopy
+# cannot read arm64 modules).
 module_depends() {
-	objcopy -O binary --only-section=.modinfo "$1" /dev/stdout |
+	"${NK_OBJCOPY:-objcopy}" -O binary --only-section=.modinfo "$1" /dev/stdout |
 		tr '\0' '\n' | sed -n 's/^depends=//p' | head -n1
 }
 

@@ -19,7 +19,9 @@
 # 124 when the timeout (default 180 s) cut the whole process group.
 #
 # Environment: NK_E2E_ACCEL=auto|kvm|tcg (default auto), NK_E2E_MEM (MiB,
-# default 512), NK_BUSYBOX (host busybox for guestfwd, default /bin/busybox).
+# default 512), NK_BUSYBOX (host busybox for guestfwd, default /bin/busybox),
+# NK_E2E_ARCH=aarch64 (QEMU's "virt" machine, lib/vm.sh; with
+# NK_QEMU=qemu-system-aarch64), NK_E2E_BIOS (firmware for -bios: UEFI).
 set -euo pipefail
 
 QEMU=${NK_QEMU:-qemu-system-x86_64}
@@ -80,6 +82,7 @@ main() {
 		-device virtio-rng-pci
 		-kernel "$kernel" -initrd "$initrd" -append "$append"
 	)
+	[ -z "${NK_E2E_BIOS:-}" ] || args+=(-bios "$NK_E2E_BIOS")
 	case $nics in [1-4]) ;; *) die "--nics takes 1 to 4" ;; esac
 	local i
 	for ((i = 1; i < nics; i++)); do

@@ -47,9 +47,16 @@ B=$(cd "${B:-build}" && pwd)
 . "$HERE/lib/runner.sh"
 
 e2e_runner E2E e2e
-e2e_scenarios boot delay tampered lockdown fallback signal bond-dump
-e2e_scenarios --extra probe second kexec kexec-lockdown
-STATIC=${NK_STATIC:-$B/static/x86_64}
+# NK_E2E_ARCH=aarch64: the arm64 scenarios of tests/e2e/arm64.sh instead.
+e2e_prepare_arch() { :; }
+case ${NK_E2E_ARCH:=x86_64} in
+x86_64)
+	e2e_scenarios boot delay tampered lockdown fallback signal bond-dump
+	e2e_scenarios --extra probe second kexec kexec-lockdown
+	STATIC=${NK_STATIC:-$B/static/x86_64} ;;
+aarch64) . "$HERE/arm64.sh" ;;
+*) echo "e2e: NK_E2E_ARCH must be x86_64 or aarch64" >&2; exit 64 ;;
+esac
 
 # Checks every scenario makes of a finished VM. Returns 1 when the VM timed
 # out, so the scenario skips checks that would only repeat that.
@@ -110,7 +117,7 @@ build_first() {
 bundle_prepare() {
 	NONCE=$(e2e_nonce)
 	e2e_make_key "$DIR/key"
-	e2e_make_bundle "$KDIR/vmlinuz" "$SECOND" \
+	e2e_make_bundle "${E2E_BUNDLE_KERNEL:-$KDIR/vmlinuz}" "$SECOND" \
 		"$E2E_BASE_CMDLINE nk.nonce=$NONCE" "$DIR/key/nk.sec" "$DIR/bundle"
 	e2e_make_ca "$DIR/ca"
 }
@@ -130,13 +137,14 @@ bundle_serve() {
 }
 
 # Boots the first system in agent "boot" mode against the stub; extra
-# arguments are appended to its kernel command line.
+# arguments (and E2E_BOOT_EXTRA, an arch's) are appended to its kernel
+# command line.
 boot_first() {
 	local log=$1
 	shift
 	e2e_run_vm "$log" --quiet --kernel "$KDIR/vmlinuz" \
 		--initrd "$DIR/first.cpio.gz" --fwd "$PORT" \
-		--append "$E2E_BASE_CMDLINE nk.mode=boot nk.url=https://$E2E_GUEST_SERVER:$PORT/ $*"
+		--append "$E2E_BASE_CMDLINE nk.mode=boot nk.url=https://$E2E_GUEST_SERVER:$PORT/ $* ${E2E_BOOT_EXTRA:-}"
 	timing "VM $E2E_VM_SECS s"
 }
 
@@ -443,6 +451,7 @@ scenario_bond_dump() {
 }
 
 prepare() {
+	e2e_prepare_arch
 	prepare_kernel
 	prepare_second
 }
@@ -452,7 +461,7 @@ main() {
 	# The one reason to skip: no emulator at all. Everything else the test
 	# needs is installed by tools/install-deps.sh test, so its absence is a failure.
 	if ! command -v "${NK_QEMU:-qemu-system-x86_64}" >/dev/null; then
-		e2e_skip_all "qemu-system-x86_64 not installed (tools/install-deps.sh test)"
+		e2e_skip_all "${NK_QEMU:-qemu-system-x86_64} not installed (tools/install-deps.sh test arm64)"
 	elif [ ! -x "$STATIC/nixos-kexec" ] || [ ! -x "$STATIC/kexec" ]; then
 		e2e_fail_all "no static agent and kexec in $STATIC (make static)"
 	else

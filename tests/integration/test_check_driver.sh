@@ -53,7 +53,7 @@ if [ -z "$bad" ] && [ "$(grep -c '^journey line' "$T/out1")" -eq 2 ]; then it_pa
 
 it_case "the table lists every layer and the total"
 n=0
-for l in prerequisites test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox journey total; do
+for l in prerequisites test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox e2e-arm64 journey total; do
 	grep -qE "^  $l +[0-9.]+ min" "$T/out1" && n=$((n + 1))
 done
 it_expect_eq "$n" 10

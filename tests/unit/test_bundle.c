@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "cmd.h"
 #include "fileio.h"
@@ -171,6 +172,132 @@ assert_artifact(const char *dir, const struct manifest_artifact *a, const char *
 	assert_true(a->size == size);
 	assert_memory_equal(a->sha256, want, SHA256_BYTES);
 	assert_memory_equal(got, want, SHA256_BYTES);
+}
+
+/* --- arm64 kernels: a raw Image stays, Image.gz and gzip zboot images are
+ * unpacked to it, anything else is refused. Inputs made here: the pattern
+ * file with "ARM\x64" at 0x38, gzip'd with zlib (windowBits 16 + 15), and
+ * a zboot header as the kernel's zboot-header.S lays it out. --- */
+#define ARM64 "--kernel", "Image.gz", "--initrd", "initrd.img", "--cmdline", "x", \
+	"--arch", "aarch64", "--version", "1", "--issued", "1000", "-o", "out"
+
+static uint8_t *
+slurp(const char *path, size_t *n)
+{
+	struct nk_err e = { "" };
+	uint8_t *b = NULL;
+
+	assert_int_equal(fileio_read_capped(path, 1 << 24, &b, n, &e), 0);
+	return b;
+}
+
+/* Writes Image (the raw kernel) and its gzip as Image.gz, or with a zboot
+ * header in front (compression name comp) when comp is not NULL. */
+static void
+make_arm64(const char *comp)
+{
+	uint8_t *raw, *out;
+	size_t n, cap, len, off = comp ? 0x200 : 0;
+	z_stream z;
+	FILE *f;
+
+	make_file("Image", KERNEL_BYTES, 3);
+	raw = slurp("Image", &n);
+	memcpy(raw + 0x38, "ARM\x64", 4);
+	assert_non_null(f = fopen("Image", "wb"));
+	assert_int_equal(fwrite(raw, 1, n, f), n);
+	fclose(f);
+	cap = off + n + 4096;
+	assert_non_null(out = calloc(1, cap));
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = raw;
+	z.avail_in = (uInt)n;
+	z.next_out = out + off;
+	z.avail_out = (uInt)(cap - off);
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	len = cap - z.avail_out;
+	deflateEnd(&z);
+	if (comp != NULL) { /* "MZ", "zimg", payload offset, payload size, name at 24 */
+		uint32_t o = (uint32_t)off, l = (uint32_t)(len - off);
+
+		memcpy(out, "MZ\0\0zimg", 8);
+		memcpy(out + 8, &o, 4); /* little-endian host */
+		memcpy(out + 12, &l, 4);
+		memcpy(out + 24, comp, strlen(comp));
+	}
+	assert_non_null(f = fopen("Image.gz", "wb"));
+	assert_int_equal(fwrite(out, 1, len, f), len);
+	fclose(f);
+	free(raw);
+	free(out);
+}
+
+static void
+assert_unpacked(void)
+{
+	struct manifest m;
+
+	load("out", &m);
+	assert_string_equal(m.kernel.file, "Image");
+	assert_artifact("out", &m.kernel, "Image", KERNEL_BYTES); /* the raw bytes */
+	assert_int_equal(count_entries("out"), 3);
+}
+
+static void
+test_arm64_raw_image_as_is(void **state)
+{
+	struct manifest m;
+
+	make_arm64(NULL);
+	assert_int_equal(run("--kernel", "Image", "--initrd", "initrd.img", "--cmdline", "x",
+	    "--arch", "aarch64", "--version", "1", "-o", "out", NULL), 0);
+	load("out", &m);
+	assert_string_equal(m.kernel.file, "Image");
+	assert_artifact("out", &m.kernel, "Image", KERNEL_BYTES);
+}
+
+static void
+test_arm64_image_gz_unpacked(void **state)
+{
+	make_arm64(NULL);
+	assert_int_equal(run(ARM64, NULL), 0);
+	assert_unpacked();
+}
+
+static void
+test_arm64_zboot_gzip_unpacked(void **state)
+{
+	make_arm64("gzip");
+	assert_int_equal(run(ARM64, NULL), 0);
+	assert_unpacked();
+}
+
+static void
+test_arm64_zboot_zstd_refused(void **state)
+{
+	make_arm64("zstd");
+	assert_int_equal(run(ARM64, NULL), 64);
+	assert_absent("out");
+}
+
+static void
+test_arm64_junk_refused(void **state)
+{
+	/* the x86 tests' bzImage stand-in is a pattern with no magic at all */
+	assert_int_equal(run("--kernel", "bzImage", "--initrd", "initrd.img", "--cmdline", "x",
+	    "--arch", "aarch64", "--version", "1", "-o", "out", NULL), 64);
+	assert_absent("out");
+}
+
+static void
+test_arm64_gzip_of_junk_refused(void **state)
+{
+	make_arm64(NULL);
+	make_file("Image", KERNEL_BYTES, 4); /* overwrite: the .gz is what counts */
+	assert_int_equal(system("gzip -c bzImage > Image.gz"), 0);
+	assert_int_equal(run(ARM64, NULL), 64);
+	assert_absent("out");
 }
 
 /* --- successes --- */
@@ -464,6 +591,12 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_ok),
+		T(test_arm64_raw_image_as_is),
+		T(test_arm64_image_gz_unpacked),
+		T(test_arm64_zboot_gzip_unpacked),
+		T(test_arm64_zboot_zstd_refused),
+		T(test_arm64_junk_refused),
+		T(test_arm64_gzip_of_junk_refused),
 		T(test_ok_options),
 		T(test_ok_default_arch_and_time),
 		T(test_ok_into_empty_dir),

@@ -120,13 +120,18 @@ teardown(void **st)
 	return 0;
 }
 
-static struct kx_image img = { 3, 4, 11534336, 402653184, "init=/x console=ttyS0" };
+static struct kx_image img = { 3, 4, 11534336, 402653184, "init=/x console=ttyS0",
+	KIMAGE_UNKNOWN };
 
+/* The arch is pinned so the arm64 rules are tested the same on any host. */
 static void
 gather(struct preflight *p)
 {
 	preflight_gather(root, p);
+	snprintf(p->arch, sizeof(p->arch), "x86_64");
 }
+
+#define ARM64(p) snprintf((p).arch, sizeof((p).arch), "aarch64")
 
 /* --- preflight ----------------------------------------------------------- */
 static void
@@ -362,7 +367,7 @@ t_load_enosys_no_tools(void **st)
  * others, lockdown and kexec_load_disabled never do. */
 #define FALLBACK(name, err, want, body) \
 	static void name(void **st) { struct preflight p; (void)st; gather(&p); body; \
-		assert_int_equal(kx_fallback_ok(err, &p), want); }
+		assert_int_equal(kx_fallback_ok(err, &p, &img), want); }
 FALLBACK(t_fb_enosys, ENOSYS, 1, (void)0)
 FALLBACK(t_fb_eopnotsupp, EOPNOTSUPP, 1, (void)0)
 FALLBACK(t_fb_ekeyrejected, EKEYREJECTED, 1, (void)0)
@@ -381,6 +386,79 @@ FALLBACK(t_fb_eio, EIO, 0, (void)0)
 FALLBACK(t_fb_lockdown, EKEYREJECTED, 0, snprintf(p.lockdown, sizeof(p.lockdown), "integrity"))
 FALLBACK(t_fb_lockdown_enosys, ENOSYS, 0, snprintf(p.lockdown, sizeof(p.lockdown), "confidentiality"))
 FALLBACK(t_fb_disabled, EKEYREJECTED, 0, p.load_disabled = TRI_YES)
+
+/* arm64's image_probe says EINVAL, not ENOEXEC, for anything but a raw
+ * Image: there (and only there, and only then) EINVAL falls back. */
+#define FALLBACK_ARM64(name, err, fmt, want, body) \
+	static void name(void **st) { struct preflight p; struct kx_image i = img; (void)st; \
+		gather(&p); ARM64(p); i.kernel_format = fmt; body; \
+		assert_int_equal(kx_fallback_ok(err, &p, &i), want); }
+FALLBACK_ARM64(t_fb_arm64_einval_gzip, EINVAL, KIMAGE_GZIP, 1, (void)0)
+FALLBACK_ARM64(t_fb_arm64_einval_zboot, EINVAL, KIMAGE_ZBOOT, 1, (void)0)
+FALLBACK_ARM64(t_fb_arm64_einval_unknown, EINVAL, KIMAGE_UNKNOWN, 1, (void)0)
+FALLBACK_ARM64(t_fb_arm64_einval_raw, EINVAL, KIMAGE_ARM64, 0, (void)0)
+FALLBACK_ARM64(t_fb_arm64_einval_lockdown, EINVAL, KIMAGE_GZIP, 0, snprintf(p.lockdown, sizeof(p.lockdown), "integrity"))
+FALLBACK_ARM64(t_fb_arm64_einval_disabled, EINVAL, KIMAGE_GZIP, 0, p.load_disabled = TRI_YES)
+FALLBACK_ARM64(t_fb_arm64_ebusy, EBUSY, KIMAGE_GZIP, 0, (void)0)
+FALLBACK_ARM64(t_fb_x86_einval_gzip, EINVAL, KIMAGE_GZIP, 0, snprintf(p.arch, sizeof(p.arch), "x86_64"))
+
+static void
+t_einval_arm64_explained(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	struct kx_image i = img;
+
+	(void)st;
+	gather(&p);
+	ARM64(p);
+	i.kernel_format = KIMAGE_GZIP;
+	assert_int_equal(kx_explain(EINVAL, &p, &i, &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "arm64 loads only an uncompressed Image"));
+	assert_non_null(strstr(e.msg, "a gzip-compressed image"));
+	assert_null(strstr(e.msg, "half of RAM"));
+	i.kernel_format = KIMAGE_ARM64; /* a raw Image: the usual EINVAL reasons */
+	assert_int_equal(kx_explain(EINVAL, &p, &i, &e), NK_E_KERNEL);
+	assert_null(strstr(e.msg, "arm64 loads only"));
+	assert_non_null(strstr(e.msg, "half of RAM"));
+}
+
+static void
+t_load_arm64_einval_fallback(void **st)
+{
+	struct preflight p;
+	struct nk_err e = { "" };
+	struct kx_image i = img;
+	char how[KX_HOW_BYTES];
+
+	(void)st;
+	gather(&p);
+	ARM64(p);
+	i.kernel_format = KIMAGE_ZBOOT;
+	load_errno = EINVAL;
+	snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec");
+	assert_int_equal(kx_load(&i, &p, root, how, &e), 0);
+	assert_int_equal(run_calls, 1);
+	assert_string_equal(run_argv5, "-c");
+	assert_non_null(strstr(how, "said EINVAL"));
+	run_status = 1; /* kexec-tools fails too: the arm64 sentence, then the fallback's */
+	assert_int_equal(kx_load(&i, &p, root, how, &e), NK_E_KERNEL);
+	assert_non_null(strstr(e.msg, "arm64 loads only an uncompressed Image"));
+	assert_non_null(strstr(e.msg, "failed too"));
+}
+
+/* What `check` says about kexec_load, by arch and kexec_file_load. */
+#define PLAN(name, needle, body) \
+	static void name(void **st) { struct preflight p; (void)st; gather(&p); \
+		snprintf(p.kexec_tools, sizeof(p.kexec_tools), "/opt/x/kexec"); body; \
+		if (!strstr(kx_fallback_plan(&p), needle)) \
+			fail_msg("'%s' lacks '%s'", kx_fallback_plan(&p), needle); }
+PLAN(t_plan_arm64_no_file, "used for every boot: this arm64 kernel has no kexec_file_load", ARM64(p); p.kexec_file = TRI_NO)
+PLAN(t_plan_arm64_file, "on arm64 it takes only an uncompressed Image", ARM64(p); p.kexec_file = TRI_YES)
+PLAN(t_plan_x86_no_file, "used for every boot: this kernel has no kexec_file_load", p.kexec_file = TRI_NO)
+PLAN(t_plan_x86_file, "available: kexec-tools, when kexec_file_load refuses", p.kexec_file = TRI_YES)
+PLAN(t_plan_no_tools, "not available (no kexec-tools", ARM64(p); p.kexec_tools[0] = '\0')
+PLAN(t_plan_lockdown, "not available (lockdown", ARM64(p); p.kexec_file = TRI_NO; snprintf(p.lockdown, sizeof(p.lockdown), "integrity"))
 
 static void
 t_load_keyrejected_fallback(void **st)
@@ -616,6 +694,12 @@ main(void)
 		T(t_fb_enoexec), T(t_fb_eaddrnotavail), T(t_fb_eperm), T(t_fb_ebusy),
 		T(t_fb_einval), T(t_fb_enomem), T(t_fb_eio), T(t_fb_lockdown),
 		T(t_fb_lockdown_enosys), T(t_fb_disabled),
+		T(t_fb_arm64_einval_gzip), T(t_fb_arm64_einval_zboot), T(t_fb_arm64_einval_unknown),
+		T(t_fb_arm64_einval_raw), T(t_fb_arm64_einval_lockdown), T(t_fb_arm64_einval_disabled),
+		T(t_fb_arm64_ebusy), T(t_fb_x86_einval_gzip), T(t_einval_arm64_explained),
+		T(t_load_arm64_einval_fallback),
+		T(t_plan_arm64_no_file), T(t_plan_arm64_file), T(t_plan_x86_no_file),
+		T(t_plan_x86_file), T(t_plan_no_tools), T(t_plan_lockdown),
 		T(t_load_keyrejected_fallback), T(t_load_keyrejected_no_tools),
 		T(t_load_keyrejected_fallback_fails), T(t_load_lockdown_no_fallback),
 		T(t_load_ok_says_file_load), T(t_find_kexec_release_name),

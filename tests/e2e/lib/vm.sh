@@ -15,10 +15,18 @@ e2e_kvm_usable() {
 
 # e2e_accel [TCG_OPTS]: sets E2E_ACCEL (QEMU arguments) from NK_E2E_ACCEL
 # (auto, kvm or tcg; default auto). TCG_OPTS is appended to "tcg"
-# (",tb-size=256", say). Fails on another value.
+# (",tb-size=256", say). Fails on another value. NK_E2E_ARCH=aarch64: the
+# arm64 virt machine under TCG.
 # shellcheck disable=SC2034 # E2E_ACCEL is the caller's
 e2e_accel() {
 	local tcg=(-accel "tcg${1:-}" -cpu max)
+	# An arm64 guest (NK_E2E_ARCH=aarch64) on this x86_64 host is always
+	# emulated, on the virt machine; -cpu max would also emulate pointer
+	# authentication, which is slow.
+	if [ "${NK_E2E_ARCH:-x86_64}" = aarch64 ]; then
+		E2E_ACCEL=(-M virt -accel "tcg${1:-}" -cpu cortex-a72)
+		return 0
+	fi
 	case ${NK_E2E_ACCEL:-auto} in
 	kvm) E2E_ACCEL=(-accel kvm -cpu host) ;;
 	tcg) E2E_ACCEL=("${tcg[@]}") ;;
