@@ -56,7 +56,7 @@ n=0
 for l in prerequisites test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox e2e-arm64 journey total; do
 	grep -qE "^  $l +[0-9.]+ min" "$T/out1" && n=$((n + 1))
 done
-it_expect_eq "$n" 10
+it_expect_eq "$n" 11
 
 it_case "NK_CHECK_SERIAL=1: the journey after the others; all passing: exit 0"
 sed -i 's/exit 2 ;;/;;/' "$T/make"
