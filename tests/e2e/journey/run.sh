@@ -56,6 +56,13 @@
 #                      source fail, falls back to DHCP, passes, and the
 #                      login works at slirp's DHCP address; with --report,
 #                      the collector gets the self-test's steps (issue 14)
+#   nixos-anywhere     nixos-anywhere's kexec phase, its commands quoted,
+#                      with make release's nixos-kexec-anywhere tarball
+#                      uploaded: first a bundle signed with another key (the
+#                      phase fails, run exits 65, the first system stays),
+#                      then the success line, SSH gone, a root login with
+#                      its key, os-release ID=nixos VARIANT_ID=installer
+#                      (nixos-anywhere.sh; issue 23)
 #
 # What runs: image.sh builds (or finds cached) a Debian cloud image and a
 # stand-in for NixOS (NixOS cannot be built here) that applies the handoff
@@ -1230,6 +1237,8 @@ scenario_dhcp_fallback() {
 
 # shellcheck source=tests/e2e/journey/fleet-ansible.sh
 . "$HERE/fleet-ansible.sh"
+# shellcheck source=tests/e2e/journey/nixos-anywhere.sh
+. "$HERE/nixos-anywhere.sh"
 
 # --- driver ---
 
