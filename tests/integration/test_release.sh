@@ -291,7 +291,7 @@ real_case() {
 
 it_case "anywhere run, real agent, a bundle signed with another key: its status and reason passed on, no success line"
 real_run real "$STUB_URL/real"
-real_case real 65 signature
+real_case real 65 "signature\|signed by key id"
 
 it_case "anywhere run, real agent, a source where nothing answers: its status and reason passed on, no success line"
 closed=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport')
