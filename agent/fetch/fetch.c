@@ -263,7 +263,8 @@ get_artifact(const struct fetch_opts *o, const struct source *srcs, size_t at,
 		goto fail;
 	if ((rc = stage_seal(&st, e)) != 0)
 		goto fail;
-	emit_info(o, EV_VERIFIED, a->file, "size and sha256 match; sealed in RAM");
+	emit_info(o, EV_VERIFIED, a->file, st.memfd ? "size and sha256 match; sealed in RAM" :
+	    "size and sha256 match; written back, read-only");
 	*out = st;
 	return 0;
 fail:
@@ -314,6 +315,7 @@ fetch_result_close(struct fetch_result *r)
 {
 	stage_close(&r->kernel);
 	stage_close(&r->initrd);
+	stage_close(&r->store);
 }
 
 /* Each artifact from the source that served the manifest first, then from
@@ -322,12 +324,12 @@ static int
 get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t first,
     const uint8_t *tail, size_t tail_len, struct fetch_result *r, struct nk_err *e)
 {
-	const struct manifest_artifact *a[2] = { &r->m.kernel, &r->m.initrd };
-	struct stage_file *out[2] = { &r->kernel, &r->initrd };
-	size_t i, j, at;
+	const struct manifest_artifact *a[3] = { &r->m.kernel, &r->m.initrd, &r->m.store };
+	struct stage_file *out[3] = { &r->kernel, &r->initrd, &r->store };
+	size_t i, j, at, n = r->m.has_store && !o->skip_store ? 3 : 2;
 	int rc = 0, all_tried;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < n; i++) {
 		for (j = 0; j < o->nsources; j++) {
 			at = (first + j) % o->nsources;
 			if (j > 0)
@@ -383,6 +385,7 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 	int rc = NK_E_USAGE;
 
 	r->kernel.fd = r->kernel.ro_fd = r->initrd.fd = r->initrd.ro_fd = -1;
+	r->store.fd = r->store.ro_fd = -1;
 	if (o->nsources == 0 || o->nsources > FETCH_SOURCES_MAX)
 		return nk_fail(e, NK_E_USAGE, "between 1 and %d sources", FETCH_SOURCES_MAX);
 	if (o->nkeys == 0)
@@ -417,6 +420,10 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 	if (o->on_manifest != NULL &&
 	    (rc = o->on_manifest(o->on_manifest_ctx, &r->m, &tail, &tail_len, e)) != 0)
 		goto out;
+	/* boot --stage auto decides where the bytes wait once the sizes are
+	 * known: on_manifest may have set the caller's stage_dir. */
+	lo.stage_dir = oin->stage_dir;
+	lo.skip_store = oin->skip_store;
 	if (o->manifest_only)
 		goto out;
 	if ((rc = get_artifacts(o, srcs, i, tail, tail_len, r, e)) != 0)

@@ -43,8 +43,14 @@ struct fetch_opts {
 	    size_t *tail_len, struct nk_err *e);
 	void *on_manifest_ctx;
 	int manifest_only;             /* stop after the manifest (check) */
+	/* Leave a format 2 manifest's store unfetched (boot --store stage1:
+	 * the new system's stage 1 fetches it). Read again after
+	 * on_manifest, like stage_dir. */
+	int skip_store;
 	/* NULL: artifacts are staged in sealed memfds (boot). A directory:
-	 * in unnamed files there, for fetch -o to link into place. */
+	 * in unnamed files there, for fetch -o to link into place, or for
+	 * boot --stage disk. Read again after on_manifest, which may set it
+	 * in the caller's struct. */
 	const char *stage_dir;
 	/* An https artifact of FETCH_PARALLEL_MIN_BYTES or more comes over
 	 * this many connections at once (par.c); 1: one stream; 0: the
@@ -64,6 +70,7 @@ struct fetch_result {
 	size_t sig_len;
 	struct stage_file kernel; /* sealed, read-only */
 	struct stage_file initrd; /* sealed, read-only */
+	struct stage_file store;  /* sealed, read-only; fd -1 when none or skipped */
 	char origin[SOURCE_MAX_BYTES + 1]; /* the source that served the manifest */
 };
 

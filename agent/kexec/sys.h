@@ -19,6 +19,10 @@ void sys_sync(void);
 int sys_run(char *const argv[], const int keep_fds[2]);
 /* The directory holding this program (/proc/self/exe), "" if unknown. */
 void sys_exe_dir(char *out, size_t cap);
+/* The prefix under which preflight and kx read /proc and /sys: "" here;
+ * the integration tests' build of the agent (tests/integration/sys_fake.c)
+ * points it at a fixture tree. */
+const char *sys_root(void);
 /* geteuid(2). */
 unsigned sys_geteuid(void);
 

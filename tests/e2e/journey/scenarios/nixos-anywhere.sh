@@ -2,8 +2,9 @@
 # Scenario nixos-anywhere of the journey test (issue 23): the kexec phase of
 # nixos-anywhere, step by step as it runs against a fresh Debian cloud VM
 # given `--kexec ./nixos-kexec-anywhere-x86_64.tar.gz` (a local file), with
-# the tarball `make release` writes (tools/release.sh). Sourced by run.sh,
-# whose helpers it uses.
+# the tarball `make release` writes (tools/release.sh).
+# Sourced by tests/e2e/journey/run.sh (lib.sh's helpers, lib/runner.sh's
+# need/must/timing).
 #
 # The commands are nixos-anywhere's own, read from src/nixos-anywhere.sh and
 # src/get-facts.sh of github:nix-community/nixos-anywhere at commit
@@ -33,6 +34,8 @@
 # nixos-anywhere's temporary key (handed over from debian's
 # authorized_keys) against the host key recorded before, os-release saying
 # ID=nixos and VARIANT_ID=installer, and check_second's checks.
+
+e2e_scenarios nixos-anywhere
 
 # The remote script runKexec writes (its remoteCommandTemplate with
 # maybeSudo=sudo, enableDebug empty, the tar command of an uploaded local
