@@ -11,7 +11,8 @@
 #   make bench      benchmark against curl and curl+minisign+sha256sum
 #   make static     static musl agent and kexec for x86_64 and aarch64
 #   make check-static  those checked (TLS matrix, fetch tests; aarch64 in qemu-user)
-#   make release    build/release/: the static binaries, SHA256SUMS, boot.sh
+#   make release    build/release/: the static binaries, SHA256SUMS, boot.sh,
+#                   nixos-kexec-anywhere-<arch>.tar.gz
 #   make install    PREFIX=/usr/local DESTDIR=
 # CFLAGS, CPPFLAGS, LDFLAGS and LIBS add to the project's own flags;
 # warnings are errors unless WERROR= is given (the Nix build does).
@@ -175,8 +176,9 @@ static: $(B)/.deps-build
 check-static: static all
 	@B=$(B) tools/static/check.sh
 
-# build/release/: what a web server publishes for the one-liners. boot.sh
-# needs RELEASE_URL (where it is served, https) and RELEASE_KEY (a .pub).
+# build/release/: what a web server publishes for the one-liners. boot.sh and
+# nixos-kexec-anywhere-<arch>.tar.gz (nixos-anywhere --kexec)
+# need RELEASE_URL (where it is served, https) and RELEASE_KEY (a .pub).
 release: static
 	@tools/release.sh --static $(B)/static --out $(B)/release \
 		$(if $(RELEASE_URL),--url $(RELEASE_URL)) $(if $(RELEASE_KEY),--key $(RELEASE_KEY))

@@ -34,6 +34,10 @@
     rsync = true; # nixos-anywhere's --extra-files: ~1 MB
     jq = true; # <1 MB
     zfs = false; # ZFS module and tools: ~30 MB; sets a fixed networking.hostId
+    # For `nix build .#nixos-kexec-anywhere` (nixos-anywhere --kexec):
+    # where `nix run .#publish` serves this image, and its public key.
+    # anywhere.url = "https://boot.example.org/nixos";
+    # anywhere.publicKey = "RWQ...";
   };
 
   # zswap (nix/zswap.nix): on by default; it compresses pages on their way

@@ -82,6 +82,7 @@
             agent
             bundle
             nixos-kexec
+            nixos-kexec-anywhere
             tarball
             ;
           default = native.nixos-kexec;
@@ -90,6 +91,7 @@
           "bundle-${o}" = cross.bundle;
           "nixos-kexec-${o}" = cross.nixos-kexec;
           "tarball-${o}" = cross.tarball;
+          "nixos-kexec-anywhere-${o}" = cross.nixos-kexec-anywhere;
         }
       );
 
@@ -143,6 +145,7 @@
         {
           nixos-kexec = evaluates "nixos-kexec" p.nixos-kexec;
           tarball = evaluates "tarball" p.tarball;
+          nixos-kexec-anywhere = evaluates "nixos-kexec-anywhere" p.nixos-kexec-anywhere;
           "tarball-${o}" = evaluates "tarball-${o}" p."tarball-${o}";
           module-scripted-initrd = evaluates "module-scripted-initrd" (moduleWith false);
           module-systemd-initrd = evaluates "module-systemd-initrd" (moduleWith true);

@@ -49,6 +49,29 @@ in
       jq: JSON on the command line; disko's and nixos-anywhere's scripts use
       it. Under 1 MB.
     '';
+    anywhere = {
+      url = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "https://boot.example.org/nixos";
+        description = ''
+          Where `nix run .#publish` serves this image (its --url, https):
+          the bundle URL written into the flake's nixos-kexec-anywhere
+          tarball (`nixos-anywhere --kexec`). The image itself does not use
+          it.
+        '';
+      };
+      publicKey = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "RWQ...";
+        description = ''
+          The minisign public key (the line after the comment in its .pub)
+          the published bundle is signed with, written into the
+          nixos-kexec-anywhere tarball.
+        '';
+      };
+    };
     zfs = item false ''
       ZFS: the kernel module for the image's kernel and the zpool/zfs tools,
       to install onto ZFS or to rescue a ZFS machine. About 30 MB, the
@@ -59,6 +82,10 @@ in
 
   config = lib.mkMerge [
     {
+      # nixos-anywhere takes a system for its installer, and skips or ends
+      # its kexec phase, only when /etc/os-release says VARIANT_ID=installer
+      # (its get-facts.sh), as nixpkgs' installation-device profile sets it.
+      system.nixos.variant_id = lib.mkDefault "installer";
       system.tools.nixos-install.enable = lib.mkDefault cfg.tools;
       system.tools.nixos-enter.enable = lib.mkDefault cfg.tools;
       system.tools.nixos-generate-config.enable = lib.mkDefault cfg.tools;

@@ -113,6 +113,36 @@ let
       | gzip -n > $out/tarball/nixos-kexec-${system}.tar.gz
   '';
 
+  # result/nixos-kexec-anywhere-<arch>.tar.gz (and its SHA256SUMS) for
+  # `nixos-anywhere --kexec`: make release's tarball (tools/release.sh),
+  # with the URL the bundle is published at and the key it is signed with
+  # from configuration.nix (nixos-kexec.installer.anywhere.url, .publicKey). Without
+  # them the build stops and says so; `nix run .#publish -- --url ...`
+  # writes the same tarball beside the bundle.
+  anywhereCfg = config.nixos-kexec.installer.anywhere;
+  nixos-kexec-anywhere =
+    pkgs.runCommand "nixos-kexec-anywhere-${system}" { nativeBuildInputs = [ release ]; }
+      (
+        if anywhereCfg.url == null || anywhereCfg.publicKey == null then
+          ''
+            echo "nixos-kexec-anywhere: set nixos-kexec.installer.anywhere.url (where nix run .#publish serves" >&2
+            echo "the bundle) and nixos-kexec.installer.anywhere.publicKey (its minisign key) in configuration.nix" >&2
+            exit 1
+          ''
+        else
+          ''
+            mkdir -p site/bin $out
+            cp ${agent}/bin/nixos-kexec site/bin/nixos-kexec-${arch}
+            cp ${kexecStatic}/bin/kexec site/bin/kexec-${arch}
+            printf 'untrusted comment: nixos-kexec public key\n%s\n' \
+              ${lib.escapeShellArg anywhereCfg.publicKey} > key.pub
+            nixos-kexec-release --in-place --out site \
+              --url ${lib.escapeShellArg anywhereCfg.url} --key key.pub
+            cp site/nixos-kexec-anywhere-${arch}.tar.gz $out/
+            (cd site && grep ' nixos-kexec-anywhere-${arch}.tar.gz$' SHA256SUMS) > $out/SHA256SUMS
+          ''
+      );
+
   # The apps run on the build machine.
   inherit (pkgs.buildPackages) writeShellApplication coreutils diffutils;
 
@@ -126,6 +156,8 @@ let
       gnugrep
       gnused
       gawk
+      gnutar
+      gzip
     ];
     # POSIX sh, written for dash as well; shellcheck runs on it in the
     # project's own tests, not here.
@@ -301,6 +333,7 @@ in
     agent
     bundle
     nixos-kexec
+    nixos-kexec-anywhere
     tarball
     ;
   apps = {

@@ -13,9 +13,10 @@
 #                     scripts (nix/handoff/report.sh, revert.sh,
 #                     selftest.sh, nixos-kexec-confirm; curl, ping, awk)
 #                     run by the units nixos-kexec-report-up,
-#                     nixos-kexec-revert and nixos-kexec-selftest (second/):
-#                     prints the path of a zstd squashfs, which run.sh packs
-#                     into the initrd
+#                     nixos-kexec-revert and nixos-kexec-selftest (second/),
+#                     and the /etc/os-release fields nixos-anywhere checks
+#                     (ID=nixos, VARIANT_ID=installer): prints the path
+#                     of a zstd squashfs, which run.sh packs into the initrd
 #
 # Both are cached under ${NK_CACHE:-${XDG_CACHE_HOME:-~/.cache}/nixos-kexec}/
 # journey/, keyed by the package versions apt resolves today (mmdebstrap
@@ -230,6 +231,11 @@ build_second() {
 		printf "uninitialized\n" >"$1/etc/machine-id"
 		rm -f "$1/var/lib/dbus/machine-id"
 		printf "nixos\n" >"$1/etc/hostname"
+		# What nixos-anywhere checks after the kexec (as NixOS writes it
+		# with system.nixos.variant_id = "installer").
+		rm -f "$1/etc/os-release"
+		printf "NAME=NixOS\nID=nixos\nVARIANT_ID=installer\nPRETTY_NAME=\"stand-in for NixOS (journey test)\"\n" \
+			>"$1/etc/os-release"
 		printf "127.0.0.1 localhost\n::1 localhost\n" >"$1/etc/hosts"
 		printf "# no DNS on the test network\n" >"$1/etc/resolv.conf"
 		mkdir -p "$1/etc/ssh/sshd_config.d"

@@ -60,6 +60,13 @@
 #                      source fail, falls back to DHCP, passes, and the
 #                      login works at slirp's DHCP address; with --report,
 #                      the collector gets the self-test's steps (issue 14)
+#   nixos-anywhere     nixos-anywhere's kexec phase, its commands quoted,
+#                      with make release's nixos-kexec-anywhere tarball
+#                      uploaded: first a bundle signed with another key (the
+#                      phase fails, run exits 65, the first system stays),
+#                      then the success line, SSH gone, a root login with
+#                      its key, os-release ID=nixos VARIANT_ID=installer
+#                      (scenarios/nixos-anywhere.sh; issue 23)
 #
 # What runs: image.sh builds (or finds cached) a Debian cloud image and a
 # stand-in for NixOS (NixOS cannot be built here) that applies the handoff
@@ -97,7 +104,7 @@ B=$(cd "${B:-build}" && pwd)
 e2e_runner JOURNEY journey .serial.log
 e2e_scenarios journey-cloudinit journey-curlpipe journey-refused report revert
 # The result lines repeat these "<word> check:" lines of a passing scenario.
-E2E_CHECK_RE="host key|nonce|network|report|revert|ansible|self-test|bond|fallback"
+E2E_CHECK_RE="host key|nonce|network|report|revert|ansible|self-test|bond|fallback|nixos-anywhere"
 
 # --- scenarios: each in its own subshell with set -e; DIR is its scratch
 # directory, LOG its serial log; failures go to REASONS (lib/runner.sh) ---
