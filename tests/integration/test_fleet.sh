@@ -243,6 +243,31 @@ if expect 65 "sha256 mismatch"; then
 	fi
 fi
 
+# Issue 19.2: a SOURCE and a --report URL with credentials; the requests
+# use them, nothing that leaves the process or is stored carries them.
+UC=${U/https:\/\//https://fleet:s3cr3t@}
+for c in ok:v100:0 missing:nothere:69; do
+	IFS=: read -r name dir want <<<"$c"
+	it_case "redaction: $name run: no credential in reports, last-result.json or output"
+	before=$(lines "$COLLECT")
+	rm -rf "$T/state-red-$name"
+	run "red-$name" fetch "$UC/$dir/" "${KEY[@]}" "${CA[@]}" --json \
+		--report "${UC}/collect" --state-dir "$T/state-red-$name" -o "$T/out/red-$name"
+	if expect "$want" ""; then
+		got=$(new_lines "$COLLECT" "$before")
+		if [ "$(printf '%s\n' "$got" | grep -c .)" -lt 2 ]; then
+			it_fail "collected: $got"
+		elif grep -q s3cr3t "$OUT" "$T/state-red-$name/last-result.json" <<<"$got" ||
+			printf '%s\n' "$got" | grep -q s3cr3t; then
+			it_fail "leaked: $(grep -h s3cr3t "$OUT" "$T/state-red-$name/last-result.json"; printf '%s\n' "$got" | grep s3cr3t)"
+		elif ! printf '%s\n' "$got" | grep -qF "\"source\":\"${U/https:\/\//https://***@}/$dir/\""; then
+			it_fail "source not redacted as https://***@...: $got"
+		else
+			it_pass
+		fi
+	fi
+done
+
 it_case "report: a dead collector (closed port) does not change the outcome"
 run rep-dead fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" --report "https://127.0.0.1:1/c" \
 	--state-dir "$T/state-dead" -o "$T/out/rep-dead"
