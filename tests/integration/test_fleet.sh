@@ -19,7 +19,8 @@ ROOT=$T/root
 mkdir -p "$ROOT" "$T/log" "$T/out"
 it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
 # This machine's own config file never takes part.
-export NIXOS_KEXEC_CONFIG=$T/no-default-config
+export NIXOS_KEXEC_CONFIG=$T/empty-default-config
+: >"$NIXOS_KEXEC_CONFIG"
 
 # --- fixtures -------------------------------------------------------------
 minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
@@ -92,6 +93,11 @@ expect 0 "fetched" && { [ -f "$T/out/cfg-ok/manifest" ] && it_pass || it_fail "n
 it_case "config: the default file (\$NIXOS_KEXEC_CONFIG) when no --config"
 NIXOS_KEXEC_CONFIG=$CFG run cfg-default fetch -o "$T/out/cfg-default"
 expect 0 "fetched" && it_pass
+
+it_case "config: \$NIXOS_KEXEC_CONFIG naming a missing file is an error (64), like --config"
+NIXOS_KEXEC_CONFIG=$T/no-such-config run cfg-env-missing fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" \
+	--min-version 1 -o "$T/out/cfg-env-missing"
+expect 64 "$T/no-such-config (from \$NIXOS_KEXEC_CONFIG) does not exist" && it_pass
 
 it_case "config: --no-config ignores a broken default file"
 printf 'garbage=1\n' >"$T/broken"
