@@ -355,6 +355,8 @@ cmd_boot(int argc, char **argv)
 	if ((rc = preflight_verdict(&pf, &e)) != 0)
 		goto out;
 	info(&p, NULL, "preflight: root, kexec available, no lockdown");
+	/* The splay only once the lock is held and the machine can kexec. */
+	fleet_splay(&fl, &cli.opts);
 	if (!b.exec_set)
 		b.exec = kx_default_exec(&pf);
 	if ((r = calloc(1, sizeof(*r))) == NULL || (mc = calloc(1, sizeof(*mc))) == NULL) {

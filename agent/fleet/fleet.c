@@ -71,7 +71,6 @@ fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
 {
 	struct report_ident id = { .command = command };
 	struct report_msg m = { .event = "start" };
-	char msg[128];
 	int rc;
 
 	memset(f, 0, sizeof(*f));
@@ -86,19 +85,28 @@ fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
 	report_init(&f->report, o->report, fo->http.cacert, &id, &f->ev);
 	if ((rc = open_state(f, o, e)) != 0)
 		return rc;
-	if (o->splay_s > 0) {
+	f->splay_max = o->splay_s;
+	if (o->splay_s > 0)
 		f->splay_waited = fleet_splay_pick(o->splay_s);
-		snprintf(msg, sizeof(msg), "waiting %" PRIu64 " s before the first request "
-		    "(random, at most %" PRIu64 ")", f->splay_waited, o->splay_s);
-		info(f, "splay", msg);
-		sleep_s(f->splay_waited);
-		if (fo->http.deadline > 0)
-			fo->http.deadline += (double)f->splay_waited;
-	}
 	m.source = f->source;
 	m.splay_s = f->splay_waited;
 	report_send(&f->report, &m);
 	return 0;
+}
+
+void
+fleet_splay(struct fleet *f, struct fetch_opts *fo)
+{
+	char msg[128];
+
+	if (f->splay_max == 0)
+		return;
+	snprintf(msg, sizeof(msg), "waiting %" PRIu64 " s before the first request "
+	    "(random, at most %" PRIu64 ")", f->splay_waited, f->splay_max);
+	info(f, "splay", msg);
+	sleep_s(f->splay_waited);
+	if (fo->http.deadline > 0)
+		fo->http.deadline += (double)f->splay_waited;
 }
 
 const char *

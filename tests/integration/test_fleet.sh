@@ -274,6 +274,24 @@ for c in ok:v100:0 missing:nothere:69; do
 	fi
 done
 
+# Issue 19.4: the splay comes after boot's lock and preflight. As nobody
+# (not root: the preflight's first refusal), boot --splay 300 must end at
+# once with 77 instead of sleeping first.
+it_case "splay: boot that cannot kexec says so before the splay, not after"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	S=$T/splay; mkdir -p "$S/state" && chmod o+x "$T" && chmod 755 "$S" && chmod 777 "$S/state"
+	cp "$T/pub" "$T/ca.pem" "$S/" && chmod 644 "$S/pub" "$S/ca.pem"
+	t0=$(date +%s)
+	timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$NK" boot "$U/v100/" \
+		--no-config -p "$S/pub" --cacert "$S/ca.pem" --splay 300 --state-dir "$S/state" \
+		--exec none >"$T/log/splay-first" 2>&1
+	rc=$? secs=$(($(date +%s) - t0))
+	[ "$rc" = 77 ] && [ "$secs" -lt 20 ] && ! grep -q "splay: waiting" "$T/log/splay-first" &&
+		it_pass || it_fail "exit $rc after $secs s: $(tail -n 2 "$T/log/splay-first" | tr '\n' ' ')"
+else
+	it_skip "needs root and setpriv to run the agent as nobody"
+fi
+
 it_case "report: a dead collector (closed port) does not change the outcome"
 run rep-dead fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" --report "https://127.0.0.1:1/c" \
 	--state-dir "$T/state-dead" -o "$T/out/rep-dead"
