@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 
+#include "http.h"
+
 static void
 info(const struct fleet *f, const char *file, const char *msg)
 {
@@ -65,6 +67,20 @@ open_state(struct fleet *f, const struct fleet_opts *o, struct nk_err *e)
 	return 0;
 }
 
+/* A report is bounded on its own (REPORT_TIMEOUT_S) and is not the
+ * run's: the --timeout deadline moves by the time it took. */
+static void
+send(struct fleet *f, struct report_msg *m)
+{
+	double t0 = http_now();
+
+	if (f->report.url[0] == '\0')
+		return;
+	report_send(&f->report, m);
+	if (f->deadline != NULL && *f->deadline > 0)
+		*f->deadline += http_now() - t0;
+}
+
 int
 fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
     struct fetch_opts *fo, const struct event_sink *ev, struct nk_err *e)
@@ -90,7 +106,8 @@ fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
 		f->splay_waited = fleet_splay_pick(o->splay_s);
 	m.source = f->source;
 	m.splay_s = f->splay_waited;
-	report_send(&f->report, &m);
+	f->deadline = &fo->http.deadline;
+	send(f, &m);
 	return 0;
 }
 
@@ -172,7 +189,7 @@ fleet_report(struct fleet *f, struct report_msg *m)
 	}
 	if (m->time == 0)
 		m->time = (uint64_t)time(NULL);
-	report_send(&f->report, m);
+	send(f, m);
 	if (strcmp(m->event, "executing") == 0)
 		write_last(f, m);
 }

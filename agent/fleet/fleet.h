@@ -50,6 +50,7 @@ struct fleet {
 	const char *source;
 	uint64_t splay_waited;
 	uint64_t splay_max;
+	double *deadline;       /* the run's --timeout deadline (fetch_opts) */
 	int verified;
 	char name[MANIFEST_NAME_MAX_BYTES + 1];
 	uint64_t version;
