@@ -36,6 +36,10 @@
     zfs = false; # ZFS module and tools: ~30 MB; sets a fixed networking.hostId
   };
 
+  # zswap (nix/zswap.nix): on by default; it compresses pages on their way
+  # to swap, so it helps once there is a swap device.
+  # nixos-kexec.zswap = { enable = true; compressor = "zstd"; maxPoolPercent = 50; };
+
   # Packages in the RAM system. nix and the usual base tools are always
   # there; these are for partitioning and formatting by hand.
   environment.systemPackages = with pkgs; [

@@ -124,9 +124,11 @@ entry_bytes(size_t namesize, size_t len)
 	return ((CPIO_HEADER_BYTES + namesize + 3) & ~(size_t)3) + ((len + 3) & ~(size_t)3);
 }
 
+/* An entry; data NULL with len > 0: the header of a file whose len bytes
+ * the caller writes after the archive (cpio_add_file_header). */
 static int
 add(struct cpio *c, const char *name, uint32_t mode, uint32_t nlink, const void *data,
-    size_t len, struct nk_err *e)
+    uint64_t len, struct nk_err *e)
 {
 	char hdr[CPIO_HEADER_BYTES + 1];
 	size_t nlen;
@@ -138,10 +140,13 @@ add(struct cpio *c, const char *name, uint32_t mode, uint32_t nlink, const void 
 		return nk_fail(e, NK_E_INTERNAL, "cpio: refused entry name '%.64s'", name);
 	if (strcmp(name, CPIO_TRAILER) == 0)
 		nlen = sizeof(CPIO_TRAILER) - 1;
-	if (len > CPIO_FILE_MAX_BYTES)
-		return nk_fail(e, NK_E_SIZE, "cpio: %s: %zu bytes, more than the %d allowed",
-		    name, len, CPIO_FILE_MAX_BYTES);
-	if ((rc = reserve(c, entry_bytes(nlen + 1, len), e)) != 0)
+	if (data != NULL && len > CPIO_FILE_MAX_BYTES)
+		return nk_fail(e, NK_E_SIZE, "cpio: %s: %llu bytes, more than the %d allowed",
+		    name, (unsigned long long)len, CPIO_FILE_MAX_BYTES);
+	if (len > CPIO_NEWC_FILE_MAX_BYTES)
+		return nk_fail(e, NK_E_SIZE, "cpio: %s: %llu bytes, more than newc's 8 hex "
+		    "digits hold", name, (unsigned long long)len);
+	if ((rc = reserve(c, entry_bytes(nlen + 1, data != NULL ? (size_t)len : 0), e)) != 0)
 		return rc;
 	/* ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor
 	 * rdevminor namesize check */
@@ -152,10 +157,30 @@ add(struct cpio *c, const char *name, uint32_t mode, uint32_t nlink, const void 
 	put(c, name, nlen);
 	put(c, "", 1);
 	pad4(c);
-	put(c, data, len);
+	if (data == NULL && len > 0) {
+		c->finished = 1; /* the file's bytes come next, outside c */
+		c->ino++;
+		return 0;
+	}
+	put(c, data, (size_t)len);
 	pad4(c);
 	c->ino++;
 	return 0;
+}
+
+int
+cpio_add_file_header(struct cpio *c, const char *name, uint32_t mode, uint64_t len,
+    struct nk_err *e)
+{
+	if (strcmp(name, CPIO_TRAILER) == 0 || len == 0)
+		return nk_fail(e, NK_E_INTERNAL, "cpio: refused header '%.64s'", name);
+	return add(c, name, CPIO_MODE_REG | (mode & CPIO_PERM_MASK), 1, NULL, len, e);
+}
+
+size_t
+cpio_pad_bytes(uint64_t len)
+{
+	return (size_t)((4 - (len & 3)) & 3);
 }
 
 int

@@ -15,6 +15,7 @@
 #define CPIO_ARCHIVE_MAX_BYTES (16 * 1024 * 1024) /* the whole archive */
 #define CPIO_HEADER_BYTES 110                /* "070701" and 13 x 8 hex digits */
 #define CPIO_TRAILER "TRAILER!!!"
+#define CPIO_NEWC_FILE_MAX_BYTES 0xffffffffULL /* filesize is 8 hex digits */
 
 struct cpio {
 	uint8_t *buf;
@@ -36,6 +37,16 @@ int cpio_add_dir(struct cpio *c, const char *name, uint32_t mode, struct nk_err 
 /* Adds a regular file of len bytes (mode: permission bits, e.g. 0600). */
 int cpio_add_file(struct cpio *c, const char *name, uint32_t mode, const void *data,
     size_t len, struct nk_err *e);
+
+/* Adds only the header (and name) of a regular file of len bytes, for a
+ * file too large for the buffer: the caller writes the len bytes right
+ * after the archive's bytes, then cpio_pad_bytes(len) zero bytes, then
+ * a finished archive of its own (a lone trailer) if nothing follows.
+ * Nothing more can be added to c. len at most CPIO_NEWC_FILE_MAX_BYTES. */
+int cpio_add_file_header(struct cpio *c, const char *name, uint32_t mode, uint64_t len,
+    struct nk_err *e);
+/* Zero bytes that pad len bytes of file data to newc's 4-byte alignment. */
+size_t cpio_pad_bytes(uint64_t len);
 
 /* Writes the TRAILER!!! entry; no entry can be added after it. */
 int cpio_finish(struct cpio *c, struct nk_err *e);

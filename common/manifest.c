@@ -1,4 +1,5 @@
-/* manifest: strict parser and canonical writer for bundle manifest format v1.
+/* manifest: strict parser and canonical writer for bundle manifest formats
+ * 1 and 2.
  *
  * The manifest is the one signed statement of what may be booted, so the
  * parser accepts exactly one spelling of each value and refuses everything
@@ -27,6 +28,11 @@
  *    arch: [a-z0-9_], 1..MANIFEST_ARCH_MAX_BYTES.
  *  - Artifacts: "FILE SIZE sha256:HEX", FILE per manifest_file_name_ok,
  *    HEX exactly 64 lowercase hex digits; kernel and initrd files differ.
+ *  - Format 2 (MANIFEST_MAGIC_2) is format 1 plus exactly one `store`
+ *    artifact line, same syntax, a file name unlike the other two. A
+ *    format 1 manifest with a `store` line and a format 2 one without are
+ *    both refused: one spelling each. A higher format is refused as a
+ *    newer bundle format, naming it.
  *  - Every refusal is NK_E_MANIFEST (the text is a manifest problem even
  *    when the reason is a size).
  *
@@ -51,12 +57,13 @@ enum mkey {
 	K_KERNEL,
 	K_INITRD,
 	K_CMDLINE,
+	K_STORE,
 	K_COUNT
 };
 
 /* In canonical (DESIGN.md) order; indexes are enum mkey. */
 static const char *const key_names[K_COUNT] = {
-	"name", "version", "arch", "issued", "expires", "kernel", "initrd", "cmdline",
+	"name", "version", "arch", "issued", "expires", "kernel", "initrd", "cmdline", "store",
 };
 
 /* Bytes of v quoted in a message, so a 4 KiB value cannot drown it. */
@@ -257,6 +264,12 @@ parse_value(enum mkey k, const char *v, size_t n, struct manifest *m, struct nk_
 		return parse_artifact(v, n, &m->initrd, e);
 	case K_CMDLINE:
 		return parse_cmdline(v, n, m, e);
+	case K_STORE:
+		if (m->format < 2)
+			return nk_fail(e, NK_E_MANIFEST, "a store is format 2 ('%s'), this "
+			    "manifest says format 1", MANIFEST_MAGIC_2);
+		m->has_store = 1;
+		return parse_artifact(v, n, &m->store, e);
 	case K_COUNT:
 		break;
 	}
@@ -290,16 +303,30 @@ check_bytes(const uint8_t *s, size_t n, size_t lineno, struct nk_err *e)
 }
 
 static int
-parse_magic(const char *s, size_t n, struct nk_err *e)
+parse_magic(const char *s, size_t n, unsigned *format, struct nk_err *e)
 {
 	static const char family[] = "nixos-kexec-manifest ";
+	const char *v = s + strlen(family);
+	size_t vl = n - strlen(family);
+	uint64_t f;
 
-	if (n == strlen(MANIFEST_MAGIC) && memcmp(s, MANIFEST_MAGIC, n) == 0)
+	if (n == strlen(MANIFEST_MAGIC) && memcmp(s, MANIFEST_MAGIC, n) == 0) {
+		*format = 1;
 		return 0;
+	}
+	if (n == strlen(MANIFEST_MAGIC_2) && memcmp(s, MANIFEST_MAGIC_2, n) == 0) {
+		*format = 2;
+		return 0;
+	}
+	if (n > strlen(family) && memcmp(s, family, strlen(family)) == 0 &&
+	    manifest_parse_u64(v, vl, &f) == 0 && f > MANIFEST_FORMAT_MAX)
+		return nk_fail(e, NK_E_MANIFEST, "manifest line 1: format %llu is a newer bundle "
+		    "format than this agent reads (formats 1 to %d): update the agent",
+		    (unsigned long long)f, MANIFEST_FORMAT_MAX);
 	if (n > strlen(family) && memcmp(s, family, strlen(family)) == 0)
 		return nk_fail(e, NK_E_MANIFEST,
-		    "manifest line 1: format '%.*s' is not supported (this agent reads '%s')",
-		    quote_len(n - strlen(family)), s + strlen(family), MANIFEST_MAGIC);
+		    "manifest line 1: format '%.*s' is not supported (this agent reads '%s' "
+		    "and '%s')", quote_len(vl), v, MANIFEST_MAGIC, MANIFEST_MAGIC_2);
 	return nk_fail(e, NK_E_MANIFEST,
 	    "manifest line 1: not a nixos-kexec manifest (the first line must be '%s')",
 	    MANIFEST_MAGIC);
@@ -359,7 +386,7 @@ check_whole(const struct manifest *m, const size_t seen[K_COUNT], size_t lines,
 	int k;
 
 	for (k = 0; k < K_COUNT; k++)
-		if (seen[k] == 0)
+		if (seen[k] == 0 && (k != K_STORE || m->format >= 2))
 			return nk_fail(e, NK_E_MANIFEST,
 			    "manifest: key '%s' missing (the manifest ends at line %zu; every key "
 			    "must appear exactly once)", key_names[k], lines);
@@ -372,6 +399,11 @@ check_whole(const struct manifest *m, const size_t seen[K_COUNT], size_t lines,
 		return nk_fail(e, NK_E_MANIFEST,
 		    "manifest line %zu (initrd): file '%s' is the kernel's too (line %zu)",
 		    seen[K_INITRD], m->initrd.file, seen[K_KERNEL]);
+	if (m->has_store && (strcmp(m->store.file, m->kernel.file) == 0 ||
+	    strcmp(m->store.file, m->initrd.file) == 0))
+		return nk_fail(e, NK_E_MANIFEST,
+		    "manifest line %zu (store): file '%s' is the %s's too", seen[K_STORE],
+		    m->store.file, strcmp(m->store.file, m->kernel.file) == 0 ? "kernel" : "initrd");
 	return 0;
 }
 
@@ -413,7 +445,7 @@ manifest_parse(const uint8_t *buf, size_t len, struct manifest *out, struct nk_e
 			goto fail;
 		}
 		if (lineno == 1)
-			rc = parse_magic((const char *)line, n, e);
+			rc = parse_magic((const char *)line, n, &out->format, e);
 		else
 			rc = parse_line((const char *)line, n, lineno, seen, out, e);
 		if (rc != 0)
@@ -490,9 +522,11 @@ manifest_write(const struct manifest *m, char *buf, size_t cap, size_t *outlen,
 	    (rc = field_has_lf("arch", m->arch, sizeof(m->arch), e)) != 0 ||
 	    (rc = field_has_lf("kernel file", m->kernel.file, sizeof(m->kernel.file), e)) != 0 ||
 	    (rc = field_has_lf("initrd file", m->initrd.file, sizeof(m->initrd.file), e)) != 0 ||
+	    (m->has_store &&
+	    (rc = field_has_lf("store file", m->store.file, sizeof(m->store.file), e)) != 0) ||
 	    (rc = field_has_lf("cmdline", m->cmdline, sizeof(m->cmdline), e)) != 0)
 		return rc;
-	append(text, sizeof(text), &len, "%s\n", MANIFEST_MAGIC);
+	append(text, sizeof(text), &len, "%s\n", m->has_store ? MANIFEST_MAGIC_2 : MANIFEST_MAGIC);
 	append(text, sizeof(text), &len, "name %.*s\n",
 	    (int)strnlen(m->name, sizeof(m->name)), m->name);
 	append(text, sizeof(text), &len, "version %llu\n", (unsigned long long)m->version);
@@ -502,6 +536,8 @@ manifest_write(const struct manifest *m, char *buf, size_t cap, size_t *outlen,
 	append(text, sizeof(text), &len, "expires %llu\n", (unsigned long long)m->expires);
 	append_artifact(text, sizeof(text), &len, "kernel", &m->kernel);
 	append_artifact(text, sizeof(text), &len, "initrd", &m->initrd);
+	if (m->has_store)
+		append_artifact(text, sizeof(text), &len, "store", &m->store);
 	append(text, sizeof(text), &len, "cmdline %.*s\n",
 	    (int)strnlen(m->cmdline, sizeof(m->cmdline)), m->cmdline);
 	if (len >= sizeof(text))

@@ -23,6 +23,7 @@
     (modulesPath + "/profiles/minimal.nix")
     ./module.nix
     ./installer.nix
+    ./zswap.nix
   ];
 
   boot.kernelParams =

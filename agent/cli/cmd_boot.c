@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cpio.h"
 #include "fetch.h"
 #include "fleet.h"
 #include "handoff.h"
@@ -19,17 +20,35 @@
 #include "preflight.h"
 #include "progress.h"
 #include "sigguard.h"
+#include "stage.h"
+#include "sys.h"
 
 #define BOOT_DELAY_MAX_S 3600
+/* Room asked of a staging filesystem beyond the bundle: the handoff
+ * archive appended to the initrd, and some to spare. */
+#define BOOT_DISK_SLACK_BYTES (16ULL << 20)
 
 static const char boot_help[] =
     "usage: nixos-kexec boot SOURCE (-P KEY | -p FILE)... [options]\n"
     "\n"
     "Check that this machine can kexec, fetch and verify the bundle into\n"
-    "sealed RAM (memfd), load it with kexec_file_load, and jump into it.\n"
-    "Nothing is written to disk. Any failure leaves nothing loaded.\n"
+    "sealed RAM (memfd) or, when RAM is short, an unnamed file on a local\n"
+    "disk, load it with kexec_file_load, and jump into it. Nothing on disk\n"
+    "is changed. Any failure leaves nothing loaded.\n"
     "\n"
     FETCH_OPTIONS_HELP
+    "  --stage MODE         where the verified bytes wait for the load: ram\n"
+    "                       (sealed memfds; peaks near 3.3 x the bundle), disk\n"
+    "                       (an unlinked O_TMPFILE file on a local disk, never\n"
+    "                       tmpfs or a network filesystem; peaks near 2.3 x),\n"
+    "                       auto (default: ram when MemAvailable allows, else disk)\n"
+    "  --stage-dir DIR      the directory for disk staging (default: the first\n"
+    "                       fit of /var/tmp, /var/lib, /tmp, /)\n"
+    "  --store MODE         a lean bundle's Nix store (manifest format 2): initrd\n"
+    "                       (fetched and verified now, appended to the initrd),\n"
+    "                       stage1 (the new system's stage 1 fetches it and checks\n"
+    "                       it against the verified manifest's hash, carried in\n"
+    "                       boot.json), auto (default: initrd unless RAM needs stage1)\n"
     "  --exec MODE          systemd: 'systemctl kexec', a clean shutdown first\n"
     "                       (default when PID 1 is systemd); direct: sync, then\n"
     "                       reboot(LINUX_REBOOT_CMD_KEXEC) (default otherwise);\n"
@@ -78,8 +97,48 @@ struct boot_args {
 	uint64_t delay;
 	const char *append;
 	uint64_t revert_after;
+	enum preflight_stage stage;
+	const char *stage_dir;
+	enum boot_store { BOOT_STORE_AUTO, BOOT_STORE_INITRD, BOOT_STORE_STAGE1 } store;
 	struct handoff_cli hc;
 };
+
+static int
+apply_store(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (strcmp(arg, "initrd") == 0)
+		b->store = BOOT_STORE_INITRD;
+	else if (strcmp(arg, "stage1") == 0)
+		b->store = BOOT_STORE_STAGE1;
+	else if (strcmp(arg, "auto") == 0)
+		b->store = BOOT_STORE_AUTO;
+	else
+		return nk_fail(e, NK_E_USAGE, "--store takes initrd, stage1 or auto");
+	return 0;
+}
+
+static int
+apply_stage(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (preflight_stage_parse(arg, &b->stage) != 0)
+		return nk_fail(e, NK_E_USAGE, "--stage takes ram, disk or auto");
+	return 0;
+}
+
+static int
+apply_stage_dir(void *ctx, const char *arg, struct nk_err *e)
+{
+	struct boot_args *b = ctx;
+
+	if (arg[0] != '/')
+		return nk_fail(e, NK_E_USAGE, "--stage-dir takes an absolute path");
+	b->stage_dir = arg;
+	return 0;
+}
 
 static int
 apply_exec(void *ctx, const char *arg, struct nk_err *e)
@@ -162,6 +221,9 @@ const struct opts_extra cmd_boot_options[] = {
 	{ "delay", 1, apply_delay, 0 },
 	{ "append", 1, apply_append, 0 },
 	{ "revert-after", 1, apply_revert_after, 0 },
+	{ "stage", 1, apply_stage, 0 },
+	{ "stage-dir", 1, apply_stage_dir, 0 },
+	{ "store", 1, apply_store, 0 },
 	{ "no-handoff", 0, apply_no_handoff, 0 },
 	{ "ssh-key", 1, apply_ssh_key, 1 },
 	{ "ssh-key-file", 1, apply_ssh_key_file, 1 },
@@ -186,6 +248,10 @@ struct manifest_ctx {
 	const struct fetch_cli *cli;
 	struct fleet *fl;
 	const char *source;
+	const char **stage_dir; /* the fetch options' own: set for disk staging */
+	int *skip_store;        /* the fetch options' own: set for --store stage1 */
+	char disk_dir[PATH_MAX];
+	int store_in_initrd;    /* the store is fetched and goes into the initrd */
 	struct handoff h;
 	uint8_t *gz;
 	size_t gz_len;
@@ -207,6 +273,12 @@ make_handoff(struct manifest_ctx *c, const struct manifest *m, struct nk_err *e)
 	o.report = c->cli->fleet.report;
 	o.report_cacert = c->cli->fleet.report != NULL ? c->cli->opts.http.cacert : NULL;
 	o.revert_after = c->b->revert_after;
+	if (m->has_store) {
+		o.store = &m->store;
+		o.store_mode = c->store_in_initrd ? "initrd" : "stage1";
+		o.keys = c->cli->keys;
+		o.nkeys = c->cli->opts.nkeys;
+	}
 	if ((rc = handoff_collect(&o, &c->h, e)) != 0 ||
 	    (rc = handoff_archive(&c->h, &c->gz, &c->gz_len, e)) != 0) {
 		nk_err_prefix(e, "handoff");
@@ -222,21 +294,107 @@ make_handoff(struct manifest_ctx *c, const struct manifest *m, struct nk_err *e)
 	return 0;
 }
 
+/* Where the bundle waits: the disk directory that would serve (the one
+ * of --stage-dir, or the first of the defaults that fits), then the
+ * preflight's choice with both modes' numbers in formula. */
+static int
+plan_stage(const struct preflight *pf, enum preflight_stage want, const char *user_dir,
+    uint64_t kernel, uint64_t initrd, char *dir, size_t dcap, enum preflight_stage *chosen,
+    char *formula, size_t cap, struct nk_err *e)
+{
+	const char *defaults[] = STAGE_DISK_DIRS, *one[] = { user_dir, NULL };
+	char why[NK_ERR_MAX / 2];
+	struct nk_err de;
+	int have;
+
+	have = stage_disk_dir(user_dir ? one : defaults, kernel + initrd + BOOT_DISK_SLACK_BYTES,
+	    dir, dcap, why, sizeof(why), &de) == 0;
+	return preflight_memory(pf, want, kernel, initrd, have ? dir : NULL, why, chosen,
+	    formula, cap, e);
+}
+
+/* The initrd the kernel gets with --store initrd: the verified initrd
+ * (and handoff) + the store as HANDOFF_STORE_PATH in a newc archive. */
+static uint64_t
+store_initrd_bytes(const struct manifest *m)
+{
+	return m->initrd.size + m->store.size + 2 * CPIO_HEADER_BYTES + 512;
+}
+
+/* Where the bytes wait, and for a lean bundle where its store goes: the
+ * initrd when the load of kernel + initrd + store fits (--store initrd
+ * or auto), else (auto, stage1) the new system's stage 1, said why. */
+static int
+plan_store(struct manifest_ctx *c, const struct manifest *m, enum preflight_stage *chosen,
+    char *formula, size_t cap, struct nk_err *e)
+{
+	const struct boot_args *b = c->b;
+	char msg[NK_ERR_MAX + 128], why[NK_ERR_MAX];
+	struct nk_err se = { "" };
+	int rc;
+
+	c->store_in_initrd = 0;
+	if (m->has_store && b->store != BOOT_STORE_STAGE1) {
+		rc = plan_stage(c->pf, b->stage, b->stage_dir, m->kernel.size, store_initrd_bytes(m),
+		    c->disk_dir, sizeof(c->disk_dir), chosen, why, sizeof(why), &se);
+		if (rc == 0 || b->store == BOOT_STORE_INITRD) {
+			snprintf(formula, cap, "%s", why);
+			if (rc != 0)
+				return nk_fail(e, rc, "--store initrd: %s", se.msg);
+			c->store_in_initrd = 1;
+			snprintf(msg, sizeof(msg), "--store %s: initrd: %s (%" PRIu64 " bytes) is "
+			    "fetched and verified now and appended to the initrd as /%s",
+			    b->store == BOOT_STORE_AUTO ? "auto" : "initrd", m->store.file,
+			    m->store.size, HANDOFF_STORE_PATH);
+			info(c->p, "store", msg);
+			return 0;
+		}
+	}
+	rc = plan_stage(c->pf, b->stage, b->stage_dir, m->kernel.size, m->initrd.size,
+	    c->disk_dir, sizeof(c->disk_dir), chosen, formula, cap, e);
+	if (rc != 0 || !m->has_store)
+		return rc;
+	if (b->hc.no_handoff)
+		return nk_fail(e, NK_E_USAGE, "the store would be left to the new system's stage 1 "
+		    "(--store %s), which needs the handoff (boot.json carries the hash to check it "
+		    "against): drop --no-handoff%s%.*s", b->store == BOOT_STORE_AUTO ? "auto" :
+		    "stage1", b->store == BOOT_STORE_AUTO ? "; with the store in the initrd: " :
+		    ", or use --store initrd", b->store == BOOT_STORE_AUTO ? 200 : 0, se.msg);
+	*c->skip_store = 1;
+	snprintf(msg, sizeof(msg), "--store %s: stage1: %s (%" PRIu64 " bytes) is left to the "
+	    "new system's stage 1, which fetches it from the same source and checks it against "
+	    "the verified manifest's sha256 (in boot.json)%s%.*s",
+	    b->store == BOOT_STORE_AUTO ? "auto" : "stage1", m->store.file, m->store.size,
+	    b->store == BOOT_STORE_AUTO ? "; the RAM needs it: with the store in the initrd, " :
+	    "", b->store == BOOT_STORE_AUTO ? 300 : 0, se.msg);
+	info(c->p, "store", msg);
+	return 0;
+}
+
 static int
 on_manifest(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *tail_len,
     struct nk_err *e)
 {
 	struct manifest_ctx *c = ctx;
-	char formula[256], msg[300];
+	char formula[NK_ERR_MAX], msg[NK_ERR_MAX + 64];
+	enum preflight_stage chosen;
 	int rc;
 
 	if ((rc = fleet_check_manifest(c->fl, m, e)) != 0)
 		return rc;
-	rc = preflight_memory(c->pf, m->kernel.size, m->initrd.size, formula, sizeof(formula), e);
-	if (rc != 0)
+	if ((rc = plan_store(c, m, &chosen, formula, sizeof(formula), e)) != 0)
 		return rc;
 	snprintf(msg, sizeof(msg), "memory: %s", formula);
 	info(c->p, NULL, msg);
+	if (chosen == PREFLIGHT_STAGE_DISK) {
+		*c->stage_dir = c->disk_dir;
+		snprintf(msg, sizeof(msg), "staging on disk: unlinked O_TMPFILE files in %s "
+		    "(page cache the kernel can reclaim during the load; not sealed: see "
+		    "docs/security.md)", c->disk_dir);
+	} else {
+		snprintf(msg, sizeof(msg), "staging in RAM: sealed memfds");
+	}
+	info(c->p, "stage", msg);
 	if (c->b->hc.no_handoff) {
 		info(c->p, "handoff", "skipped (--no-handoff)");
 		return 0;
@@ -246,6 +404,51 @@ on_manifest(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *t
 	*tail = c->gz;
 	*tail_len = c->gz_len;
 	return 0;
+}
+
+/* --store initrd: a new staged initrd (where the bytes wait now: memfd or
+ * the disk directory) of the verified initrd with its handoff, then the
+ * verified store as one newc entry at HANDOFF_STORE_PATH; sealed, and it
+ * replaces r's initrd. The kernel unpacks the concatenation. */
+static int
+store_into_initrd(struct fetch_result *r, const char *dir, struct progress *p,
+    struct nk_err *e)
+{
+	static const uint8_t zeros[4];
+	struct stage_file st = { .fd = -1, .ro_fd = -1 };
+	struct cpio head, tail;
+	char msg[256];
+	int rc;
+
+	cpio_init(&head, 0);
+	cpio_init(&tail, 0);
+	if ((rc = stage_open(&st, "initrd+store", dir, e)) != 0)
+		goto out;
+	if ((rc = stage_append_fd(&st, stage_fd(&r->initrd), r->initrd.len, e)) != 0 ||
+	    (rc = cpio_add_dir(&head, "nixos-kexec", 0755, e)) != 0 ||
+	    (rc = cpio_add_file_header(&head, HANDOFF_STORE_PATH, 0444, r->store.len, e)) != 0 ||
+	    (rc = stage_append(&st, head.buf, head.len, e)) != 0 ||
+	    (rc = stage_append_fd(&st, stage_fd(&r->store), r->store.len, e)) != 0 ||
+	    (rc = stage_append(&st, zeros, cpio_pad_bytes(r->store.len), e)) != 0 ||
+	    (rc = cpio_finish(&tail, e)) != 0 ||
+	    (rc = stage_append(&st, tail.buf, tail.len, e)) != 0 ||
+	    (rc = stage_seal(&st, e)) != 0)
+		goto out;
+	snprintf(msg, sizeof(msg), "initrd %llu bytes + store %llu bytes at /%s: %llu bytes "
+	    "to load", (unsigned long long)r->initrd.len, (unsigned long long)r->store.len,
+	    HANDOFF_STORE_PATH, (unsigned long long)st.len);
+	info(p, "store", msg);
+	stage_close(&r->initrd);
+	stage_close(&r->store);
+	r->initrd = st;
+	st.fd = st.ro_fd = -1;
+out:
+	if (rc != 0)
+		nk_err_prefix(e, "store into the initrd");
+	stage_close(&st);
+	cpio_free(&head);
+	cpio_free(&tail);
+	return rc;
 }
 
 /* After --delay: a new session, output to the kernel log, then execute. */
@@ -351,7 +554,7 @@ cmd_boot(int argc, char **argv)
 		goto out;
 	if ((rc = lock_take(NULL, &lockfd, &e)) != 0)
 		goto out;
-	preflight_gather("", &pf);
+	preflight_gather(sys_root(), &pf);
 	if ((rc = preflight_verdict(&pf, &e)) != 0)
 		goto out;
 	info(&p, NULL, "preflight: root, kexec available, no lockdown");
@@ -366,7 +569,8 @@ cmd_boot(int argc, char **argv)
 	/* r->origin names the source that served the manifest (a mirror,
 	 * perhaps); fetch_run fills it before calling on_manifest. */
 	*mc = (struct manifest_ctx){ .pf = &pf, .p = &p, .b = &b, .cli = &cli, .fl = &fl,
-		.source = r->origin };
+		.source = r->origin, .stage_dir = &cli.opts.stage_dir,
+		.skip_store = &cli.opts.skip_store };
 	cli.opts.on_manifest = on_manifest;
 	cli.opts.on_manifest_ctx = mc;
 	rc = fetch_run(&cli.opts, r, &e);
@@ -375,6 +579,8 @@ cmd_boot(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 	fleet_verified(&fl, &r->m);
+	if (mc->store_in_initrd && (rc = store_into_initrd(r, cli.opts.stage_dir, &p, &e)) != 0)
+		goto out_staged;
 	if ((rc = build_cmdline(&r->m, b.append, cmdline, sizeof(cmdline), &p, &e)) != 0)
 		goto out_staged;
 	img = (struct kx_image){ stage_fd(&r->kernel), stage_fd(&r->initrd), r->m.kernel.size,
@@ -383,7 +589,7 @@ cmd_boot(int argc, char **argv)
 	 * dropped SSH session, SIGTERM) is held, and acted on at the end:
 	 * after the kernel was unloaded, unless it was handed on already. */
 	sigguard_hold();
-	if ((rc = kx_load(&img, &pf, "", how, &e)) != 0)
+	if ((rc = kx_load(&img, &pf, sys_root(), how, &e)) != 0)
 		goto out_staged;
 	loaded = 1;
 	info(&p, "kexec", how);
@@ -540,7 +746,8 @@ cmd_check(int argc, char **argv)
 	struct fetch_result *r = NULL;
 	struct preflight pf;
 	struct nk_err e = { "" }, fe = { "" };
-	char mem[512];
+	char mem[NK_ERR_MAX], dir[PATH_MAX];
+	enum preflight_stage chosen;
 	struct fleet fl;
 	struct fleet_opts fo;
 	int rc, json, have_source;
@@ -555,7 +762,7 @@ cmd_check(int argc, char **argv)
 	fo = (struct fleet_opts){ .state_dir = cli.fleet.state_dir };
 	if (have_source && (rc = fleet_begin(&fl, &fo, "check", &cli.opts, NULL, &e)) != 0)
 		return cmd_die(rc, e.msg);
-	preflight_gather("", &pf);
+	preflight_gather(sys_root(), &pf);
 	rc = preflight_verdict(&pf, &e);
 	snprintf(mem, sizeof(mem), "MemTotal %.1f MiB, MemAvailable %.1f MiB",
 	    (double)pf.mem_total / (1 << 20), (double)pf.mem_available / (1 << 20));
@@ -569,8 +776,8 @@ cmd_check(int argc, char **argv)
 			return cmd_die(NK_E_NOMEM, "out of memory");
 		frc = fetch_run(&cli.opts, r, &fe);
 		if (frc == 0)
-			frc = preflight_memory(&pf, r->m.kernel.size, r->m.initrd.size, mem,
-			    sizeof(mem), &fe);
+			frc = plan_stage(&pf, PREFLIGHT_STAGE_AUTO, NULL, r->m.kernel.size,
+			    r->m.initrd.size, dir, sizeof(dir), &chosen, mem, sizeof(mem), &fe);
 		else
 			snprintf(mem, sizeof(mem), "unknown: %s", fe.msg);
 		free(r);

@@ -6,7 +6,9 @@
  * Defaults: --arch is uname -m; --name is nixos-<arch>-<version>;
  * --expires-in is 30 days; --issued is now. An artifact keeps its input's
  * base name when that is a valid manifest file name, else becomes
- * "kernel"/"initrd" (both fall back when the two would collide). -o DIR must
+ * "kernel"/"initrd" (both fall back when the two would collide); --store F
+ * (the Nix store squashfs of a lean bundle, manifest format 2) likewise, or
+ * "nix-store.squashfs". -o DIR must
  * not exist or be an empty directory; on failure everything this command
  * created is removed again. */
 #include <dirent.h>
@@ -32,7 +34,7 @@
 #define BUNDLE_DIR_MODE 0755
 
 struct bundle_opts {
-	const char *kernel, *initrd, *cmdline, *version, *arch, *name;
+	const char *kernel, *initrd, *store, *cmdline, *version, *arch, *name;
 	const char *expires_in, *issued, *out;
 };
 
@@ -40,7 +42,7 @@ struct bundle_opts {
 struct bundle_undo {
 	const char *dir;
 	int made_dir;
-	char files[2][PATH_MAX];
+	char files[3][PATH_MAX];
 	int nfiles;
 };
 
@@ -50,13 +52,16 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: nixos-kexec bundle --kernel F --initrd F --cmdline S --version N\n"
 	    "                          [--arch A] [--name S] [--expires-in SECONDS]\n"
-	    "                          [--issued UNIX] -o DIR\n"
+	    "                          [--issued UNIX] [--store F] -o DIR\n"
 	    "\n"
-	    "Copies the kernel and initrd into DIR (which must not exist or be empty)\n"
-	    "and writes DIR/manifest with their sizes and SHA-256 digests.\n"
+	    "Copies the kernel and initrd (and the store) into DIR (which must not\n"
+	    "exist or be empty) and writes DIR/manifest with their sizes and SHA-256\n"
+	    "digests.\n"
 	    "\n"
 	    "  --kernel F          kernel image (bzImage, Image, ...)\n"
 	    "  --initrd F          initrd\n"
+	    "  --store F           the Nix store squashfs of a lean bundle (the initrd\n"
+	    "                      then holds stage 1 only); the manifest says format 2\n"
 	    "  --cmdline S         kernel command line (printable ASCII, <= %d bytes)\n"
 	    "  --version N         bundle version; targets refuse versions below their floor\n"
 	    "  --arch A            uname -m of the target (default: this machine's)\n"
@@ -82,11 +87,12 @@ opt_name(const struct option *opts, int c)
 static int
 parse_args(int argc, char **argv, struct bundle_opts *o)
 {
-	enum { O_KERNEL = 256, O_INITRD, O_CMDLINE, O_VERSION, O_ARCH, O_NAME,
+	enum { O_KERNEL = 256, O_INITRD, O_STORE, O_CMDLINE, O_VERSION, O_ARCH, O_NAME,
 		O_EXPIRES_IN, O_ISSUED };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
 		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "store", required_argument, NULL, O_STORE },
 		{ "cmdline", required_argument, NULL, O_CMDLINE },
 		{ "version", required_argument, NULL, O_VERSION },
 		{ "arch", required_argument, NULL, O_ARCH },
@@ -108,6 +114,7 @@ parse_args(int argc, char **argv, struct bundle_opts *o)
 		switch (c) {
 		case O_KERNEL: slot = &o->kernel; break;
 		case O_INITRD: slot = &o->initrd; break;
+		case O_STORE: slot = &o->store; break;
 		case O_CMDLINE: slot = &o->cmdline; break;
 		case O_VERSION: slot = &o->version; break;
 		case O_ARCH: slot = &o->arch; break;
@@ -221,7 +228,7 @@ base_name(const char *path)
 static void
 choose_names(const struct bundle_opts *o, struct manifest *m)
 {
-	const char *k = base_name(o->kernel), *i = base_name(o->initrd);
+	const char *k = base_name(o->kernel), *i = base_name(o->initrd), *st;
 
 	if (!manifest_file_name_ok(k, strlen(k)))
 		k = "kernel";
@@ -233,6 +240,13 @@ choose_names(const struct bundle_opts *o, struct manifest *m)
 	}
 	set_field(m->kernel.file, sizeof(m->kernel.file), k);
 	set_field(m->initrd.file, sizeof(m->initrd.file), i);
+	if (o->store == NULL)
+		return;
+	m->has_store = 1;
+	st = base_name(o->store);
+	if (!manifest_file_name_ok(st, strlen(st)) || strcmp(st, k) == 0 || strcmp(st, i) == 0)
+		st = "nix-store.squashfs";
+	set_field(m->store.file, sizeof(m->store.file), st);
 }
 
 /* DIR must be absent (we make it) or an empty directory. */
@@ -373,6 +387,8 @@ summary(const char *dir, const struct manifest *m)
 	    (unsigned long long)m->version, m->arch);
 	print_artifact("kernel", &m->kernel);
 	print_artifact("initrd", &m->initrd);
+	if (m->has_store)
+		print_artifact("store", &m->store);
 	printf("  %-7s %s\n", "cmdline", m->cmdline);
 	print_time("issued", m->issued);
 	print_time("expires", m->expires);
@@ -389,7 +405,7 @@ cmd_bundle(int argc, char **argv)
 	struct manifest m = { 0 };
 	struct nk_err e = { "" };
 	char text[MANIFEST_WRITE_MAX_BYTES], path[PATH_MAX];
-	int rc, fd, kin = -1, iin = -1;
+	int rc, fd, kin = -1, iin = -1, sin = -1;
 	size_t len;
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
@@ -399,20 +415,22 @@ cmd_bundle(int argc, char **argv)
 	choose_names(&o, &m);
 	/* Check every field before touching the disk, with a stand-in size
 	 * and digest for the artifacts not yet read. */
-	m.kernel.size = m.initrd.size = 1;
+	m.kernel.size = m.initrd.size = m.store.size = 1;
 	if (manifest_write(&m, text, sizeof(text), &len, &e) != 0)
 		return cmd_usage("bundle", "%s", e.msg);
 	if (join(path, o.out, "manifest", &e) != 0)
 		return cmd_usage("bundle", "%s", e.msg);
 	if ((rc = open_input("kernel", o.kernel, &kin, &e)) != 0 ||
-	    (rc = open_input("initrd", o.initrd, &iin, &e)) != 0)
+	    (rc = open_input("initrd", o.initrd, &iin, &e)) != 0 ||
+	    (o.store != NULL && (rc = open_input("store", o.store, &sin, &e)) != 0))
 		goto fail;
 
 	u.dir = o.out;
 	if ((rc = make_dir(o.out, &u, &e)) != 0)
 		goto fail;
 	if ((rc = copy_artifact(o.kernel, kin, &m.kernel, &u, &e)) != 0 ||
-	    (rc = copy_artifact(o.initrd, iin, &m.initrd, &u, &e)) != 0)
+	    (rc = copy_artifact(o.initrd, iin, &m.initrd, &u, &e)) != 0 ||
+	    (o.store != NULL && (rc = copy_artifact(o.store, sin, &m.store, &u, &e)) != 0))
 		goto fail;
 	if ((rc = manifest_write(&m, text, sizeof(text), &len, &e)) != 0)
 		goto fail;
@@ -425,10 +443,14 @@ cmd_bundle(int argc, char **argv)
 	}
 	close(kin);
 	close(iin);
+	if (sin >= 0)
+		close(sin);
 	summary(o.out, &m);
 	return 0;
 fail:
 	undo(&u);
+	if (sin >= 0)
+		close(sin);
 	if (iin >= 0)
 		close(iin);
 	if (kin >= 0)

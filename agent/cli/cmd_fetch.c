@@ -81,7 +81,10 @@ write_bundle(struct fileio_outdir *od, const struct fetch_result *r, struct nk_e
 	if ((rc = stage_link(&r->kernel, path, e)) != 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", od->tmp, r->m.initrd.file);
-	return stage_link(&r->initrd, path, e);
+	if ((rc = stage_link(&r->initrd, path, e)) != 0 || !r->m.has_store)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", od->tmp, r->m.store.file);
+	return stage_link(&r->store, path, e);
 }
 
 static void
@@ -120,7 +123,7 @@ check_room(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *ta
 {
 	const struct fileio_outdir *od = ctx;
 	char mount[PATH_MAX];
-	uint64_t avail, need = m->kernel.size + m->initrd.size;
+	uint64_t avail, need = m->kernel.size + m->initrd.size + (m->has_store ? m->store.size : 0);
 	struct nk_err fe;
 
 	(void)tail;
@@ -130,10 +133,11 @@ check_room(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *ta
 	if (avail >= need)
 		return 0;
 	return nk_fail(e, NK_E_IO, "%s: the output filesystem (mounted at %s) has %.1f MiB "
-	    "free; the bundle needs %.1f MiB (kernel %llu + initrd %llu bytes): make room "
-	    "there or give -o on another filesystem", od->dir, mount,
+	    "free; the bundle needs %.1f MiB (kernel %llu + initrd %llu + store %llu bytes): "
+	    "make room there or give -o on another filesystem", od->dir, mount,
 	    (double)avail / 1048576.0, (double)need / 1048576.0,
-	    (unsigned long long)m->kernel.size, (unsigned long long)m->initrd.size);
+	    (unsigned long long)m->kernel.size, (unsigned long long)m->initrd.size,
+	    (unsigned long long)(m->has_store ? m->store.size : 0));
 }
 
 /* Everything fetch and verify check once the manifest is verified: the
@@ -201,11 +205,13 @@ commit_output(struct fileio_outdir *od, const struct fetch_result *r, struct nk_
 static void
 print_summary(struct progress *p, const struct fetch_result *r, const char *what)
 {
-	char msg[NK_ERR_MAX];
+	char msg[NK_ERR_MAX], store[64] = "";
 
+	if (r->m.has_store)
+		snprintf(store, sizeof(store), ", store %" PRIu64 " bytes", r->m.store.size);
 	snprintf(msg, sizeof(msg), "%s %s version %" PRIu64 " (%s): kernel %" PRIu64
-	    " bytes, initrd %" PRIu64 " bytes, verified", what, r->m.name, r->m.version,
-	    r->m.arch, r->m.kernel.size, r->m.initrd.size);
+	    " bytes, initrd %" PRIu64 " bytes%s, verified", what, r->m.name, r->m.version,
+	    r->m.arch, r->m.kernel.size, r->m.initrd.size, store);
 	progress_result(p, 0, 0, msg);
 }
 

@@ -176,26 +176,34 @@ parallel_wanted(const struct fetch_opts *o, const struct source *s,
 	    a->size >= FETCH_PARALLEL_MIN_BYTES;
 }
 
+/* How get_parallel ended. */
+enum via {
+	VIA_PAR,      /* every byte in *st, its digest in got */
+	VIA_STREAM,   /* the server ignores Range: st is closed, fetch it whole */
+	VIA_SINK,     /* one connection was as fast as more: the rest came as
+	               * one stream into *k, whose hash is still running */
+};
+
 /* Artifact a over several connections into *st, from the https sources
- * starting at `at` (the others are mirrors its ranges may move to); its
- * digest into got. *single: the server ignores Range, st is closed. */
+ * starting at `at` (the others are mirrors its ranges may move to). */
 static int
 get_parallel(const struct fetch_opts *o, const struct source *srcs, size_t at,
     const struct manifest_artifact *a, struct stage_file *st, uint8_t got[SHA256_BYTES],
-    int *single, struct nk_err *e)
+    struct sink *k, enum via *via, struct nk_err *e)
 {
 	static char urls[FETCH_SOURCES_MAX][SOURCE_MAX_BYTES + MANIFEST_FILE_MAX_BYTES + 2];
 	const char *up[FETCH_SOURCES_MAX];
 	struct par_opts po = { .name = a->file, .urls = up, .size = a->size,
-		.connections = connections(o), .chunk_bytes = o->chunk_bytes };
+		.connections = connections(o), .start = o->connections_from,
+		.chunk_bytes = o->chunk_bytes };
 	struct par_result pr;
 	const struct source *s;
-	size_t k;
+	size_t i;
 	int rc;
 
-	*single = 0;
-	for (k = 0; k < o->nsources; k++) {
-		s = &srcs[(at + k) % o->nsources];
+	*via = VIA_PAR;
+	for (i = 0; i < o->nsources; i++) {
+		s = &srcs[(at + i) % o->nsources];
 		if (s->kind != SOURCE_HTTPS)
 			continue;
 		if ((rc = source_join(s, a->file, urls[po.nurls], sizeof(urls[0]), e)) != 0)
@@ -211,11 +219,25 @@ get_parallel(const struct fetch_opts *o, const struct source *srcs, size_t at,
 		stage_close(st);
 		if (rc != 0)
 			nk_err_prefix(e, a->file);
-		*single = pr.single;
+		*via = pr.single ? VIA_STREAM : VIA_PAR;
 		return rc;
 	}
-	memcpy(got, pr.digest, SHA256_BYTES);
-	return 0;
+	if (pr.handover == 0) {
+		memcpy(got, pr.digest, SHA256_BYTES);
+		return 0;
+	}
+	*via = VIA_SINK;
+	if ((rc = sink_adopt(k, a->file, a->size, st, &pr.hash, e)) != 0) {
+		sha256_free(&pr.hash);
+		stage_close(st);
+		return rc;
+	}
+	if ((rc = http_get(&o->http, up[0], k, e)) != 0) {
+		sink_close(k);
+		stage_close(&k->stage);
+		nk_err_prefix(e, a->file);
+	}
+	return rc;
 }
 
 /* Step 5: one artifact from the source at `at`, exact size and hash, then
@@ -229,19 +251,22 @@ get_artifact(const struct fetch_opts *o, const struct source *srcs, size_t at,
 	char hex_want[SHA256_HEX_BYTES], hex_got[SHA256_HEX_BYTES];
 	struct stage_file st = { .fd = -1, .ro_fd = -1 };
 	struct sink k;
-	int rc, single = 1;
+	enum via via = VIA_STREAM;
+	int rc;
 
 	*all_tried = 0;
 	if (parallel_wanted(o, &srcs[at], a)) {
-		rc = get_parallel(o, srcs, at, a, &st, got, &single, e);
+		rc = get_parallel(o, srcs, at, a, &st, got, &k, &via, e);
 		if (rc != 0) {
-			*all_tried = 1;
+			/* The one-stream rest used only this source. */
+			*all_tried = via != VIA_SINK;
 			return rc;
 		}
 	}
-	if (single) {
-		if ((rc = get_file(o, &srcs[at], a->file, a->size, 1, o->stage_dir, &k, e)) != 0)
-			return rc;
+	if (via == VIA_STREAM &&
+	    (rc = get_file(o, &srcs[at], a->file, a->size, 1, o->stage_dir, &k, e)) != 0)
+		return rc;
+	if (via != VIA_PAR) {
 		rc = sink_digest(&k, got, e); /* hashed as the bytes arrived */
 		st = k.stage;
 		if (rc != 0)
@@ -263,11 +288,12 @@ get_artifact(const struct fetch_opts *o, const struct source *srcs, size_t at,
 		goto fail;
 	if ((rc = stage_seal(&st, e)) != 0)
 		goto fail;
-	emit_info(o, EV_VERIFIED, a->file, "size and sha256 match; sealed in RAM");
+	emit_info(o, EV_VERIFIED, a->file, st.memfd ? "size and sha256 match; sealed in RAM" :
+	    "size and sha256 match; written back, read-only");
 	*out = st;
 	return 0;
 fail:
-	if (single)
+	if (via != VIA_PAR)
 		sink_close(&k);
 	stage_close(&st);
 	return rc;
@@ -293,19 +319,25 @@ emit_mirror(const struct fetch_opts *o, const char *next, const char *why)
 }
 
 /* The default number of connections, from the round trip to the server
- * that served the manifest (-1: not measured, a local source). */
+ * that served the manifest (-1: not measured, a local source): far, the
+ * most at once; near, measured from one stream up. */
 static void
 choose_connections(struct fetch_opts *lo, double rtt)
 {
-	char msg[128];
+	char msg[160];
 	struct event ev = { .type = EV_INFO, .msg = msg };
+	int near = rtt >= 0 && rtt < FETCH_PARALLEL_MIN_RTT_S;
 
-	lo->connections = rtt >= 0 && rtt < FETCH_PARALLEL_MIN_RTT_S ? 1 :
-	    FETCH_CONNECTIONS_DEFAULT;
+	lo->connections = FETCH_CONNECTIONS_DEFAULT;
+	lo->connections_from = near ? 1 : 0;
 	if (rtt < 0)
 		return;
-	snprintf(msg, sizeof(msg), "round trip %.1f ms: %s", rtt * 1000, lo->connections == 1 ?
-	    "one connection per artifact" : "large artifacts over several connections");
+	if (near)
+		snprintf(msg, sizeof(msg), "round trip %.1f ms: large artifacts from one "
+		    "connection, more while they add (up to %u)", rtt * 1000, lo->connections);
+	else
+		snprintf(msg, sizeof(msg), "round trip %.1f ms: large artifacts over %u "
+		    "connections", rtt * 1000, lo->connections);
 	event_emit(&lo->http.ev, &ev);
 }
 
@@ -314,6 +346,7 @@ fetch_result_close(struct fetch_result *r)
 {
 	stage_close(&r->kernel);
 	stage_close(&r->initrd);
+	stage_close(&r->store);
 }
 
 /* Each artifact from the source that served the manifest first, then from
@@ -322,12 +355,12 @@ static int
 get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t first,
     const uint8_t *tail, size_t tail_len, struct fetch_result *r, struct nk_err *e)
 {
-	const struct manifest_artifact *a[2] = { &r->m.kernel, &r->m.initrd };
-	struct stage_file *out[2] = { &r->kernel, &r->initrd };
-	size_t i, j, at;
+	const struct manifest_artifact *a[3] = { &r->m.kernel, &r->m.initrd, &r->m.store };
+	struct stage_file *out[3] = { &r->kernel, &r->initrd, &r->store };
+	size_t i, j, at, n = r->m.has_store && !o->skip_store ? 3 : 2;
 	int rc = 0, all_tried, https_done;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < n; i++) {
 		https_done = 0;
 		for (j = 0; j < o->nsources; j++) {
 			at = (first + j) % o->nsources;
@@ -385,6 +418,7 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 	int rc = NK_E_USAGE;
 
 	r->kernel.fd = r->kernel.ro_fd = r->initrd.fd = r->initrd.ro_fd = -1;
+	r->store.fd = r->store.ro_fd = -1;
 	if (o->nsources == 0 || o->nsources > FETCH_SOURCES_MAX)
 		return nk_fail(e, NK_E_USAGE, "between 1 and %d sources", FETCH_SOURCES_MAX);
 	if (o->nkeys == 0)
@@ -419,6 +453,10 @@ fetch_run(const struct fetch_opts *oin, struct fetch_result *r, struct nk_err *e
 	if (o->on_manifest != NULL &&
 	    (rc = o->on_manifest(o->on_manifest_ctx, &r->m, &tail, &tail_len, e)) != 0)
 		goto out;
+	/* boot --stage auto decides where the bytes wait once the sizes are
+	 * known: on_manifest may have set the caller's stage_dir. */
+	lo.stage_dir = oin->stage_dir;
+	lo.skip_store = oin->skip_store;
 	if (o->manifest_only)
 		goto out;
 	if ((rc = get_artifacts(o, srcs, i, tail, tail_len, r, e)) != 0)

@@ -21,7 +21,7 @@
 #define FETCH_CLOCK_SKEW_S 300   /* "issued" may be this far in the future */
 #define FETCH_LOCAL_CHUNK_BYTES (256 * 1024)
 #define FETCH_CONNECTIONS_DEFAULT 16U   /* --connections (docs/bench.md: why 16) */
-#define FETCH_PARALLEL_MIN_RTT_S 0.002  /* nearer servers: one stream (the default) */
+#define FETCH_PARALLEL_MIN_RTT_S 0.002  /* nearer servers: measured, from one stream */
 #define FETCH_CONNECTIONS_MAX 16U       /* CHUNK_SLOTS_MAX */
 #define FETCH_PARALLEL_MIN_BYTES (8ULL * 1024 * 1024) /* smaller: one stream */
 
@@ -43,16 +43,25 @@ struct fetch_opts {
 	    size_t *tail_len, struct nk_err *e);
 	void *on_manifest_ctx;
 	int manifest_only;             /* stop after the manifest (check) */
+	/* Leave a format 2 manifest's store unfetched (boot --store stage1:
+	 * the new system's stage 1 fetches it). Read again after
+	 * on_manifest, like stage_dir. */
+	int skip_store;
 	/* NULL: artifacts are staged in sealed memfds (boot). A directory:
-	 * in unnamed files there, for fetch -o to link into place. */
+	 * in unnamed files there, for fetch -o to link into place, or for
+	 * boot --stage disk. Read again after on_manifest, which may set it
+	 * in the caller's struct. */
 	const char *stage_dir;
 	/* An https artifact of FETCH_PARALLEL_MIN_BYTES or more comes over
 	 * this many connections at once (par.c); 1: one stream; 0: the
 	 * default, FETCH_CONNECTIONS_DEFAULT where the round trip to the
 	 * server (measured on the manifest's connection) is at least
-	 * FETCH_PARALLEL_MIN_RTT_S, else one stream: on a LAN one flow fills
-	 * the link, and more would only cost CPU. */
+	 * FETCH_PARALLEL_MIN_RTT_S, else measured: one stream first, more
+	 * while each raises the rate (par.c, ramp.h), up to
+	 * FETCH_CONNECTIONS_MAX: on a LAN one flow fills the link and stays
+	 * alone, a server that caps each connection gets many. */
 	unsigned connections;
+	unsigned connections_from;     /* fetch_run sets it: ramp from this many; 0: none */
 	uint64_t chunk_bytes;          /* par.c's range size; 0: PAR_CHUNK_BYTES */
 };
 
@@ -64,6 +73,7 @@ struct fetch_result {
 	size_t sig_len;
 	struct stage_file kernel; /* sealed, read-only */
 	struct stage_file initrd; /* sealed, read-only */
+	struct stage_file store;  /* sealed, read-only; fd -1 when none or skipped */
 	char origin[SOURCE_MAX_BYTES + 1]; /* the source that served the manifest */
 };
 

@@ -191,8 +191,9 @@ follow_stop(struct follow *f)
 	f->buf = NULL;
 }
 
-int
-follow_finish(struct follow *f, uint64_t len, uint8_t out[SHA256_BYTES], struct nk_err *e)
+/* Waits until [0, len) is hashed and stops the worker; its failure, if any. */
+static int
+drain(struct follow *f, uint64_t len, struct nk_err *e)
 {
 	int rc;
 
@@ -211,8 +212,29 @@ follow_finish(struct follow *f, uint64_t len, uint8_t out[SHA256_BYTES], struct 
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->mu);
 	f->threaded = 0;
+	return rc;
+}
+
+int
+follow_finish(struct follow *f, uint64_t len, uint8_t out[SHA256_BYTES], struct nk_err *e)
+{
+	int rc = drain(f, len, e);
+
 	if (rc == 0)
 		rc = sha256_final(&f->hash, out, e);
+	follow_stop(f);
+	return rc;
+}
+
+int
+follow_handover(struct follow *f, uint64_t len, struct sha256 *out, struct nk_err *e)
+{
+	int rc = drain(f, len, e);
+
+	if (rc == 0) {
+		*out = f->hash;
+		f->hash.ctx = NULL;
+	}
 	follow_stop(f);
 	return rc;
 }

@@ -61,6 +61,9 @@ void follow_quiet(struct follow *f);
  * finishes the digest into out. */
 int follow_finish(struct follow *f, uint64_t len, uint8_t out[SHA256_BYTES],
     struct nk_err *e);
+/* As follow_finish, but the hash of [0, len) is handed to *out still
+ * running (the caller continues and finishes it) instead of finished. */
+int follow_handover(struct follow *f, uint64_t len, struct sha256 *out, struct nk_err *e);
 
 /* Stops the worker and releases everything (idempotent; after
  * follow_finish too). */

@@ -612,17 +612,49 @@ http_backoff(const struct http_opts *o, unsigned tries)
 }
 
 static void
-emit_info(const struct http_opts *o, const struct sink *k, const char *msg)
+emit_info(const struct http_opts *o, const char *file, const char *msg)
 {
-	struct event ev = { .type = EV_INFO, .file = k->name, .msg = msg };
+	struct event ev = { .type = EV_INFO, .file = file, .msg = msg };
 
 	event_emit(&o->ev, &ev);
+}
+
+enum http_retry_verdict
+http_retry_next(const struct http_opts *o, struct http_retry *r, unsigned failed,
+    int progress, const struct http_outcome *out, const struct event *retry,
+    unsigned *pause_ms, struct nk_err *e)
+{
+	char tmp[NK_ERR_MAX];
+	enum http_retry_verdict v = HTTP_RETRY_AGAIN;
+
+	/* Only real progress resets the count: a trickle is a failure. */
+	r->tries = progress ? 0 : r->tries + 1;
+	r->hangs = out->hung ? r->hangs + 1 : 0;
+	if (failed >= HTTP_ATTEMPTS_MAX)
+		v = HTTP_RETRY_SPENT;
+	else if (r->tries >= HTTP_TRIES_WITHOUT_PROGRESS || r->hangs >= HTTP_CONNECT_HANGS_MAX)
+		v = HTTP_RETRY_STUCK;
+	if (v != HTTP_RETRY_AGAIN) {
+		snprintf(tmp, sizeof(tmp), "%s (gave up after %u attempts)", e->msg, failed);
+		memcpy(e->msg, tmp, sizeof(tmp));
+		return v;
+	}
+	event_emit(&o->ev, retry);
+	*pause_ms = http_backoff(o, r->tries);
+	if (out->wait_s > 0 && (unsigned long)out->wait_s * 1000 > *pause_ms) {
+		*pause_ms = (unsigned)out->wait_s * 1000;
+		snprintf(tmp, sizeof(tmp), "the server asks to come back in %ld s "
+		    "(Retry-After); waiting", out->wait_s);
+		emit_info(o, retry->file, tmp);
+	}
+	return v;
 }
 
 int
 http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_err *e)
 {
-	unsigned tries = 0, hangs = 0, attempts = 0, pause;
+	struct http_retry retry = { 0 };
+	unsigned attempts = 0, pause;
 	uint64_t before;
 	int rc, complete;
 	struct http_outcome out;
@@ -640,7 +672,7 @@ http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_e
 			 * did not end cleanly: asking for more could only get a 416. */
 			snprintf(tmp, sizeof(tmp), "all %llu bytes held; checking them instead of "
 			    "asking for more", (unsigned long long)before);
-			emit_info(o, k, tmp);
+			emit_info(o, k->name, tmp);
 			break;
 		}
 		if (before > 0) {
@@ -653,31 +685,18 @@ http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_e
 		if (rc == 0 && complete) {
 			snprintf(tmp, sizeof(tmp), "the server has nothing past byte %llu; "
 			    "checking what arrived", (unsigned long long)before);
-			emit_info(o, k, tmp);
+			emit_info(o, k->name, tmp);
 		}
 		if (rc == 0)
 			break;
 		if (!out.transient)
 			return rc;
-		/* Only real progress resets the count: a trickle is a failure. */
-		tries = sink_len(k) >= before + HTTP_PROGRESS_MIN_BYTES ? 0 : tries + 1;
-		hangs = out.hung ? hangs + 1 : 0;
-		if (tries >= HTTP_TRIES_WITHOUT_PROGRESS || attempts >= HTTP_ATTEMPTS_MAX ||
-		    hangs >= HTTP_CONNECT_HANGS_MAX) {
-			snprintf(tmp, sizeof(tmp), "%s (gave up after %u attempts)", e->msg, attempts);
-			memcpy(e->msg, tmp, sizeof(tmp));
-			return rc;
-		}
 		ev = (struct event){ .type = EV_RETRY, .file = k->name, .url = url,
 			.msg = e->msg, .attempt = attempts, .done = sink_len(k), .total = k->max };
-		event_emit(&o->ev, &ev);
-		pause = http_backoff(o, tries);
-		if (out.wait_s > 0 && (unsigned long)out.wait_s * 1000 > pause) {
-			pause = (unsigned)out.wait_s * 1000;
-			snprintf(tmp, sizeof(tmp), "the server asks to come back in %ld s "
-			    "(Retry-After); waiting", out.wait_s);
-			emit_info(o, k, tmp);
-		}
+		if (http_retry_next(o, &retry, attempts,
+		    sink_len(k) >= before + HTTP_PROGRESS_MIN_BYTES, &out, &ev, &pause, e) !=
+		    HTTP_RETRY_AGAIN)
+			return rc;
 		if ((left = http_ms_left(o)) < 0 || (left > 0 && (unsigned long)left <= pause)) {
 			/* No time for another attempt: say so, and what went wrong. */
 			memcpy(tmp, e->msg, sizeof(tmp));

@@ -107,6 +107,30 @@ int http_failed(void *curl, int curl_code, const struct http_head *h, const char
 /* The pause before the next attempt after tries failures in a row (0:
  * after a failure that made progress). */
 unsigned http_backoff(const struct http_opts *o, unsigned tries);
+/* The retry rule of one stream of requests: http_get's, and each range
+ * of a parallel fetch (par.c). */
+struct http_retry {
+	unsigned tries;         /* transient failures in a row without progress */
+	unsigned hangs;         /* connection-phase timeouts in a row */
+};
+
+enum http_retry_verdict {
+	HTTP_RETRY_AGAIN,       /* try again after *pause_ms */
+	HTTP_RETRY_STUCK,       /* this stream: HTTP_TRIES_WITHOUT_PROGRESS failures
+	                         * in a row without progress, or HTTP_CONNECT_HANGS_MAX
+	                         * hangs in a row */
+	HTTP_RETRY_SPENT,       /* HTTP_ATTEMPTS_MAX failed attempts in all */
+};
+
+/* After a transient failure (out, e its sentence) of a stream that has
+ * failed `failed` times (this one included), `progress` telling whether
+ * it moved HTTP_PROGRESS_MIN_BYTES: counts it in r and says what comes
+ * next. AGAIN: emits *retry, and *pause_ms is the backoff, raised to a
+ * 429/503's Retry-After (said in an EV_INFO for retry->file). STUCK or
+ * SPENT: e->msg says after how many attempts it gave up. */
+enum http_retry_verdict http_retry_next(const struct http_opts *o, struct http_retry *r,
+    unsigned failed, int progress, const struct http_outcome *out,
+    const struct event *retry, unsigned *pause_ms, struct nk_err *e);
 /* Milliseconds left before o->deadline (at least 1); 0: no deadline;
  * -1: passed. */
 long http_ms_left(const struct http_opts *o);

@@ -14,6 +14,7 @@
 
 #include "chunk.h"
 #include "follow.h"
+#include "ramp.h"
 
 #define PAR_PROGRESS_INTERVAL_S 0.25
 #define PAR_EVENTS_MAX 32         /* epoll events taken at a time */
@@ -40,7 +41,7 @@ struct slot {
 	unsigned tried;          /* sources it gave up on (bit per source) */
 	double not_before;       /* backoff: no request before this */
 	double idle_since;       /* waiting for work since; 0: not waiting */
-	unsigned tries, hangs;   /* failures in a row (without progress; before TLS) */
+	struct http_retry retry; /* its failures in a row */
 	int resumed;             /* its range broke: the next request resumes it */
 	uint64_t req_from, req_to; /* the Range asked: [from, to) */
 	uint64_t at_start;       /* its position when the request started */
@@ -71,6 +72,14 @@ struct par {
 	int fatal;               /* the code that ends everything; 0: none */
 	struct nk_err fatal_err;
 	int single;              /* fall back to one stream */
+	unsigned active;         /* slots that take new ranges: [0, active) */
+	struct ramp ramp;        /* how active is found (po->start) */
+	int ramping;             /* still measuring */
+	int handing;             /* settled on one: hand over at the next clean point */
+	int handover;            /* handed over: [0, s.next) is in, nothing busy */
+	double sample_at;        /* the next sample starts then */
+	double sample_t0;        /* it started then; 0: not started */
+	uint64_t sample_b0;      /* with written at this */
 	double t0, last_ev;
 	struct par_result *r;
 };
@@ -300,7 +309,7 @@ start(struct par *p, struct slot *sl, uint64_t from, uint64_t to, struct nk_err 
 		return nk_fail(e, NK_E_INTERNAL, "no source left");
 	if ((size_t)src != sl->src) {
 		sl->src = (size_t)src;
-		sl->tries = sl->hangs = 0;
+		sl->retry = (struct http_retry){ 0 };
 	}
 	if (sl->c == NULL) {
 		int rc = slot_init(p, sl, e);
@@ -360,7 +369,7 @@ slot_exhausted(struct par *p, struct slot *sl, int rc, const struct nk_err *e)
 	if (next >= 0) {
 		emit_mirror(p, (size_t)next, e->msg);
 		sl->src = (size_t)next;
-		sl->tries = sl->hangs = 0;
+		sl->retry = (struct http_retry){ 0 };
 		sl->not_before = 0;
 		return;
 	}
@@ -387,7 +396,7 @@ done(struct par *p, struct slot *sl, CURLcode cc)
 	sl->busy = 0;
 	if ((cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && sl->why == STOP_CUT)) &&
 	    chunk_room(&p->s, sl->i) == 0) {
-		sl->tries = sl->hangs = 0;
+		sl->retry = (struct http_retry){ 0 };
 		return;
 	}
 	if (cc == CURLE_WRITE_ERROR && sl->why == STOP_IGNORED) {
@@ -429,36 +438,39 @@ done(struct par *p, struct slot *sl, CURLcode cc)
 		source_dead(p, sl->src, rc, &e);
 		return;
 	}
-	if (p->failed >= HTTP_ATTEMPTS_MAX) {
-		snprintf(msg, sizeof(msg), "%s (gave up after %u failed attempts)", e.msg,
-		    p->failed);
-		memcpy(e.msg, msg, sizeof(msg));
-		set_fatal(p, rc, &e);
-		return;
-	}
-	/* Only real progress resets the count: a trickle is a failure. */
-	sl->tries = chunk_pos(&p->s, sl->i) >= sl->at_start + HTTP_PROGRESS_MIN_BYTES ? 0 :
-	    sl->tries + 1;
-	sl->hangs = out.hung ? sl->hangs + 1 : 0;
 	sl->resumed = chunk_room(&p->s, sl->i) > 0;
 	snprintf(msg, sizeof(msg), "bytes %s: %s", sl->range, e.msg);
-	if (sl->tries >= HTTP_TRIES_WITHOUT_PROGRESS || sl->hangs >= HTTP_CONNECT_HANGS_MAX) {
+	ev = (struct event){ .type = EV_RETRY, .file = p->po->name, .url = p->po->urls[sl->src],
+		.msg = msg, .attempt = p->failed, .done = p->written, .total = p->po->size };
+	switch (http_retry_next(p->o, &sl->retry, p->failed,
+	    chunk_pos(&p->s, sl->i) >= sl->at_start + HTTP_PROGRESS_MIN_BYTES, &out, &ev,
+	    &pause, &e)) {
+	case HTTP_RETRY_SPENT:
+		set_fatal(p, rc, &e);
+		return;
+	case HTTP_RETRY_STUCK:
+		/* Not all of it spent: another source, or the other slots. */
 		memcpy(e.msg, msg, sizeof(msg));
 		slot_exhausted(p, sl, rc, &e);
 		return;
+	case HTTP_RETRY_AGAIN:
+		break;
 	}
 	p->r->retries++;
-	ev = (struct event){ .type = EV_RETRY, .file = p->po->name, .url = p->po->urls[sl->src],
-		.msg = msg, .attempt = p->failed, .done = p->written, .total = p->po->size };
-	emit(p, &ev);
-	pause = http_backoff(p->o, sl->tries);
-	if (out.wait_s > 0 && (unsigned long)out.wait_s * 1000 > pause) {
-		pause = (unsigned)out.wait_s * 1000;
-		snprintf(msg, sizeof(msg), "the server asks to come back in %ld s "
-		    "(Retry-After); waiting", out.wait_s);
-		emit_info(p, msg);
-	}
 	sl->not_before = http_now() + pause / 1000.0;
+}
+
+/* Every range handed out is in and no transfer runs: [0, s.next) is
+ * the whole of what is staged. */
+static int
+handover_point(const struct par *p)
+{
+	unsigned i;
+
+	for (i = 0; i < p->s.nslots; i++)
+		if (p->slot[i].busy)
+			return 0;
+	return p->s.next > 0 && p->s.norphans == 0 && chunk_contig(&p->s) == p->s.next;
 }
 
 /* Hands work to every idle slot whose backoff is over; *wait_ms is
@@ -472,10 +484,17 @@ dispatch(struct par *p, int *wait_ms, struct nk_err *e)
 	int rc, ms;
 
 	chunk_hashed(&p->s, follow_hashed(&p->f));
+	if (p->handing && handover_point(p)) {
+		p->handover = 1;
+		return 0;
+	}
 	for (i = 0; i < p->s.nslots && p->fatal == 0; i++) {
 		struct slot *sl = &p->slot[i];
 
 		if (sl->busy || sl->retired)
+			continue;
+		/* Beyond the count: only what it holds (a resume). */
+		if (i >= p->active && chunk_room(&p->s, i) == 0)
 			continue;
 		if (now < sl->not_before) {
 			ms = (int)((sl->not_before - now) * 1000) + 1;
@@ -564,13 +583,50 @@ wait_and_act(struct par *p, int wait_ms, struct nk_err *e)
 	return 0;
 }
 
+/* Measures the aggregate rate and lets ramp.c change the count; *wait_ms
+ * is lowered to the end of the sample. */
+static void
+ramp_tick(struct par *p, int *wait_ms)
+{
+	double now = http_now(), end, rate;
+	int ms;
+
+	if (!p->ramping)
+		return;
+	if (p->sample_t0 == 0) {
+		if (now < p->sample_at) {
+			end = p->sample_at + PAR_RAMP_SAMPLE_S;
+			goto wait;
+		}
+		p->sample_t0 = now;
+		p->sample_b0 = p->written;
+	}
+	end = p->sample_t0 + PAR_RAMP_SAMPLE_S;
+	rate = now > p->sample_t0 ? (double)(p->written - p->sample_b0) / (now - p->sample_t0) : 0;
+	if (now >= end || (now - p->sample_t0 >= PAR_RAMP_FIRST_S &&
+	    ramp_enough(&p->ramp, rate))) {
+		if (ramp_sample(&p->ramp, rate)) {
+			p->active = p->ramp.n;
+			emit_info(p, p->ramp.why);
+		}
+		p->ramping = !p->ramp.settled;
+		p->handing = p->ramp.settled && p->active == 1;
+		p->sample_t0 = 0;
+		p->sample_at = now + PAR_RAMP_SETTLE_S;
+		return;
+	}
+wait:
+	if ((ms = (int)((end - now) * 1000) + 1) < *wait_ms)
+		*wait_ms = ms;
+}
+
 static int
 run(struct par *p, struct nk_err *e)
 {
 	int wait_ms, rc;
 
 	for (;;) {
-		if (p->fatal != 0 || p->single)
+		if (p->fatal != 0 || p->single || p->handover)
 			return 0;
 		if (chunk_contig(&p->s) == p->po->size)
 			return 0;
@@ -581,8 +637,11 @@ run(struct par *p, struct nk_err *e)
 			return 0;
 		}
 		wait_ms = PAR_POLL_MS;
+		ramp_tick(p, &wait_ms);
 		if ((rc = dispatch(p, &wait_ms, e)) != 0)
 			return rc;
+		if (p->handover)
+			return 0;
 		if (reap(p) > 0)
 			continue; /* hand out the next range at once */
 		if ((rc = wait_and_act(p, wait_ms, e)) != 0)
@@ -668,8 +727,20 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 	ev = (struct event){ .type = EV_START, .file = po->name, .url = po->urls[0],
 		.total = po->size };
 	emit(p, &ev);
-	snprintf(msg, sizeof(msg), "%u connections, ranges of %.3g MiB", p->s.nslots,
-	    (double)p->s.chunk / (1024 * 1024));
+	p->active = p->s.nslots;
+	if (po->start > 0 && po->start < p->s.nslots) {
+		ramp_init(&p->ramp, po->start, p->s.nslots);
+		p->active = p->ramp.n;
+		p->ramping = 1;
+		p->sample_at = p->t0 + PAR_RAMP_FIRST_S;
+		snprintf(msg, sizeof(msg), "%u connection%s first, more while each adds at least "
+		    "%.0f%% of one's rate (up to %u), ranges of %.3g MiB", p->active,
+		    p->active == 1 ? "" : "s", RAMP_GAIN_MIN * 100, p->s.nslots,
+		    (double)p->s.chunk / (1024 * 1024));
+	} else {
+		snprintf(msg, sizeof(msg), "%u connections, ranges of %.3g MiB", p->s.nslots,
+		    (double)p->s.chunk / (1024 * 1024));
+	}
 	emit_info(p, msg);
 	rc = run(p, e);
 	follow_quiet(&p->f); /* its wake() writes to evfd */
@@ -688,11 +759,21 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 		follow_stop(&p->f);
 		goto out;
 	}
+	if (p->handover && chunk_contig(&p->s) < po->size) {
+		r->handover = p->s.next;
+		r->connections = 1;
+		snprintf(msg, sizeof(msg), "1 connection is as fast as more: the rest as one "
+		    "stream from byte %" PRIu64, r->handover);
+		emit_info(p, msg);
+		rc = follow_handover(&p->f, r->handover, &r->hash, e);
+		goto out;
+	}
 	if ((rc = follow_finish(&p->f, po->size, r->digest, e)) != 0)
 		goto out;
 	r->splits = p->s.splits;
-	snprintf(msg, sizeof(msg), "%u connections: %u ranges split, %u retries",
-	    p->s.nslots, r->splits, r->retries);
+	r->connections = p->active;
+	snprintf(msg, sizeof(msg), "%u connection%s: %u ranges split, %u retries",
+	    p->active, p->active == 1 ? "" : "s", r->splits, r->retries);
 	emit_info(p, msg);
 	ev = (struct event){ .type = EV_DONE, .file = po->name, .url = po->urls[0],
 		.done = po->size, .total = po->size, .seconds = http_now() - p->t0 };

@@ -15,7 +15,17 @@
  * and connect limits and the --timeout deadline apply. A range that keeps
  * failing on one source moves to the next (mirrors of the same signed
  * bundle: the hash decides); a server that ignores Range (200) ends the
- * parallel attempt and the caller fetches the artifact as one stream. */
+ * parallel attempt and the caller fetches the artifact as one stream.
+ *
+ * With po->start, the count is measured instead of fixed: ramp.c decides
+ * from the aggregate rate, sampled PAR_RAMP_SAMPLE_S after each change
+ * (PAR_RAMP_SETTLE_S left out for the new connections to get going);
+ * each decision is an EV_INFO. Connections beyond the count finish the
+ * range they hold and take no more. Where one connection is as fast as
+ * more, the parallel path (a write per TLS record, the hash reading the
+ * file back) costs CPU a single stream does not: once every range handed
+ * out is in, par_get hands the prefix and its running hash back
+ * (r->handover) for the caller to go on with one stream. */
 #ifndef NK_PAR_H
 #define NK_PAR_H
 
@@ -32,13 +42,20 @@
 #define PAR_SOURCES_MAX 16
 #define PAR_POLL_MS 250                /* the longest the loop waits without a reason */
 #define PAR_BUFFER_BYTES (64L * 1024)  /* libcurl's receive buffer per connection */
+#define PAR_RAMP_SETTLE_S 0.2          /* after a change of the count: not measured */
+#define PAR_RAMP_SAMPLE_S 0.3          /* then the aggregate rate over this long */
+#define PAR_RAMP_FIRST_S 0.1           /* the first (a warm connection): settle and
+                                        * least sample where it is fast enough alone */
 
 struct par_opts {
 	const char *name;           /* the artifact, for events and messages */
 	const char *const *urls;    /* its URL at each source, in order of preference */
 	size_t nurls;               /* 1 to PAR_SOURCES_MAX */
 	uint64_t size;              /* exactly this many bytes (the signed manifest's) */
-	unsigned connections;       /* 2 to CHUNK_SLOTS_MAX */
+	unsigned connections;       /* 2 to CHUNK_SLOTS_MAX: at most */
+	unsigned start;             /* 1 to connections: begin with this many and add
+	                             * while they raise the rate (ramp.h); 0: all
+	                             * connections from the start */
 	uint64_t chunk_bytes;       /* 0: PAR_CHUNK_BYTES */
 };
 
@@ -47,11 +64,17 @@ struct par_result {
 	int single;                 /* a server ignored Range: nothing kept, use one stream */
 	unsigned splits;            /* ranges split to keep every connection busy */
 	unsigned retries;           /* failed attempts that were retried */
+	unsigned connections;       /* the count in use at the end */
+	uint64_t handover;          /* > 0: only [0, handover) is staged, hashed into
+	                             * hash (running): one connection is as fast as
+	                             * more, the rest comes as one stream (sink_adopt) */
+	struct sha256 hash;
 };
 
 /* Fetches p->size bytes into st (empty, from stage_open) and hashes
  * them. 0 with r->single set: fetch it as one stream instead (st holds
- * garbage: reset it). Codes as http_get's. */
+ * garbage: reset it); 0 with r->handover: continue from there (above).
+ * Codes as http_get's. */
 int par_get(const struct http_opts *o, const struct par_opts *p, struct stage_file *st,
     struct par_result *r, struct nk_err *e);
 

@@ -6,24 +6,49 @@
 #include <string.h>
 #include <unistd.h>
 
-int
-sink_open(struct sink *k, const char *name, uint64_t max, const char *dir,
-    struct nk_err *e)
+/* Everything but the stage and the hash; nothing to undo on failure. */
+static int
+init(struct sink *k, const char *name, uint64_t max, struct nk_err *e)
 {
 	size_t i;
-	int rc;
 
 	memset(k, 0, sizeof(*k));
 	k->name = name;
 	k->max = max;
 	k->stage.fd = k->stage.ro_fd = -1;
-	pthread_mutex_init(&k->mu, NULL);
-	pthread_cond_init(&k->cv, NULL);
 	for (i = 0; i < SINK_BATCHES; i++)
 		if ((k->batch[i] = malloc(SINK_BATCH_BYTES)) == NULL) {
-			rc = nk_fail(e, NK_E_NOMEM, "%s: out of memory", name);
-			goto fail;
+			while (i > 0)
+				free(k->batch[--i]);
+			k->batch[0] = NULL;
+			return nk_fail(e, NK_E_NOMEM, "%s: out of memory", name);
 		}
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->cv, NULL);
+	return 0;
+}
+
+static void
+uninit(struct sink *k)
+{
+	size_t i;
+
+	for (i = 0; i < SINK_BATCHES; i++) {
+		free(k->batch[i]);
+		k->batch[i] = NULL;
+	}
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->mu);
+}
+
+int
+sink_open(struct sink *k, const char *name, uint64_t max, const char *dir,
+    struct nk_err *e)
+{
+	int rc;
+
+	if ((rc = init(k, name, max, e)) != 0)
+		return rc;
 	if ((rc = stage_open(&k->stage, name, dir, e)) != 0)
 		goto fail;
 	if ((rc = sha256_init(&k->hash, e)) != 0) {
@@ -32,13 +57,24 @@ sink_open(struct sink *k, const char *name, uint64_t max, const char *dir,
 	}
 	return 0;
 fail:
-	for (i = 0; i < SINK_BATCHES; i++) {
-		free(k->batch[i]);
-		k->batch[i] = NULL;
-	}
-	pthread_cond_destroy(&k->cv);
-	pthread_mutex_destroy(&k->mu);
+	uninit(k);
 	return rc;
+}
+
+int
+sink_adopt(struct sink *k, const char *name, uint64_t max, struct stage_file *st,
+    struct sha256 *h, struct nk_err *e)
+{
+	int rc;
+
+	if ((rc = init(k, name, max, e)) != 0)
+		return rc;
+	k->stage = *st;
+	k->hash = *h;
+	k->accepted = st->len;
+	st->fd = st->ro_fd = -1;
+	h->ctx = NULL;
+	return 0;
 }
 
 /* Hashes and stages one batch; the only place bytes reach the stage. */

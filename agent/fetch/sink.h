@@ -45,6 +45,11 @@ struct sink {
  * (dir NULL) or an unnamed file in dir (see stage_open). */
 int sink_open(struct sink *k, const char *name, uint64_t max, const char *dir,
     struct nk_err *e);
+/* A sink that continues st (its st->len bytes hashed into h, still
+ * running): takes both over (st's descriptors and h are left empty);
+ * writes go on at st->len. On failure st and h are untouched. */
+int sink_adopt(struct sink *k, const char *name, uint64_t max, struct stage_file *st,
+    struct sha256 *h, struct nk_err *e);
 /* Accepts n bytes. Returns 0, or a code with k->err filled (over the cap:
  * NK_E_SIZE; staging, reported by the batch after the failure:
  * NK_E_IO/NK_E_NOMEM). */

@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -117,6 +119,34 @@ stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_err *e
 	return stage_write_at(s, buf, len, s->len, e);
 }
 
+#define STAGE_COPY_BYTES (1024 * 1024)
+
+int
+stage_append_fd(struct stage_file *s, int fd, uint64_t len, struct nk_err *e)
+{
+	uint8_t *buf = malloc(STAGE_COPY_BYTES);
+	uint64_t off = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (buf == NULL)
+		return nk_fail(e, NK_E_NOMEM, "out of memory");
+	while (off < len && rc == 0) {
+		n = pread(fd, buf, len - off < STAGE_COPY_BYTES ? (size_t)(len - off) :
+		    STAGE_COPY_BYTES, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = nk_fail(e, NK_E_IO, "copying a staged file: %s after %llu of %llu "
+			    "bytes", n < 0 ? strerror(errno) : "it ends", (unsigned long long)off,
+			    (unsigned long long)len);
+		else if ((rc = stage_append(s, buf, (size_t)n, e)) == 0)
+			off += (uint64_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
 int
 stage_reset(struct stage_file *s, struct nk_err *e)
 {
@@ -134,6 +164,9 @@ stage_seal(struct stage_file *s, struct nk_err *e)
 
 	if (s->memfd && fcntl(s->fd, F_ADD_SEALS, STAGE_SEALS) != 0)
 		return nk_fail(e, NK_E_IO, "sealing staged file: %s", strerror(errno));
+	if (!s->memfd && fdatasync(s->fd) != 0)
+		return nk_fail(e, NK_E_IO, "writing back the staged file in %s: %s",
+		    s->dir ? s->dir : "?", strerror(errno));
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->fd);
 	ro = open(path, O_RDONLY | O_CLOEXEC);
 	if (ro < 0)
@@ -189,4 +222,69 @@ stage_close(struct stage_file *s)
 	s->fd = -1;
 	s->ro_fd = -1;
 	s->len = 0;
+}
+
+/* statfs f_type values whose pages are RAM or whose bytes are not on a
+ * local disk (linux/magic.h, and fs/smb's and fs/fuse's own). */
+static const char *
+fs_unfit(long type)
+{
+	switch ((unsigned long)type & 0xffffffffUL) {
+	case 0x01021994UL: return "tmpfs (its pages are RAM)";
+	case 0x858458f6UL: return "ramfs (its pages are RAM)";
+	case 0x6969UL: return "NFS (a network filesystem)";
+	case 0x517b: case 0xff534d42UL: case 0xfe534d42UL:
+		return "SMB/CIFS (a network filesystem)";
+	case 0x00c36400UL: return "Ceph (a network filesystem)";
+	case 0x5346414fUL: return "AFS (a network filesystem)";
+	case 0x01021997UL: return "9p (a host or network filesystem)";
+	case 0x65735546UL: return "FUSE (a user-space filesystem, perhaps remote)";
+	case 0x73717368UL: return "squashfs (read-only)";
+	case 0x9660UL: return "ISO 9660 (read-only)";
+	default: return NULL;
+	}
+}
+
+int
+stage_disk_dir(const char *const *dirs, uint64_t need, char *out, size_t cap, char *why,
+    size_t why_cap, struct nk_err *e)
+{
+	char mount[PATH_MAX];
+	const char *bad;
+	struct statfs sf;
+	struct nk_err fe;
+	uint64_t avail = 0;
+	size_t used = 0;
+	int fd;
+
+	why[0] = '\0';
+	for (; *dirs != NULL; dirs++) {
+		bad = NULL;
+		if (statfs(*dirs, &sf) != 0)
+			bad = strerror(errno);
+		else if ((bad = fs_unfit(sf.f_type)) == NULL &&
+		    fileio_fs_of(*dirs, mount, sizeof(mount), &avail, &fe) != 0)
+			bad = fe.msg;
+		else if (bad == NULL && avail != UINT64_MAX && avail < need)
+			bad = "not enough free space";
+		if (bad == NULL) {
+			/* O_EXCL: this probe can never be given a name. */
+			fd = open(*dirs, O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+			if (fd < 0)
+				bad = errno == EOPNOTSUPP || errno == EISDIR ?
+				    "no O_TMPFILE support" : strerror(errno);
+			else
+				close(fd);
+		}
+		if (bad == NULL) {
+			snprintf(out, cap, "%s", *dirs);
+			return 0;
+		}
+		used += (size_t)snprintf(why + used, used < why_cap ? why_cap - used : 0,
+		    "%s%s: %s", used ? "; " : "", *dirs, bad);
+		if (used >= why_cap)
+			used = why_cap - 1;
+	}
+	return nk_fail(e, NK_E_IO, "no local disk filesystem with %.1f MiB free to stage on (%s)",
+	    mib(need), why);
 }

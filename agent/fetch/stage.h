@@ -37,14 +37,30 @@ int stage_append(struct stage_file *s, const void *buf, size_t len, struct nk_er
  * stage_append's. */
 int stage_write_at(struct stage_file *s, const void *buf, size_t len, uint64_t off,
     struct nk_err *e);
+/* Appends the first len bytes of the file behind fd (read with pread
+ * from offset 0; its position is untouched). Failures as stage_append's,
+ * or NK_E_IO when fd ends early or cannot be read. */
+int stage_append_fd(struct stage_file *s, int fd, uint64_t len, struct nk_err *e);
 /* Discards every byte (for a server that ignored a Range request). */
 int stage_reset(struct stage_file *s, struct nk_err *e);
 /* Seals a memfd against write, grow, shrink and further sealing, then
  * reopens it read-only and closes the writable descriptor. An O_TMPFILE
- * file (fetch -o) cannot be sealed; it is reopened read-only the same. */
+ * file (fetch -o, boot --stage disk) cannot be sealed; it is written back
+ * (so its page cache is clean and the kernel may reclaim it while it
+ * copies the bytes at load) and reopened read-only the same. */
 int stage_seal(struct stage_file *s, struct nk_err *e);
 /* The descriptor to read from: ro_fd once sealed, else fd. */
 int stage_fd(const struct stage_file *s);
+/* Where boot stages on disk by default, in order of preference. */
+#define STAGE_DISK_DIRS { "/var/tmp", "/var/lib", "/tmp", "/", NULL }
+
+/* The first of the NULL-terminated dirs on a local disk filesystem (not
+ * tmpfs or ramfs, whose pages are RAM; not NFS, SMB, 9p, FUSE or another
+ * network or user-space filesystem) with need bytes free and O_TMPFILE
+ * support, into out. NK_E_IO when none qualifies; why says, per
+ * directory, what ruled it out. */
+int stage_disk_dir(const char *const *dirs, uint64_t need, char *out, size_t cap, char *why,
+    size_t why_cap, struct nk_err *e);
 /* Closes everything; the RAM is freed with the last reference. */
 void stage_close(struct stage_file *s);
 

@@ -700,6 +700,43 @@ out:
 
 /* --- boot.json ----------------------------------------------------------- */
 
+/* boot.json's ",\"store\":{...}" for a bundle with a store (else ""): the
+ * verified manifest's store line, the mode, and where stage 1 finds it in
+ * initrd mode (file names are [A-Za-z0-9._-]: no escaping). */
+static void
+bootjson_store(const struct handoff_opts *o, char *out, size_t cap)
+{
+	char hex[SHA256_HEX_BYTES];
+
+	out[0] = '\0';
+	if (o->store == NULL || o->store_mode == NULL)
+		return;
+	sha256_hex(o->store->sha256, hex);
+	snprintf(out, cap, ",\"store\":{\"name\":\"%s\",\"size\":%" PRIu64 ",\"sha256\":\"%s\","
+	    "\"mode\":\"%s\",\"path\":%s}", o->store->file, o->store->size, hex,
+	    o->store_mode, strcmp(o->store_mode, "initrd") == 0 ? "\"/" HANDOFF_STORE_PATH "\"" :
+	    "null");
+}
+
+/* bundle-keys: the trusted public keys, for a stage 1 that fetches the
+ * store (public: nothing to wipe). */
+static int
+collect_bundle_keys(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
+{
+	char text[HANDOFF_BUNDLE_KEYS_MAX * (MINISIG_PUBKEY_B64_BYTES + 2)];
+	size_t i, n = 0;
+
+	if (o->store == NULL || o->store_mode == NULL || strcmp(o->store_mode, "stage1") != 0 ||
+	    o->nkeys == 0)
+		return 0;
+	for (i = 0; i < o->nkeys && i < HANDOFF_BUNDLE_KEYS_MAX; i++) {
+		minisig_pubkey_b64(&o->keys[i], text + n);
+		n += strlen(text + n);
+		text[n++] = '\n';
+	}
+	return add_file(h, "bundle-keys", 0644, text, n, 0, e);
+}
+
 /* boot.json: what was booted, from where, the run's nonce, and for the
  * new system's scripts (nix/handoff/): where to report, the safety net's
  * delay, and the source's host and port (to test its own network). */
@@ -711,6 +748,7 @@ collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 	char source[HANDOFF_BOOTJSON_MAX_BYTES / 4], report[HANDOFF_BOOTJSON_MAX_BYTES / 4];
 	char host[URL_HOST_MAX_BYTES + 1], hostj[2 * URL_HOST_MAX_BYTES + 3], port[8], iso[32];
 	char src[HANDOFF_BOOTJSON_MAX_BYTES / 4];
+	char store[MANIFEST_FILE_MAX_BYTES + SHA256_HEX_BYTES + 160];
 	unsigned p;
 	struct tm tm;
 	time_t t = (time_t)h->time;
@@ -739,10 +777,11 @@ collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 		snprintf(hostj, sizeof(hostj), "null");
 		snprintf(port, sizeof(port), "null");
 	}
+	bootjson_store(o, store, sizeof(store));
 	n = (size_t)snprintf(js, sizeof(js), "{\"format\":1,\"bundle\":%s,\"nonce\":\"%s\","
 	    "\"time\":%" PRIu64 ",\"time_utc\":\"%s\",\"source\":%s,\"source_host\":%s,"
-	    "\"source_port\":%s,\"report\":%s,\"revert_after\":%" PRIu64 "}\n", bundle,
-	    h->nonce, h->time, iso, source, hostj, port, report, o->revert_after);
+	    "\"source_port\":%s,\"report\":%s,\"revert_after\":%" PRIu64 "%s}\n",
+	    bundle, h->nonce, h->time, iso, source, hostj, port, report, o->revert_after, store);
 	if (n >= sizeof(js))
 		return nk_fail(e, NK_E_INTERNAL, "handoff: boot.json over %zu bytes", sizeof(js));
 	return add_file(h, "boot.json", 0644, js, n, 0, e);
@@ -801,6 +840,7 @@ handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *
 	if ((dns = malloc(sizeof(*dns))) == NULL)
 		return nk_fail(e, NK_E_NOMEM, "out of memory");
 	if ((rc = collect_bootjson(o, h, e)) != 0 ||
+	    (rc = collect_bundle_keys(o, h, e)) != 0 ||
 	    (rc = collect_report_ca(o, h, e)) != 0 ||
 	    (rc = collect_identity(o, h, e)) != 0)
 		goto out;

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "manifest.h"
+#include "minisig.h"
 #include "netlink.h"
 #include "sshkey.h"
 
@@ -18,6 +20,7 @@
 #define HANDOFF_FILES_MAX 160             /* a .network and a .netdev per interface, and the rest */
 #define HANDOFF_PATH_MAX_BYTES 96           /* a file's path under HANDOFF_DIR */
 #define HANDOFF_KEYS_MAX 64                 /* authorized keys carried */
+#define HANDOFF_BUNDLE_KEYS_MAX 8           /* trusted bundle keys carried (bundle-keys) */
 #define HANDOFF_KEYFILE_MAX_BYTES (1024 * 1024)
 #define HANDOFF_KEYDIR_FILES_MAX 64         /* directory entries read from /etc/ssh */
 #define HANDOFF_HOSTKEYS_MAX 16             /* ssh_host_* files carried */
@@ -52,6 +55,9 @@ struct handoff {
 	size_t notes_over;
 };
 
+/* Where boot --store initrd puts the store in the new system's initramfs. */
+#define HANDOFF_STORE_PATH "nixos-kexec/nix-store.squashfs"
+
 struct handoff_opts {
 	const char *root;                  /* "" or a fixture prefix for /etc, /root, /run */
 	const char *const *ssh_keys;       /* --ssh-key lines */
@@ -69,6 +75,17 @@ struct handoff_opts {
 	const char *report;                /* --report URL for the new system, NULL: none */
 	const char *report_cacert;         /* --cacert, carried as report-ca.pem; NULL: none */
 	uint64_t revert_after;             /* --revert-after seconds, 0: no safety net */
+	/* A format 2 bundle's store (NULL: none): where the new system's
+	 * stage 1 finds it, "initrd" (appended to the initrd at
+	 * HANDOFF_STORE_PATH) or "stage1" (to be fetched from source), and
+	 * the size and sha256 from the verified manifest it must match. */
+	const struct manifest_artifact *store;
+	const char *store_mode;
+	/* The keys boot trusted (-P/-p), carried as bundle-keys (one base64
+	 * public key a line) in stage1 mode: stage 1 verifies the manifest
+	 * again before it fetches the store. */
+	const struct minisig_pubkey *keys;
+	size_t nkeys;
 	uint64_t now;                      /* 0: the clock */
 	const struct net_state *net;       /* NULL: read with netlink_dump() */
 };

@@ -351,20 +351,71 @@ mib(uint64_t n, char *buf, size_t cap)
 }
 
 int
-preflight_memory(const struct preflight *p, uint64_t kernel, uint64_t initrd,
-    char *formula, size_t cap, struct nk_err *e)
+preflight_stage_parse(const char *s, enum preflight_stage *out)
 {
-	uint64_t need = 2 * (kernel + initrd) + PREFLIGHT_MEM_MARGIN_BYTES;
-	char k[32], i[32], m[32], n[32], a[32];
+	if (strcmp(s, "ram") == 0)
+		*out = PREFLIGHT_STAGE_RAM;
+	else if (strcmp(s, "disk") == 0)
+		*out = PREFLIGHT_STAGE_DISK;
+	else if (strcmp(s, "auto") == 0)
+		*out = PREFLIGHT_STAGE_AUTO;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+preflight_stage_name(enum preflight_stage s)
+{
+	return s == PREFLIGHT_STAGE_RAM ? "ram" : s == PREFLIGHT_STAGE_DISK ? "disk" : "auto";
+}
+
+uint64_t
+preflight_need(enum preflight_stage mode, uint64_t bundle)
+{
+	uint64_t t = mode == PREFLIGHT_STAGE_DISK ? PREFLIGHT_PEAK_DISK_TENTHS :
+	    PREFLIGHT_PEAK_RAM_TENTHS;
+
+	return (bundle * t + 9) / 10 + PREFLIGHT_MEM_MARGIN_BYTES;
+}
+
+int
+preflight_memory(const struct preflight *p, enum preflight_stage want, uint64_t kernel,
+    uint64_t initrd, const char *disk_dir, const char *disk_why,
+    enum preflight_stage *chosen, char *formula, size_t cap, struct nk_err *e)
+{
+	uint64_t b = kernel + initrd, avail = p->mem_available;
+	uint64_t nram = preflight_need(PREFLIGHT_STAGE_RAM, b);
+	uint64_t ndisk = preflight_need(PREFLIGHT_STAGE_DISK, b);
+	int fits_ram = avail == 0 || avail >= nram;
+	int fits_disk = disk_dir != NULL && (avail == 0 || avail >= ndisk);
+	char k[32], i[32], m[32], nr[32], nd[32], a[32], bb[32], where[PATH_MAX + 300];
+	const char *verdict;
 
 	mib(kernel, k, sizeof(k));
 	mib(initrd, i, sizeof(i));
+	mib(b, bb, sizeof(bb));
 	mib(PREFLIGHT_MEM_MARGIN_BYTES, m, sizeof(m));
-	mib(need, n, sizeof(n));
-	mib(p->mem_available, a, sizeof(a));
-	snprintf(formula, cap, "2 x (kernel %s + initrd %s) + %s margin = %s; MemAvailable %s",
-	    k, i, m, n, p->mem_available ? a : "unknown");
-	if (p->mem_available != 0 && p->mem_available < need)
-		return nk_fail(e, NK_E_KERNEL, "not enough memory to stage and load this bundle: %s", formula);
+	mib(nram, nr, sizeof(nr));
+	mib(ndisk, nd, sizeof(nd));
+	mib(avail, a, sizeof(a));
+	if (disk_dir != NULL)
+		snprintf(where, sizeof(where), "in %s", disk_dir);
+	else
+		snprintf(where, sizeof(where), "not possible: %s", disk_why ? disk_why : "no directory");
+	*chosen = want == PREFLIGHT_STAGE_RAM ? (fits_ram ? PREFLIGHT_STAGE_RAM : PREFLIGHT_STAGE_AUTO) :
+	    want == PREFLIGHT_STAGE_DISK ? (fits_disk ? PREFLIGHT_STAGE_DISK : PREFLIGHT_STAGE_AUTO) :
+	    fits_ram ? PREFLIGHT_STAGE_RAM : fits_disk ? PREFLIGHT_STAGE_DISK : PREFLIGHT_STAGE_AUTO;
+	verdict = *chosen == PREFLIGHT_STAGE_RAM ? "staging in RAM" :
+	    *chosen == PREFLIGHT_STAGE_DISK ? "staging on disk" : "neither fits";
+	snprintf(formula, cap, "bundle B = kernel %s + initrd %s = %s; RAM staging peaks at "
+	    "%d.%d x B + %s margin = %s, disk staging at %d.%d x B + %s = %s; "
+	    "MemAvailable %s: %s (--stage %s); disk staging %s", k, i, bb,
+	    PREFLIGHT_PEAK_RAM_TENTHS / 10, PREFLIGHT_PEAK_RAM_TENTHS % 10, m, nr,
+	    PREFLIGHT_PEAK_DISK_TENTHS / 10, PREFLIGHT_PEAK_DISK_TENTHS % 10, m, nd,
+	    avail ? a : "unknown", verdict, preflight_stage_name(want), where);
+	if (*chosen == PREFLIGHT_STAGE_AUTO)
+		return nk_fail(e, NK_E_KERNEL, "not enough memory to stage and load this bundle: %s",
+		    formula);
 	return 0;
 }

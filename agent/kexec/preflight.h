@@ -43,12 +43,37 @@ void preflight_gather(const char *root, struct preflight *p);
  * and a sentence; 0 when nothing does. */
 int preflight_verdict(const struct preflight *p, struct nk_err *e);
 
-/* RAM needed to stage and load a bundle: 2 x (kernel + initrd) + margin
- * (the staged copy in a memfd and the kernel's own copy at load).
- * Writes the formula with the numbers into formula; NK_E_KERNEL-class
- * refusal (NK_E_KERNEL) when MemAvailable is known and too small. */
-int preflight_memory(const struct preflight *p, uint64_t kernel, uint64_t initrd,
-    char *formula, size_t cap, struct nk_err *e);
+/* Where boot keeps the verified bundle until the kernel has copied it. */
+enum preflight_stage { PREFLIGHT_STAGE_AUTO, PREFLIGHT_STAGE_RAM, PREFLIGHT_STAGE_DISK };
+
+/* The measured peak drop of MemAvailable while a bundle of B bytes is
+ * staged and loaded, in tenths of B (docs/bench.md, issue 22: a 2 GiB
+ * guest, B = 408 MiB, kexec_file_load). RAM: the sealed memfds (B, not
+ * reclaimable) plus the kernel's read buffer and the pages it boots from
+ * (about 2.3 B): 3.27 B. Disk: the staged file is page cache the kernel
+ * may reclaim, so only its own copies count: 2.28-2.30 B. */
+#define PREFLIGHT_PEAK_RAM_TENTHS 33
+#define PREFLIGHT_PEAK_DISK_TENTHS 23
+
+/* Parses "ram", "disk" or "auto"; -1 for anything else. */
+int preflight_stage_parse(const char *s, enum preflight_stage *out);
+/* "ram", "disk", "auto". */
+const char *preflight_stage_name(enum preflight_stage s);
+
+/* MemAvailable that staging in mode (RAM or DISK) and loading a bundle
+ * of `bundle` bytes needs: its measured peak plus the margin. */
+uint64_t preflight_need(enum preflight_stage mode, uint64_t bundle);
+
+/* Chooses where to stage a bundle of kernel + initrd bytes: want RAM or
+ * DISK, or AUTO (RAM when MemAvailable covers its peak, else disk when
+ * disk_dir is set and MemAvailable covers the disk peak). disk_dir is a
+ * local disk directory with room (NULL: none; disk_why says why).
+ * Writes both modes' formulas with their numbers and the choice into
+ * formula; NK_E_KERNEL when MemAvailable is known and neither wanted mode
+ * fits. Unknown MemAvailable: the wanted mode, RAM for AUTO. */
+int preflight_memory(const struct preflight *p, enum preflight_stage want, uint64_t kernel,
+    uint64_t initrd, const char *disk_dir, const char *disk_why,
+    enum preflight_stage *chosen, char *formula, size_t cap, struct nk_err *e);
 
 /* Reads a small text file under root into buf (trimmed); -1 on failure. */
 int preflight_read(const char *root, const char *path, char *buf, size_t cap);

@@ -53,6 +53,12 @@ sys_exe_dir(char *out, size_t cap)
 		*slash = '\0';
 }
 
+const char *
+sys_root(void)
+{
+	return "";
+}
+
 unsigned
 sys_geteuid(void)
 {

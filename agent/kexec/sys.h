@@ -23,6 +23,10 @@ int sys_run(char *const argv[], const int keep_fds[2]);
 void sys_exe_dir(char *out, size_t cap);
 /* The owner of this program's file (/proc/self/exe), 0 if unknown. */
 unsigned sys_exe_owner(void);
+/* The prefix under which preflight and kx read /proc and /sys: "" here;
+ * the integration tests' build of the agent (tests/integration/sys_fake.c)
+ * points it at a fixture tree. */
+const char *sys_root(void);
 /* geteuid(2). */
 unsigned sys_geteuid(void);
 

@@ -16,6 +16,10 @@
 # missed target is printed, never an error; a functional failure (fetch
 # refused, wrong bytes) is.
 #
+# Then a server near by that caps each connection (tests/bench/capped.sh:
+# nginx limit_rate on loopback; agent vs curl vs aria2c; BENCH_CAPPED=0
+# skips it, BENCH_CAPPED=only runs only it).
+#
 # WAN=1 adds the emulated long and lossy paths of tests/bench/wan.sh
 # (root; agent vs curl vs aria2c; WAN_* knobs there); BENCH_LOOPBACK=0
 # skips the loopback part.
@@ -708,7 +712,12 @@ LOOPBACK=${BENCH_LOOPBACK:-1}
 check_tools
 declare -A SA SA8 SB SC SD CA_ CA8 CB CC_ CD RA RA8 RB PM PA PW TPA TPB FS_S FS_P
 setup
-[ "$LOOPBACK" = 1 ] && loopback_bench
+[ "$LOOPBACK" = 1 ] && [ "${BENCH_CAPPED:-1}" != only ] && loopback_bench
+if [ "$LOOPBACK" = 1 ] && [ "${BENCH_CAPPED:-1}" != 0 ]; then
+	# shellcheck source=tests/bench/capped.sh
+	. "$(dirname "$0")/capped.sh"
+	capped_bench
+fi
 if [ "${WAN:-0}" = 1 ]; then
 	# shellcheck source=tests/bench/wan.sh
 	. "$(dirname "$0")/wan.sh"

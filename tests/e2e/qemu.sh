@@ -24,31 +24,13 @@ set -euo pipefail
 
 QEMU=${NK_QEMU:-qemu-system-x86_64}
 BUSYBOX=${NK_BUSYBOX:-/bin/busybox}
-GUEST_SERVER=10.0.2.100
 
 log() { printf 'qemu.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 64; }
 usage() { sed -n '2,20s/^# \{0,1\}//p' "$0" >&2; exit 64; }
 
-# KVM only where a real kvm_intel/kvm_amd module drives /dev/kvm: a nested
-# or paravirtual kvm (kvm_pvm, say) exposes /dev/kvm but cannot run a stock
-# kernel (-cpu host aborts, other models hang), so TCG is the safe default.
-kvm_usable() {
-	{ [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; } &&
-		[ -c /dev/kvm ] && [ -w /dev/kvm ]
-}
-
-accel_args() {
-	local want=${NK_E2E_ACCEL:-auto}
-	case $want in
-	kvm) ACCEL=(-accel kvm -cpu host) ;;
-	tcg) ACCEL=(-accel tcg -cpu max) ;;
-	auto)
-		if kvm_usable; then ACCEL=(-accel kvm -cpu host)
-		else ACCEL=(-accel tcg -cpu max); fi ;;
-	*) die "NK_E2E_ACCEL must be auto, kvm or tcg" ;;
-	esac
-}
+# shellcheck source=tests/e2e/lib/vm.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/vm.sh"
 
 QPID="" TPID=""
 cleanup() {
@@ -83,19 +65,16 @@ main() {
 	command -v "$QEMU" >/dev/null || die "$QEMU not found"
 	[ ${#fwds[@]} -eq 0 ] || [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (busybox-static)"
 
-	local netdev="user,id=n0,restrict=on,ipv6=off" g h
+	local g netdev fw=()
 	for f in "${fwds[@]+"${fwds[@]}"}"; do
-		g=${f%%:*} h=${f#*:}
-		case $g$h in *[!0-9]* | "") die "bad --fwd $f" ;; esac
-		# The cmd: form spawns a fresh nc per connection; the socket form
-		# would serve only the first one.
-		netdev+=",guestfwd=tcp:$GUEST_SERVER:$g-cmd:$BUSYBOX nc 127.0.0.1 $h"
+		g=${f%%:*}
+		fw+=("guest:$g:${f#*:}")
 	done
-
-	local ACCEL
-	accel_args
+	netdev=$(e2e_netdev n0 "${fw[@]+"${fw[@]}"}") || die "bad --fwd"
+	local E2E_ACCEL
+	e2e_accel || exit 64
 	local args=(
-		"${ACCEL[@]}" -m "${NK_E2E_MEM:-512}"
+		"${E2E_ACCEL[@]}" -m "${NK_E2E_MEM:-512}"
 		-nodefaults -display none -serial stdio -no-reboot -monitor none
 		-netdev "$netdev" -device virtio-net-pci,romfile=,netdev=n0
 		-device virtio-rng-pci
@@ -104,12 +83,12 @@ main() {
 	case $nics in [1-4]) ;; *) die "--nics takes 1 to 4" ;; esac
 	local i
 	for ((i = 1; i < nics; i++)); do
-		args+=(-netdev "user,id=n$i,restrict=on,ipv6=off"
+		args+=(-netdev "$(e2e_netdev "n$i")"
 			-device "virtio-net-pci,romfile=,netdev=n$i,mac=52:54:00:12:34:$(printf %02x $((0x56 + i)))")
 	done
 	mkdir -p "$(dirname "$logf")"
 	: >"$logf"
-	log "${ACCEL[*]}, timeout ${timeout}s, log $logf"
+	log "${E2E_ACCEL[*]}, timeout ${timeout}s, log $logf"
 
 	local t0 rc=0
 	t0=$(date +%s.%N)

@@ -30,6 +30,9 @@
 #             second system with the bare system calls: the VM side works
 #   kexec-lockdown  the same under lockdown=integrity: both calls get EPERM
 #
+# Usage: tests/e2e/run.sh [SCENARIO...] (default: NK_E2E_SCENARIOS, else
+# the list above). The plumbing (selection, result lines, cleanup) is
+# tests/e2e/lib/runner.sh's.
 # Environment: B (build directory, default build), NK_E2E_LOGS (serial and
 # host logs, default $B/e2e), NK_E2E_TIMEOUT (per VM, default 180 s),
 # NK_E2E_CORRUPT_AT (tampered: initrd byte offset, default 1000),
@@ -40,45 +43,13 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 B=$(cd "${B:-build}" && pwd)
-# shellcheck source=tests/e2e/e2e-lib.sh
-. "$HERE/e2e-lib.sh"
+# shellcheck source=tests/e2e/lib/runner.sh
+. "$HERE/lib/runner.sh"
 
-read -r -a SCENARIOS <<<"${NK_E2E_SCENARIOS:-boot delay tampered lockdown fallback signal bond-dump}"
+e2e_runner E2E e2e
+e2e_scenarios boot delay tampered lockdown fallback signal bond-dump
+e2e_scenarios --extra probe second kexec kexec-lockdown
 STATIC=${NK_STATIC:-$B/static/x86_64}
-LOGS=${NK_E2E_LOGS:-$B/e2e}
-WORK=""
-NPASS=0 NFAIL=0 NSKIP=0
-TIMINGS=()
-
-SCENARIO_PID=""
-cleanup() {
-	if [ -n "$SCENARIO_PID" ]; then
-		kill -TERM "$SCENARIO_PID" 2>/dev/null || true
-		wait "$SCENARIO_PID" 2>/dev/null || true
-	fi
-	e2e_cleanup
-	if [ -n "$WORK" ]; then
-		if [ "${NK_E2E_KEEP:-0}" = 1 ]; then
-			echo "e2e: kept $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf 'e2e: %s\n' "$*"; }
-
-# --- checks a scenario makes; each unmet one is recorded as a reason ---
-
-REASONS=/dev/null
-need() {
-	local what=$1
-	shift
-	"$@" || printf '%s\n' "$what" >>"$REASONS"
-}
-lacks() { ! e2e_has "$@"; }
 
 # Checks every scenario makes of a finished VM. Returns 1 when the VM timed
 # out, so the scenario skips checks that would only repeat that.
@@ -111,19 +82,15 @@ need_agent_result() {
 prepare_kernel() {
 	local t0
 	t0=$(e2e_now)
-	KDIR=$("$HERE/kernel.sh" 2>"$LOGS/kernel.log") || {
-		sed 's/^/  /' "$LOGS/kernel.log"
-		return 1
-	}
+	KDIR=$("$HERE/kernel.sh" 2>"$LOGS/kernel.log")
 	TIMINGS+=("kernel (download+extract or cache) $(e2e_since "$t0") s")
-	say "kernel $(cat "$KDIR/package") in $KDIR"
 }
 
 prepare_second() {
 	local t0
 	t0=$(e2e_now)
 	SECOND="$WORK/second.cpio.gz"
-	"$HERE/initramfs.sh" second -o "$SECOND" 2>>"$LOGS/initramfs.log" || return 1
+	"$HERE/initramfs.sh" second -o "$SECOND" 2>>"$LOGS/initramfs.log"
 	TIMINGS+=("second initrd $(e2e_since "$t0") s")
 }
 
@@ -134,7 +101,7 @@ build_first() {
 	t0=$(e2e_now)
 	"$HERE/initramfs.sh" first -o "$out" -k "$KDIR" -a "$STATIC/nixos-kexec" \
 		--file "$STATIC/kexec:bin/kexec" "$@"
-	echo "$(e2e_since "$t0")" >"$DIR/initramfs_secs"
+	timing "initramfs $(e2e_since "$t0") s"
 }
 
 # Host side of a bundle scenario, part 1: key, bundle (the same Debian
@@ -170,7 +137,7 @@ boot_first() {
 	e2e_run_vm "$log" --quiet --kernel "$KDIR/vmlinuz" \
 		--initrd "$DIR/first.cpio.gz" --fwd "$PORT" \
 		--append "$E2E_BASE_CMDLINE nk.mode=boot nk.url=https://$E2E_GUEST_SERVER:$PORT/ $*"
-	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	timing "VM $E2E_VM_SECS s"
 }
 
 # --- scenarios: each runs in its own subshell with set -e; DIR is its
@@ -185,7 +152,7 @@ scenario_probe() {
 	e2e_run_vm "$LOG" --quiet --kernel "$KDIR/vmlinuz" \
 		--initrd "$DIR/first.cpio.gz" --fwd "$port" \
 		--append "$E2E_BASE_CMDLINE nk.mode=probe nk.port=$port"
-	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	timing "VM $E2E_VM_SECS s"
 	need_clean_end "$LOG" || return 0
 	need "agent did not run (exit $(e2e_agent_exit "$LOG"))" \
 		[ "$(e2e_agent_exit "$LOG")" = 0 ]
@@ -203,7 +170,7 @@ scenario_second() {
 	nonce=$(e2e_nonce)
 	e2e_run_vm "$LOG" --quiet --kernel "$KDIR/vmlinuz" --initrd "$SECOND" \
 		--append "$E2E_BASE_CMDLINE nk.nonce=$nonce"
-	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	timing "VM $E2E_VM_SECS s"
 	need_clean_end "$LOG" || return 0
 	need "no second-system marker" e2e_has "$LOG" "NK-E2E second-system nonce=$nonce"
 }
@@ -325,7 +292,7 @@ kexec_probe_run() {
 		--file "$KDIR/vmlinuz:boot/next-kernel" --file "$SECOND:boot/next-initrd"
 	e2e_run_vm "$LOG" --quiet --kernel "$KDIR/vmlinuz" --initrd "$DIR/first.cpio.gz" \
 		--append "$E2E_BASE_CMDLINE nk.mode=kexec nk.next_nonce=$NONCE $*"
-	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	timing "VM $E2E_VM_SECS s"
 }
 
 scenario_kexec() {
@@ -410,7 +377,7 @@ scenario_bond_dump() {
 	want="nk.mode=agent nk.hook=bond-topology nk.args=handoff,--dump,/run/nk-dump"
 	e2e_run_vm "$LOG" --quiet --nics 4 --kernel "$KDIR/vmlinuz" \
 		--initrd "$DIR/first.cpio.gz" --append "$E2E_BASE_CMDLINE $want"
-	echo "$E2E_VM_SECS" >"$DIR/vm_secs"
+	timing "VM $E2E_VM_SECS s"
 	need_clean_end "$LOG" || return 0
 	need "the topology was not built" e2e_has "$LOG" "NK-E2E bond-topology up: eth1 active"
 	need "agent exit $(e2e_agent_exit "$LOG"), want 0" [ "$(e2e_agent_exit "$LOG")" = 0 ]
@@ -475,101 +442,31 @@ scenario_bond_dump() {
 	fi
 }
 
-# --- driver ---
-
-# Runs one scenario and prints its result line.
-run_scenario() {
-	local name=$1 rc t0 secs vm init
-	DIR="$WORK/$name" LOG="$LOGS/$name.log" REASONS="$WORK/$name/reasons"
-	mkdir -p "$DIR"
-	: >"$REASONS"
-	rm -f "$LOG"
-	t0=$(e2e_now)
-	# A subshell with set -e of its own (a function called from a condition
-	# would run with -e silently off) and its own cleanup of the servers it
-	# started; in the background so that our INT/TERM trap runs at once.
-	(
-		set -eE
-		trap e2e_cleanup EXIT
-		trap 'exit 130' INT TERM
-		trap 'echo "setup step failed: $BASH_COMMAND" >>"$REASONS"' ERR
-		"scenario_${name//-/_}"
-	) >"$LOGS/$name.host.log" 2>&1 &
-	SCENARIO_PID=$!
-	rc=0
-	wait "$SCENARIO_PID" || rc=$?
-	SCENARIO_PID=""
-	secs=$(e2e_since "$t0")
-	[ "$rc" -eq 0 ] || [ -s "$REASONS" ] || echo "scenario exited $rc" >>"$REASONS"
-	vm=$(cat "$DIR/vm_secs" 2>/dev/null || echo -)
-	init=$(cat "$DIR/initramfs_secs" 2>/dev/null || echo -)
-	TIMINGS+=("$name: initramfs $init s, VM $vm s, total $secs s")
-	if [ -s "$REASONS" ]; then
-		NFAIL=$((NFAIL + 1))
-		say "FAIL $name ($secs s)"
-		sed 's/^/  - /' "$REASONS"
-		show_logs "$name"
-	else
-		NPASS=$((NPASS + 1))
-		say "PASS $name (VM $vm s, total $secs s)"
-	fi
-}
-
-show_logs() {
-	local name=$1
-	if [ -s "$LOGS/$name.host.log" ]; then
-		echo "  host log $LOGS/$name.host.log, last lines:"
-		tail -n 8 "$LOGS/$name.host.log" | sed 's/^/    | /'
-	fi
-	if [ -s "$LOGS/$name.log" ]; then
-		echo "  serial log $LOGS/$name.log, last lines:"
-		tail -n 15 "$LOGS/$name.log" | sed 's/^/    | /'
-	fi
-}
-
-fail_all() {
-	local why=$1 s
-	for s in "${SCENARIOS[@]}"; do
-		NFAIL=$((NFAIL + 1))
-		say "FAIL $s: $why"
-	done
-}
-
-summary() {
-	local t
-	say "timings:"
-	for t in "${TIMINGS[@]+"${TIMINGS[@]}"}"; do echo "  $t"; done
-	say "total: $NPASS passed, $NFAIL failed, $NSKIP skipped"
+prepare() {
+	prepare_kernel
+	prepare_second
 }
 
 main() {
-	local s
-	for s in "${SCENARIOS[@]}"; do
-		declare -F "scenario_${s//-/_}" >/dev/null || { echo "e2e: unknown scenario '$s'" >&2; exit 64; }
-	done
+	e2e_select "$@" || exit 64
 	# The one reason to skip: no emulator at all. Everything else the test
 	# needs is installed by tools/install-deps.sh test, so its absence is a failure.
 	if ! command -v "${NK_QEMU:-qemu-system-x86_64}" >/dev/null; then
-		for s in "${SCENARIOS[@]}"; do
-			NSKIP=$((NSKIP + 1))
-			say "SKIP $s: qemu-system-x86_64 not installed (tools/install-deps.sh test)"
-		done
-		summary
-		return 0
-	fi
-	mkdir -p "$LOGS"
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/nk-e2e.XXXXXX")
-	if [ ! -x "$STATIC/nixos-kexec" ] || [ ! -x "$STATIC/kexec" ]; then
-		fail_all "no static agent and kexec in $STATIC (make static)"
-	elif ! prepare_kernel; then
-		fail_all "could not obtain the Debian kernel (see $LOGS/kernel.log)"
-	elif ! prepare_second; then
-		fail_all "could not build the second initrd (see $LOGS/initramfs.log)"
+		e2e_skip_all "qemu-system-x86_64 not installed (tools/install-deps.sh test)"
+	elif [ ! -x "$STATIC/nixos-kexec" ] || [ ! -x "$STATIC/kexec" ]; then
+		e2e_fail_all "no static agent and kexec in $STATIC (make static)"
 	else
-		for s in "${SCENARIOS[@]}"; do run_scenario "$s"; done
+		e2e_workdir
+		e2e_run_prepare prepare "KDIR SECOND"
+		if [ "$PREPARED" = 1 ]; then
+			say "kernel $(cat "$KDIR/package") in $KDIR"
+			e2e_run_all
+		else
+			tail -n 20 "$LOGS/prepare.log" "$LOGS/kernel.log" 2>/dev/null | sed 's/^/  /'
+			e2e_fail_all "could not obtain the Debian kernel or build the second initrd (see $LOGS/prepare.log, kernel.log, initramfs.log)"
+		fi
 	fi
-	summary
-	[ "$NFAIL" -eq 0 ]
+	e2e_summary
 }
 
 main "$@"

@@ -143,7 +143,7 @@ it_stop_stub() { # [PID]; returns the stub's exit status (it__kill's wait)
 
 # --- nginx --------------------------------------------------------------
 
-it__nginx_conf() { # DIR ROOT PORT
+it__nginx_conf() { # DIR ROOT PORT (IT_NGINX_LIMIT_RATE: nginx limit_rate per connection)
 	local ng=$1/nginx m
 	cat <<-EOF
 	daemon off;
@@ -169,7 +169,7 @@ it__nginx_conf() { # DIR ROOT PORT
 	        ssl_certificate_key $1/server.key;
 	        ssl_protocols TLSv1.2 TLSv1.3;
 	        root $2;
-	        location / { }
+	        location / {${IT_NGINX_LIMIT_RATE:+ limit_rate $IT_NGINX_LIMIT_RATE;} }
 	    }
 	}
 	EOF

@@ -410,6 +410,53 @@ test_write_fails_midway_existing_dir(void **state)
 	assert_int_equal(count_entries("out"), 0);
 }
 
+/* --store: the lean bundle's squashfs, a third artifact, format 2 */
+static void
+test_ok_store(void **state)
+{
+	struct manifest m;
+
+	make_file("nix-store.squashfs", 7000, 3);
+	assert_int_equal(run(STD, "--version", "5", "--store", "nix-store.squashfs", "-o", "out",
+	    NULL), 0);
+	load("out", &m);
+	assert_int_equal(m.format, 2);
+	assert_int_equal(m.has_store, 1);
+	assert_string_equal(m.store.file, "nix-store.squashfs");
+	assert_artifact("out", &m.store, "nix-store.squashfs", 7000);
+	assert_artifact("out", &m.initrd, "initrd.img", INITRD_BYTES);
+	assert_int_equal(count_entries("out"), 4);
+}
+
+/* A store named like the initrd gets the standard name, not a clash. */
+static void
+test_ok_store_name_clash(void **state)
+{
+	struct manifest m;
+
+	assert_int_equal(mkdir("s", 0755), 0);
+	make_file("s/initrd.img", 300, 4);
+	assert_int_equal(run(STD, "--version", "5", "--store", "s/initrd.img", "-o", "out", NULL), 0);
+	load("out", &m);
+	assert_string_equal(m.store.file, "nix-store.squashfs");
+	assert_artifact("out", &m.store, "s/initrd.img", 300);
+}
+
+static void
+test_store_absent(void **state)
+{
+	assert_int_not_equal(run(STD, "--version", "5", "--store", "nope", "-o", "out", NULL), 0);
+	assert_absent("out");
+}
+
+static void
+test_store_empty(void **state)
+{
+	make_file("empty", 0, 1);
+	assert_int_not_equal(run(STD, "--version", "5", "--store", "empty", "-o", "out", NULL), 0);
+	assert_absent("out");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -423,6 +470,10 @@ main(void)
 		T(test_ok_symlinked_inputs),
 		T(test_ok_unusable_names_fall_back),
 		T(test_ok_same_base_names),
+		T(test_ok_store),
+		T(test_ok_store_name_clash),
+		T(test_store_absent),
+		T(test_store_empty),
 		T(test_help),
 		T(test_version_leading_zero),
 		T(test_version_negative),

@@ -439,11 +439,58 @@ t_file_null_data(void **st)
 	cpio_free(&c);
 }
 
+/* A header for bytes written outside the buffer (boot --store initrd):
+ * the header + data + padding + a lone trailer is one valid archive
+ * (walked here as the kernel would), nothing can follow the header in
+ * the same buffer, and newc's 32-bit size field is respected. */
+static void
+t_file_header_only(void **st)
+{
+	static uint8_t all[4096];
+	static const uint8_t data[5] = "store";
+	struct nk_err e = { "" };
+	struct entry en[4];
+	struct cpio c, t;
+	size_t n = 0;
+
+	(void)st;
+	cpio_init(&c, MTIME);
+	cpio_init(&t, MTIME);
+	assert_int_equal(cpio_add_file_header(&c, "nixos-kexec/s", 0444, sizeof(data), &e), 0);
+	assert_int_equal(c.len % 4, 0);
+	assert_int_equal(cpio_add_dir(&c, "x", 0755, &e), NK_E_INTERNAL);
+	memcpy(all, c.buf, c.len);
+	n = c.len;
+	memcpy(all + n, data, sizeof(data));
+	n += sizeof(data);
+	assert_int_equal(cpio_pad_bytes(sizeof(data)), 3);
+	memset(all + n, 0, cpio_pad_bytes(sizeof(data)));
+	n += cpio_pad_bytes(sizeof(data));
+	assert_int_equal(cpio_finish(&t, &e), 0);
+	memcpy(all + n, t.buf, t.len);
+	n += t.len;
+	assert_int_equal(walk(all, n, en, 4), 1);
+	assert_string_equal(en[0].name, "nixos-kexec/s");
+	assert_int_equal(en[0].mode, 0100444);
+	assert_int_equal(en[0].len, sizeof(data));
+	assert_memory_equal(en[0].data, data, sizeof(data));
+	assert_int_equal(cpio_pad_bytes(8), 0);
+	cpio_free(&c);
+	cpio_free(&t);
+	cpio_init(&c, 0);
+	assert_int_equal(cpio_add_file_header(&c, "big", 0444, 0x100000000ULL, &e), NK_E_SIZE);
+	assert_int_equal(cpio_add_file_header(&c, "empty", 0444, 0, &e), NK_E_INTERNAL);
+	assert_int_equal(cpio_add_file_header(&c, "max", 0444, 0xffffffffULL, &e), 0);
+	assert_non_null(memmem(c.buf, c.len, "FFFFFFFF", 8));
+	cpio_free(&c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_layout),
+		cmocka_unit_test(t_file_header_only),
 		cmocka_unit_test(t_deterministic),
 		cmocka_unit_test(t_empty_archive_is_a_trailer),
 		cmocka_unit_test(t_gnu_cpio_lists_and_extracts),

@@ -105,6 +105,32 @@ t_nothing_hashed_past_what_was_published(void **st)
 	free(b);
 }
 
+/* par.c's hand-over to one stream: the hash of exactly the prefix, still
+ * running, so that the rest continues it. */
+static void
+t_handover_gives_the_running_hash_of_the_prefix(void **st)
+{
+	size_t n = 3 * 1024 * KiB + 11, m = 2 * 1024 * KiB + 3;
+	uint8_t *b = pattern(n, 5), got[SHA256_BYTES], want[SHA256_BYTES];
+	struct follow f;
+	struct sha256 h = { 0 };
+	struct nk_err e = { "" };
+	int fd = memfd_create("t", MFD_CLOEXEC);
+
+	(void)st;
+	assert_int_equal(pwrite(fd, b, n, 0), (ssize_t)n);
+	assert_int_equal(follow_start(&f, fd, NULL, NULL, &e), 0);
+	follow_publish(&f, m);
+	assert_int_equal(follow_handover(&f, m, &h, &e), 0);
+	assert_non_null(h.ctx);
+	assert_int_equal(sha256_update(&h, b + m, n - m, &e), 0);
+	assert_int_equal(sha256_final(&h, got, &e), 0);
+	digest_of(b, n, want);
+	assert_memory_equal(got, want, SHA256_BYTES);
+	close(fd);
+	free(b);
+}
+
 static void
 t_small_rest_waits_for_the_end_or_a_waiting_writer(void **st)
 {
@@ -233,6 +259,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_out_of_order_writes_hashed_in_order),
+		cmocka_unit_test(t_handover_gives_the_running_hash_of_the_prefix),
 		cmocka_unit_test(t_nothing_hashed_past_what_was_published),
 		cmocka_unit_test(t_small_rest_waits_for_the_end_or_a_waiting_writer),
 		cmocka_unit_test(t_no_wake_unless_asked_or_after_quiet),

@@ -698,6 +698,51 @@ t_nonce_fresh_each_time(void **st)
 	handoff_free(&b);
 }
 
+/* Issue 22: a lean bundle's store goes into boot.json with the verified
+ * manifest's size and sha256 (stage 1 checks the store against them), the
+ * mode, and in initrd mode where it is; without a store, no field. */
+static void
+t_store_field(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	const struct handoff_file *f;
+	struct manifest_artifact a = { "nix-store.squashfs", 419430400, { 0xba, 0x78 } };
+	struct minisig_pubkey key = { { 1, 2, 3, 4, 5, 6, 7, 8 }, { 9 } };
+	char b64[MINISIG_PUBKEY_B64_BYTES + 1];
+
+	(void)st;
+	opts_fixture(&o);
+	o.store = &a;
+	o.store_mode = "stage1";
+	o.keys = &key;
+	o.nkeys = 1;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	/* stage 1 verifies the manifest again with the keys boot trusted */
+	assert_non_null(f = file(&h, "bundle-keys"));
+	minisig_pubkey_b64(&key, b64);
+	assert_int_equal(f->len, strlen(b64) + 1);
+	assert_memory_equal(f->data, b64, strlen(b64));
+	assert_non_null(f = file(&h, "boot.json"));
+	assert_non_null(strstr((const char *)f->data, ",\"store\":{\"name\":\"nix-store.squashfs\","
+	    "\"size\":419430400,\"sha256\":\"ba78000000000000000000000000000000000000000000000000"
+	    "000000000000\",\"mode\":\"stage1\",\"path\":null}}\n"));
+	handoff_free(&h);
+	o.store_mode = "initrd";
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_non_null(f = file(&h, "boot.json"));
+	assert_non_null(strstr((const char *)f->data, "\"mode\":\"initrd\","
+	    "\"path\":\"/nixos-kexec/nix-store.squashfs\"}}\n"));
+	assert_null(file(&h, "bundle-keys")); /* initrd mode: stage 1 fetches nothing */
+	handoff_free(&h);
+	o.store = NULL;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_non_null(f = file(&h, "boot.json"));
+	assert_null(strstr((const char *)f->data, "store"));
+	handoff_free(&h);
+}
+
 /* Issue 12: the run's nonce is the boot nonce; boot.json carries the
  * report URL, the safety net's delay and the source's host and port; the
  * CA the agent reported with goes along as report-ca.pem. */
@@ -971,6 +1016,7 @@ main(void)
 		TF(t_collect_resolv_without_upstream),
 		TF(t_nonce_fresh_each_time),
 		TF(t_fleet_fields),
+		TF(t_store_field),
 		TF(t_archive),
 		TF(t_dump),
 		cmocka_unit_test(t_dump_all_or_nothing),

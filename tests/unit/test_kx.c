@@ -177,21 +177,69 @@ t_secure_boot_var(void **st)
 	assert_int_equal(p.secure_boot, TRI_YES);
 }
 
+/* MemAvailable is 500 MiB in the fixture. */
+#define STAGE_CASE(name, want, kib, iib, dir, rc, chose, needle) \
+	static void name(void **st) { struct preflight p; struct nk_err e = { "" }; \
+		enum preflight_stage c; char f[NK_ERR_MAX]; (void)st; gather(&p); \
+		assert_int_equal(preflight_memory(&p, want, (uint64_t)(kib) << 20, \
+		    (uint64_t)(iib) << 20, dir, "/var/tmp: tmpfs (its pages are RAM)", &c, f, \
+		    sizeof(f), &e), rc); \
+		if ((rc) == 0) assert_int_equal(c, chose); \
+		assert_non_null(strstr((rc) ? e.msg : f, needle)); }
+
+/* 3.3 x 110 + 64 = 427 MiB fits 500: RAM, with both formulas shown */
+STAGE_CASE(t_memory_auto_ram, PREFLIGHT_STAGE_AUTO, 10, 100, "/d", 0, PREFLIGHT_STAGE_RAM,
+    "bundle B = kernel 10.0 MiB + initrd 100.0 MiB = 110.0 MiB; RAM staging peaks at 3.3 x B "
+    "+ 64.0 MiB margin = 427.0 MiB, disk staging at 2.3 x B + 64.0 MiB = 317.0 MiB; "
+    "MemAvailable 500.0 MiB: staging in RAM (--stage auto); disk staging in /d")
+/* 3.3 x 150 + 64 = 559 > 500, 2.3 x 150 + 64 = 409 fits: disk */
+STAGE_CASE(t_memory_auto_disk, PREFLIGHT_STAGE_AUTO, 10, 140, "/d", 0, PREFLIGHT_STAGE_DISK,
+    "= 559.0 MiB, disk staging at 2.3 x B + 64.0 MiB = 409.0 MiB; MemAvailable 500.0 MiB: "
+    "staging on disk")
+/* the same without a disk to stage on: refused, saying why */
+STAGE_CASE(t_memory_auto_no_disk, PREFLIGHT_STAGE_AUTO, 10, 140, NULL, NK_E_KERNEL, 0,
+    "neither fits (--stage auto); disk staging not possible: /var/tmp: tmpfs")
+/* 2.3 x 200 + 64 = 524 > 500: not even on disk (the old 2 B + 64 = 464 passed here) */
+STAGE_CASE(t_memory_auto_too_big, PREFLIGHT_STAGE_AUTO, 10, 190, "/d", NK_E_KERNEL, 0,
+    "not enough memory to stage and load this bundle")
+STAGE_CASE(t_memory_ram_forced_refused, PREFLIGHT_STAGE_RAM, 10, 140, "/d", NK_E_KERNEL, 0,
+    "neither fits (--stage ram)")
+STAGE_CASE(t_memory_disk_forced, PREFLIGHT_STAGE_DISK, 10, 100, "/d", 0, PREFLIGHT_STAGE_DISK,
+    "staging on disk (--stage disk)")
+STAGE_CASE(t_memory_disk_forced_no_dir, PREFLIGHT_STAGE_DISK, 10, 100, NULL, NK_E_KERNEL, 0,
+    "disk staging not possible")
+
 static void
-t_memory_formula(void **st)
+t_memory_unknown_available(void **st)
 {
 	struct preflight p;
 	struct nk_err e = { "" };
-	char f[256];
+	enum preflight_stage c;
+	char f[NK_ERR_MAX];
 
 	(void)st;
 	gather(&p);
-	/* 2 x (10 + 100 MiB) + 64 = 284 MiB < 500 MiB available */
-	assert_int_equal(preflight_memory(&p, 10 << 20, 100 << 20, f, sizeof(f), &e), 0);
-	assert_non_null(strstr(f, "2 x (kernel 10.0 MiB + initrd 100.0 MiB) + 64.0 MiB margin = 284.0 MiB"));
-	/* 2 x (10 + 300) + 64 = 684 MiB > 500 MiB */
-	assert_int_equal(preflight_memory(&p, 10 << 20, 300 << 20, f, sizeof(f), &e), NK_E_KERNEL);
-	assert_non_null(strstr(e.msg, "not enough memory"));
+	p.mem_available = 0;
+	assert_int_equal(preflight_memory(&p, PREFLIGHT_STAGE_AUTO, 10 << 20, 4000ULL << 20, NULL,
+	    "x", &c, f, sizeof(f), &e), 0);
+	assert_int_equal(c, PREFLIGHT_STAGE_RAM);
+	assert_non_null(strstr(f, "MemAvailable unknown"));
+}
+
+static void
+t_stage_parse(void **st)
+{
+	enum preflight_stage s;
+
+	(void)st;
+	assert_int_equal(preflight_stage_parse("disk", &s), 0);
+	assert_int_equal(s, PREFLIGHT_STAGE_DISK);
+	assert_int_equal(preflight_stage_parse("ram", &s), 0);
+	assert_int_equal(s, PREFLIGHT_STAGE_RAM);
+	assert_int_equal(preflight_stage_parse("auto", &s), 0);
+	assert_int_equal(s, PREFLIGHT_STAGE_AUTO);
+	assert_int_equal(preflight_stage_parse("Disk", &s), -1);
+	assert_int_equal(preflight_stage_parse("", &s), -1);
 }
 
 /* --- kx_explain: one line per errno -------------------------------------- */
@@ -675,7 +723,9 @@ main(void)
 		T(t_preflight_ok), T(t_not_root), T(t_no_cap), T(t_disabled),
 		T(t_lockdown_integrity), T(t_lockdown_conf), T(t_container_systemd),
 		T(t_container_docker), T(t_no_kexec_at_all), T(t_secure_boot_var),
-		T(t_memory_formula),
+		T(t_memory_auto_ram), T(t_memory_auto_disk), T(t_memory_auto_no_disk),
+		T(t_memory_auto_too_big), T(t_memory_ram_forced_refused), T(t_memory_disk_forced),
+		T(t_memory_disk_forced_no_dir), T(t_memory_unknown_available), T(t_stage_parse),
 		T(t_eperm_root), T(t_eperm_disabled), T(t_eperm_lockdown), T(t_eperm_other),
 		T(t_ekeyrejected), T(t_enokey), T(t_ebadmsg), T(t_enoexec), T(t_eaddrnotavail),
 		T(t_enomem), T(t_ebusy), T(t_einval), T(t_eio),

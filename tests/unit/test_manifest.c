@@ -96,8 +96,12 @@ struct vec {
 static const struct vec rejects[] = {
 	/* magic and framing */
 	{ "magic_misspelt", "nixos-kexec-manifest 1\n", "nixos-kexec-manifst 1\n", "line 1: not a nixos-kexec manifest" },
-	{ "magic_format_2", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 2\n", "line 1: format '2' is not supported" },
-	{ "magic_format_10", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 10\n", "format '10' is not supported" },
+	{ "magic_format_2_no_store", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 2\n", "key 'store' missing" },
+	{ "magic_format_3", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 3\n", "line 1: format 3 is a newer bundle format than this agent reads (formats 1 to 2)" },
+	{ "magic_format_10", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 10\n", "format 10 is a newer bundle format" },
+	{ "magic_format_0", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 0\n", "format '0' is not supported" },
+	{ "magic_format_02", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 02\n", "format '02' is not supported" },
+	{ "store_in_format_1", "cmdline init=", "store nix-store.squashfs 5 sha256:" H_ABC "\ncmdline init=", "line 9 (store): a store is format 2" },
 	{ "magic_absent", "nixos-kexec-manifest 1\n", "", "line 1: not a nixos-kexec manifest" },
 	{ "magic_trailing_space", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 1 \n", "line 1" },
 	{ "magic_crlf", "nixos-kexec-manifest 1\n", "nixos-kexec-manifest 1\r\n", "line 1, column 23: carriage return" },
@@ -598,6 +602,79 @@ fill(char *dst, size_t cap, const char *key, char c, size_t n, const char *tail)
 	memcpy(dst + kl + n, tail, tl + 1);
 }
 
+/* Format 2: BASE with the magic 2 and a store line (the digest of "abc"
+ * again: only the syntax matters here). */
+static size_t
+base2(const char *store_line, char *out, size_t cap)
+{
+	char tmp[BUF_BYTES];
+	size_t n = mutate("nixos-kexec-manifest 1\n", "nixos-kexec-manifest 2\n", tmp, sizeof(tmp));
+	const char *at;
+	size_t pre;
+
+	tmp[n] = '\0';
+	at = strstr(tmp, "cmdline ");
+	assert_non_null(at);
+	pre = (size_t)(at - tmp);
+	assert_true(n + strlen(store_line) <= cap);
+	memcpy(out, tmp, pre);
+	memcpy(out + pre, store_line, strlen(store_line));
+	memcpy(out + pre + strlen(store_line), at, n - pre);
+	return n + strlen(store_line);
+}
+
+static void
+test_store_format_2(void **state)
+{
+	char buf[BUF_BYTES], w[MANIFEST_WRITE_MAX_BYTES];
+	struct manifest m;
+	struct nk_err e = { "" };
+	size_t n, wl;
+
+	(void)state;
+	n = base2("store nix-store.squashfs 419430400 sha256:" H_ABC "\n", buf, sizeof(buf));
+	assert_int_equal(manifest_parse((const uint8_t *)buf, n, &m, &e), 0);
+	assert_int_equal(m.format, 2);
+	assert_int_equal(m.has_store, 1);
+	assert_string_equal(m.store.file, "nix-store.squashfs");
+	assert_true(m.store.size == 419430400ULL);
+	assert_int_equal(m.store.sha256[0], 0xba);
+	/* the writer says 2 and puts the store after the initrd: byte for byte */
+	assert_int_equal(manifest_write(&m, w, sizeof(w), &wl, &e), 0);
+	assert_int_equal(wl, n);
+	assert_memory_equal(w, buf, n);
+	/* without the store, the writer says 1 */
+	m.has_store = 0;
+	assert_int_equal(manifest_write(&m, w, sizeof(w), &wl, &e), 0);
+	assert_memory_equal(w, "nixos-kexec-manifest 1\n", 23);
+	assert_int_equal(manifest_parse((const uint8_t *)BASE, strlen(BASE), &m, &e), 0);
+	assert_int_equal(m.format, 1);
+	assert_int_equal(m.has_store, 0);
+}
+
+static void
+test_store_refusals(void **state)
+{
+	char buf[BUF_BYTES];
+	size_t n;
+
+	(void)state;
+	n = base2("store initrd 5 sha256:" H_ABC "\n", buf, sizeof(buf));
+	assert_refused(buf, n, "manifest line 9 (store): file 'initrd' is the initrd's too");
+	n = base2("store bzImage 5 sha256:" H_ABC "\n", buf, sizeof(buf));
+	assert_refused(buf, n, "file 'bzImage' is the kernel's too");
+	n = base2("store s 5 sha256:" H_ABC "\nstore t 5 sha256:" H_ABC "\n", buf, sizeof(buf));
+	assert_refused(buf, n, "key 'store' repeated (first on line 9)");
+	n = base2("store s 0 sha256:" H_ABC "\n", buf, sizeof(buf));
+	assert_refused(buf, n, "(store): size 0 is outside");
+	n = base2("store s 5 sha256:" H_EMPTY "x\n", buf, sizeof(buf));
+	assert_refused(buf, n, "(store): sha256 has 65 digits");
+	n = base2("store manifest 5 sha256:" H_ABC "\n", buf, sizeof(buf));
+	assert_refused(buf, n, "(store): file name 'manifest' is not allowed");
+	n = base2("store s 5\n", buf, sizeof(buf));
+	assert_refused(buf, n, "(store): 2 fields");
+}
+
 #define ROWS(a) (sizeof(a) / sizeof((a)[0]))
 
 int
@@ -629,6 +706,8 @@ main(void)
 		cmocka_unit_test(test_write_refuses_bad_arch),
 		cmocka_unit_test(test_write_refuses_space_in_file),
 		cmocka_unit_test(test_write_buffer_too_small),
+		cmocka_unit_test(test_store_format_2),
+		cmocka_unit_test(test_store_refusals),
 	};
 	struct CMUnitTest t[ROWS(plain) + ROWS(rejects) + ROWS(rejects_long) + ROWS(accepts)];
 	size_t i, n = 0;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 
 #include "nktest.h"
 #include "sink.h"
@@ -129,6 +130,58 @@ t_sink_cap_exact_ok(void **st)
 	/* sha256("abc"), FIPS 180-2 appendix B.1 */
 	assert_int_equal(d[0], 0xba);
 	assert_int_equal(d[31], 0xad);
+	stage_close(&k.stage);
+}
+
+/* par.c's hand-over: the prefix staged at its offsets and hashed goes
+ * on as one stream in a sink, which appends after it and continues the
+ * hash (the prefix counts against the cap). */
+static void
+t_sink_adopt_continues_the_file_and_the_hash(void **st)
+{
+	struct sink k;
+	struct stage_file sf = { .fd = -1, .ro_fd = -1 };
+	struct sha256 h;
+	struct nk_err e = { "" };
+	uint8_t d[SHA256_BYTES], buf[8];
+	size_t n;
+
+	(void)st;
+	assert_int_equal(stage_open(&sf, "f", NULL, &e), 0);
+	assert_int_equal(stage_write_at(&sf, "ab", 2, 0, &e), 0);
+	assert_int_equal(sha256_init(&h, &e), 0);
+	assert_int_equal(sha256_update(&h, "ab", 2, &e), 0);
+	assert_int_equal(sink_adopt(&k, "f", 3, &sf, &h, &e), 0);
+	assert_int_equal(sf.fd, -1); /* taken over */
+	assert_null(h.ctx);
+	assert_int_equal(sink_len(&k), 2);
+	assert_int_equal(sink_write(&k, "c", 1), 0); /* 2 + 1: exactly the cap */
+	assert_int_equal(sink_digest(&k, d, &e), 0);
+	/* sha256("abc"), FIPS 180-2 appendix B.1 */
+	assert_int_equal(d[0], 0xba);
+	assert_int_equal(d[31], 0xad);
+	assert_int_equal(sink_read_all(&k, buf, sizeof(buf), &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(buf, "abc", 3);
+	stage_close(&k.stage);
+}
+
+static void
+t_sink_adopt_counts_the_prefix_against_the_cap(void **st)
+{
+	struct sink k;
+	struct stage_file sf = { .fd = -1, .ro_fd = -1 };
+	struct sha256 h;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(stage_open(&sf, "f", NULL, &e), 0);
+	assert_int_equal(stage_write_at(&sf, "ab", 2, 0, &e), 0);
+	assert_int_equal(sha256_init(&h, &e), 0);
+	assert_int_equal(sink_adopt(&k, "f", 3, &sf, &h, &e), 0);
+	assert_int_equal(sink_write(&k, "cd", 2), NK_E_SIZE);
+	assert_true(k.overflow);
+	sink_close(&k);
 	stage_close(&k.stage);
 }
 
@@ -388,6 +441,57 @@ t_write_at_out_of_order(void **st)
 	stage_close(&s);
 }
 
+/* boot --stage disk: tmpfs is RAM and is passed over, a missing
+ * directory too; a disk directory with room is taken; one without room
+ * is refused with every reason. */
+static void
+t_disk_dir_skips_tmpfs(void **st)
+{
+	char dir[256], out[256], why[512];
+	struct nk_err e = { "" };
+	const char *dirs[] = { "/dev/shm", "/nonexistent/dir", dir, NULL };
+	struct statfs sf;
+
+	(void)st;
+	nkt_tmpdir(dir);
+	if (statfs("/dev/shm", &sf) != 0 || (unsigned long)sf.f_type != 0x01021994UL ||
+	    statfs(dir, &sf) != 0 || (unsigned long)sf.f_type == 0x01021994UL) {
+		nkt_rmtree(dir);
+		skip(); /* needs /dev/shm on tmpfs and a temporary directory on disk */
+	}
+	assert_int_equal(stage_disk_dir(dirs, 1 << 20, out, sizeof(out), why, sizeof(why), &e), 0);
+	assert_string_equal(out, dir);
+	assert_non_null(strstr(why, "/dev/shm: tmpfs (its pages are RAM)"));
+	assert_non_null(strstr(why, "/nonexistent/dir: No such file"));
+	/* 1 EiB free nowhere */
+	assert_int_equal(stage_disk_dir(dirs, 1ULL << 60, out, sizeof(out), why, sizeof(why), &e),
+	    NK_E_IO);
+	assert_non_null(strstr(e.msg, "no local disk filesystem"));
+	assert_non_null(strstr(why, ": not enough free space"));
+	nkt_rmtree(dir);
+}
+
+/* A disk-staged file is written back and reopened read-only at seal. */
+static void
+t_disk_staged_sealed_readonly(void **st)
+{
+	char dir[256];
+	struct stage_file s;
+	struct nk_err e = { "" };
+
+	(void)st;
+	nkt_tmpdir(dir);
+	assert_int_equal(stage_open(&s, "t", dir, &e), 0);
+	assert_int_equal(s.memfd, 0);
+	assert_int_equal(stage_append(&s, "abc", 3, &e), 0);
+	assert_int_equal(stage_seal(&s, &e), 0);
+	assert_int_equal(s.fd, -1);
+	assert_int_equal(write(stage_fd(&s), "x", 1), -1);
+	assert_int_equal(errno, EBADF);
+	stage_close(&s);
+	nkt_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -398,6 +502,8 @@ main(void)
 		cmocka_unit_test(t_memfd_enomem),
 		cmocka_unit_test(t_memfd_emfile),
 		cmocka_unit_test(t_sink_cap_exact_ok),
+		cmocka_unit_test(t_sink_adopt_continues_the_file_and_the_hash),
+		cmocka_unit_test(t_sink_adopt_counts_the_prefix_against_the_cap),
 		cmocka_unit_test(t_sink_cap_plus_one_refused),
 		cmocka_unit_test(t_sink_reset_rehashes),
 		cmocka_unit_test(t_sink_read_all_cap),
@@ -406,6 +512,8 @@ main(void)
 		cmocka_unit_test(t_unlinked_tmpfile_leaves_nothing),
 		cmocka_unit_test(t_memfd_link_copies),
 		cmocka_unit_test(t_stage_dir_missing),
+		cmocka_unit_test(t_disk_dir_skips_tmpfs),
+		cmocka_unit_test(t_disk_staged_sealed_readonly),
 		cmocka_unit_test(t_enospc_output_fs_named),
 		cmocka_unit_test(t_enospc_memfd_says_ram_with_numbers),
 	};

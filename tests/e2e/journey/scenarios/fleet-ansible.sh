@@ -2,7 +2,7 @@
 # Scenario fleet-ansible of the journey test (issue 12): the fleet playbook,
 # examples/ansible/fleet.yml, run by the real ansible-playbook against two
 # cloud VMs at once, as an operator runs it. Sourced by run.sh, whose
-# helpers it uses; run.sh's helpers act on one VM through globals (DIR,
+# helpers (lib.sh) it uses; they act on one VM through globals (DIR,
 # LOG, VM_PID, VM_T0, SSH_PORT...), so fleet_use switches them between the
 # two.
 #
@@ -33,12 +33,14 @@
 # Environment: NK_FLEET_PLAYBOOK_TIMEOUT (seconds for the playbook run,
 # default 1200).
 
+e2e_scenarios fleet-ansible
+
 FLEET_NAMES=(fleet-1 fleet-2)
 FLEET_MACS=(52:54:00:12:34:61 52:54:00:12:34:62)
 # Per VM, indexed like FLEET_NAMES.
 FV_DIR=() FV_LOG=() FV_PID=() FV_T0=() FV_PORT=() FV_SEED_HOST=() FV_HOST=() FV_MID=()
 
-# Points run.sh's per-VM globals at VM I.
+# Points lib.sh's per-VM globals at VM I.
 # shellcheck disable=SC2034 # VM_MAC is start_vm's
 fleet_use() {
 	local i=$1
@@ -48,7 +50,7 @@ fleet_use() {
 	FIRST_HOSTNAME=${FV_HOST[i]:-} FIRST_MACHINE_ID=${FV_MID[i]:-}
 	[ -z "$SSH_PORT" ] || ssh_opts
 }
-# Keeps what run.sh's helpers set for VM I.
+# Keeps what lib.sh's helpers set for VM I.
 fleet_keep() {
 	local i=$1
 	FV_PID[i]=$VM_PID FV_T0[i]=$VM_T0 FV_PORT[i]=$SSH_PORT FV_SEED_HOST[i]=$HOSTNAME_SET
@@ -152,7 +154,7 @@ scenario_fleet_ansible() {
 
 	# The failure budget: a host nothing answers, in one batch with the
 	# two VMs, stops the play before the agent reaches them.
-	dead=$(free_port)
+	dead=$(e2e_free_port)
 	fleet_inventory "fleet-dead ansible_host=127.0.0.1 ansible_port=$dead" >"$FLEET_DIR/budget.ini"
 	rc=0
 	out=$LOGS/fleet-ansible.budget.log

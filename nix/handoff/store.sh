@@ -1,0 +1,78 @@
+#!/bin/sh
+# nixos-kexec handoff, stage 1: brings a lean bundle's Nix store (manifest
+# format 2, docs/bundle.md) into the new system's root tmpfs, verified
+# against the size and sha256 that boot.json carries from the manifest the
+# agent verified before the kexec.
+#
+#   store.sh PREFIX OUT [FETCH-OPTION...]
+#
+#   PREFIX  "" in stage 1 (the initramfs root), a directory in tests: the
+#           handoff is PREFIX/nixos-kexec/handoff
+#   OUT     where the verified store goes (a file in the root tmpfs)
+#   FETCH-OPTION...  passed to `nixos-kexec fetch` (e.g. --cacert FILE)
+#
+# boot.json's "store" says where the store is: "initrd" (boot appended it;
+# it is PREFIX + its "path") or "stage1" (fetched here with the static agent
+# from boot.json's source, the manifest verified again with the keys in
+# bundle-keys: `nixos-kexec fetch` on PATH). Either way its size and sha256
+# must be the carried ones. Exit 0: OUT holds the verified store; 3: this
+# handoff has no store (nothing done); 1: refused, the reason on stderr (the
+# caller reboots: the old system is still on the disk). POSIX shell and
+# coreutils/busybox only.
+set -u
+me="nixos-kexec: stage 1 store"
+prefix=$1 out=$2
+shift 2
+h=$prefix/nixos-kexec/handoff
+refuse() {
+	echo "$me: $*; rebooting into the old system" >&2
+	exit 1
+}
+[ -f "$h/boot.json" ] || exit 3
+json=$(cat "$h/boot.json")
+case $json in *'"store":{'*) ;; *) exit 3 ;; esac
+store=${json#*\"store\":\{}
+store=${store%%\}*}
+field() { # the value of "KEY": in the store object, quotes removed
+	printf '%s\n' "$store" | tr ',' '\n' | sed -n "s/^\"$1\":\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p"
+}
+name=$(field name) size=$(field size) sha=$(field sha256) mode=$(field mode) path=$(field path)
+case $name in '' | *[!A-Za-z0-9._-]*) refuse "boot.json names no valid store file" ;; esac
+case $size in '' | *[!0-9]*) refuse "boot.json carries no store size" ;; esac
+case $sha in *[!0-9a-f]*) refuse "boot.json carries no store sha256" ;; esac
+[ ${#sha} -eq 64 ] || refuse "boot.json carries no store sha256"
+
+case $mode in
+initrd)
+	f=$prefix$path
+	[ -f "$f" ] || refuse "the store is not in the initrd at $path"
+	;;
+stage1)
+	src=$(printf '%s\n' "$json" | sed -n 's/.*"source":"\([^"]*\)".*/\1/p')
+	[ -n "$src" ] || refuse "boot.json names no source to fetch the store from"
+	[ -s "$h/bundle-keys" ] || refuse "no bundle-keys in the handoff to verify the manifest with"
+	command -v nixos-kexec >/dev/null || refuse "no nixos-kexec in this initrd to fetch the store"
+	set -- "$@" --no-config
+	while IFS= read -r k; do
+		[ -n "$k" ] && set -- "$@" -P "$k"
+	done <"$h/bundle-keys"
+	d=$out.bundle
+	rm -rf "$d"
+	echo "$me: fetching $name ($size bytes) from $src"
+	nixos-kexec fetch "$src" -o "$d" "$@" >&2 ||
+		refuse "fetching the bundle from $src failed (above)"
+	f=$d/$name
+	[ -f "$f" ] || refuse "the bundle at $src has no $name"
+	;;
+*) refuse "boot.json's store mode '$mode' is neither initrd nor stage1" ;;
+esac
+got=$(wc -c <"$f" | tr -d ' ')
+[ "$got" = "$size" ] ||
+	refuse "$name is $got bytes, the manifest verified before the kexec says $size"
+got=$(sha256sum "$f" | cut -c1-64)
+[ "$got" = "$sha" ] ||
+	refuse "$name has sha256 $got, the manifest verified before the kexec says $sha"
+mv -f "$f" "$out" || refuse "cannot move $name to $out"
+[ "$mode" = stage1 ] && rm -rf "$d"
+echo "$me: $name verified ($size bytes, sha256 $sha, $mode): $out"
+exit 0

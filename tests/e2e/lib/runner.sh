@@ -1,0 +1,283 @@
+# shellcheck shell=bash
+# The e2e runners' plumbing: sourced, not run. A runner (tests/e2e/run.sh,
+# tests/e2e/journey/run.sh, ...) sources this file, registers its scenarios
+# (functions scenario_<name with _ for ->), and its main calls the pieces:
+#
+#   . "$HERE/../lib/runner.sh"          # also sources e2e-lib.sh and vm.sh
+#   e2e_runner JOURNEY journey .serial.log  # NK_JOURNEY_SCENARIOS/_LOGS/_KEEP
+#   e2e_scenarios journey-curlpipe report  # the default set, in order
+#   e2e_scenarios --extra probe            # run only when named
+#   e2e_scenario_files "$HERE/scenarios"   # DIR/*.sh, each registering its own
+#   main() {
+#       e2e_select "$@" || exit 64
+#       ...dependency checks: e2e_skip_all / e2e_fail_all WHY...
+#       e2e_workdir; e2e_run_prepare prepare "VARS..." && e2e_run_all
+#       e2e_summary
+#   }
+#
+# What a runner gets:
+#   scenario selection: arguments, else NK_<P>_SCENARIOS, else the default
+#     set; unknown names exit 64 before anything runs; --list lists them;
+#   one result line per scenario: "e2e: PASS <name> (<timings>; total S s)",
+#     "e2e: FAIL <name>: <first reason> (S s)" with the other reasons and
+#     the last lines of its host and serial logs, "e2e: SKIP <name>: <why>";
+#     a timing summary and "e2e: total: N passed, N failed, N skipped";
+#   each scenario in its own background subshell with set -eE: DIR (its
+#     scratch directory), LOG (its serial log in LOGS), REASONS (need/must
+#     write there; a failed setup step is a reason too); its servers and
+#     VMs (E2E_BG_PIDS) die with it; a scenario that cannot run here writes
+#     why to DIR/skip and returns 0 (counted as skipped, not passed);
+#   cleanup on exit, INT and TERM: the running scenario and its children,
+#     background servers and QEMU (by pid), the scratch directory unless
+#     NK_<P>_KEEP=1.
+
+# shellcheck source=tests/e2e/e2e-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e-lib.sh"
+# shellcheck source=tests/e2e/lib/vm.sh
+. "$E2E_DIR/lib/vm.sh"
+
+E2E_PREFIX="" E2E_SERIAL_SUFFIX=.log
+E2E_DEFAULT=() E2E_KNOWN=() SCENARIOS=()
+# The "<word> check:" lines of a passing scenario's host log that its
+# result line repeats (an ERE; empty: none).
+E2E_CHECK_RE=""
+WORK="" LOGS=""
+NPASS=0 NFAIL=0 NSKIP=0
+TIMINGS=()
+SCENARIO_PID=""
+
+# e2e_runner PREFIX LOGNAME [SERIAL_SUFFIX]: the runner's environment
+# prefix (NK_<PREFIX>_SCENARIOS, _LOGS, _KEEP), its log directory below
+# $B (unless NK_<PREFIX>_LOGS), the serial logs' suffix (default .log).
+# Installs the cleanup traps.
+e2e_runner() {
+	local v
+	E2E_PREFIX=$1
+	v=NK_${1}_LOGS
+	LOGS=${!v:-$B/$2}
+	E2E_SERIAL_SUFFIX=${3:-.log}
+	trap e2e_runner_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+e2e_runner_cleanup() {
+	local keepvar=NK_${E2E_PREFIX}_KEEP
+	if [ -n "$SCENARIO_PID" ]; then
+		# Its children too: the scenario's shell defers its own trap while
+		# a command substitution or foreground command runs.
+		kill -TERM "$SCENARIO_PID" 2>/dev/null || true
+		pkill -TERM -P "$SCENARIO_PID" 2>/dev/null || true
+		wait "$SCENARIO_PID" 2>/dev/null || true
+	fi
+	e2e_cleanup
+	if [ -n "$WORK" ]; then
+		if [ "${!keepvar:-0}" = 1 ]; then
+			echo "e2e: kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+}
+
+# A scratch directory for the run (WORK), removed by the cleanup.
+e2e_workdir() {
+	mkdir -p "$LOGS"
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/nk-${E2E_PREFIX,,}.XXXXXX")
+}
+
+# e2e_scenarios [--extra] NAME...: registers scenarios; without --extra
+# they are part of the default set (in the order registered).
+e2e_scenarios() {
+	local extra=0
+	[ "${1:-}" != --extra ] || { extra=1; shift; }
+	E2E_KNOWN+=("$@")
+	[ "$extra" = 1 ] || E2E_DEFAULT+=("$@")
+}
+
+# Sources every DIR/*.sh (in name order): scenarios in files of their own,
+# each registering itself with e2e_scenarios.
+e2e_scenario_files() {
+	local f
+	for f in "$1"/*.sh; do
+		[ -e "$f" ] || continue
+		# shellcheck disable=SC1090
+		. "$f"
+	done
+}
+
+# Sets SCENARIOS from the arguments, else NK_<P>_SCENARIOS, else the
+# default set; fails (saying why) on a name no scenario has. --list prints
+# the default set and the others, and exits.
+e2e_select() {
+	local v=NK_${E2E_PREFIX}_SCENARIOS s extra=()
+	if [ "${1:-}" = --list ]; then
+		for s in "${E2E_KNOWN[@]}"; do
+			[[ " ${E2E_DEFAULT[*]} " == *" $s "* ]] || extra+=("$s")
+		done
+		echo "default: ${E2E_DEFAULT[*]}"
+		echo "extra: ${extra[*]+"${extra[*]}"}"
+		exit 0
+	fi
+	if [ $# -gt 0 ]; then
+		SCENARIOS=("$@")
+	elif [ -n "${!v:-}" ]; then
+		read -r -a SCENARIOS <<<"${!v}"
+	else
+		SCENARIOS=("${E2E_DEFAULT[@]}")
+	fi
+	for s in "${SCENARIOS[@]}"; do
+		if ! declare -F "scenario_${s//-/_}" >/dev/null; then
+			echo "e2e: unknown scenario '$s' (known: ${E2E_KNOWN[*]})" >&2
+			return 1
+		fi
+	done
+}
+
+say() { printf 'e2e: %s\n' "$*"; }
+
+# --- checks a scenario makes; each unmet one is recorded as a reason ---
+
+REASONS=/dev/null
+need() {
+	local what=$1
+	shift
+	"$@" || printf '%s\n' "$what" >>"$REASONS"
+}
+# Records a failure and stops the scenario: for checks the rest depends on.
+must() {
+	local what=$1
+	shift
+	"$@" || { printf '%s\n' "$what" >>"$REASONS"; exit 1; }
+}
+lacks() { ! grep -aqF -- "$2" "$1"; }
+lacks_re() { ! grep -aqE -- "$2" "$1"; }
+# A figure for the scenario's result line and the timing summary.
+timing() { printf '%s\n' "$*" >>"$DIR/timings"; }
+# Seconds from A to B (both in seconds), one decimal.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- running scenarios ---
+
+# Runs one scenario and prints its result line.
+e2e_run_scenario() {
+	local name=$1 rc t0 sec times
+	DIR="$WORK/$name" LOG="$LOGS/$name$E2E_SERIAL_SUFFIX" REASONS="$WORK/$name/reasons"
+	mkdir -p "$DIR"
+	: >"$REASONS"
+	rm -f "$LOG" "$LOGS/$name.host.log"
+	t0=$(e2e_now)
+	# A subshell with set -e of its own (a function called from a condition
+	# would run with -e silently off) and its own cleanup of the servers it
+	# started; in the background so that our INT/TERM trap runs at once.
+	(
+		set -eE
+		trap e2e_cleanup EXIT
+		trap 'exit 130' INT TERM
+		trap 'echo "setup step failed: $BASH_COMMAND" >>"$REASONS"' ERR
+		"scenario_${name//-/_}"
+	) >"$LOGS/$name.host.log" 2>&1 &
+	SCENARIO_PID=$!
+	rc=0
+	wait "$SCENARIO_PID" || rc=$?
+	SCENARIO_PID=""
+	sec=$(e2e_since "$t0")
+	if [ "$rc" -eq 0 ] && [ -s "$DIR/skip" ] && [ ! -s "$REASONS" ]; then
+		NSKIP=$((NSKIP + 1))
+		say "SKIP $name: $(head -n1 "$DIR/skip")"
+		return 0
+	fi
+	[ "$rc" -eq 0 ] || [ -s "$REASONS" ] || echo "scenario exited $rc" >>"$REASONS"
+	times=""
+	[ ! -s "$DIR/timings" ] || times=$(paste -sd';' "$DIR/timings" | sed 's/;/, /g')
+	TIMINGS+=("$name: ${times:+$times, }total $sec s")
+	[ ! -s "$DIR/detail" ] || TIMINGS+=("  $(cat "$DIR/detail")")
+	if [ -s "$REASONS" ]; then
+		NFAIL=$((NFAIL + 1))
+		say "FAIL $name: $(head -n1 "$REASONS") ($sec s)"
+		sed '1d; s/^/  - /' "$REASONS"
+		e2e_show_logs "$name"
+	else
+		NPASS=$((NPASS + 1))
+		say "PASS $name (${times:+$times; }total $sec s)"
+		[ -z "$E2E_CHECK_RE" ] ||
+			grep -E "^($E2E_CHECK_RE) check:" "$LOGS/$name.host.log" | sed 's/^/  /' || true
+	fi
+}
+
+e2e_run_all() {
+	local s
+	for s in "${SCENARIOS[@]}"; do e2e_run_scenario "$s"; done
+}
+
+e2e_show_logs() {
+	local name=$1
+	if [ -s "$LOGS/$name.host.log" ]; then
+		echo "  host log $LOGS/$name.host.log, last lines:"
+		tail -n 10 "$LOGS/$name.host.log" | sed 's/^/    | /'
+	fi
+	if [ -s "$LOGS/$name$E2E_SERIAL_SUFFIX" ]; then
+		echo "  serial log $LOGS/$name$E2E_SERIAL_SUFFIX, last lines:"
+		tail -n 15 "$LOGS/$name$E2E_SERIAL_SUFFIX" | sed 's/^/    | /'
+	fi
+}
+
+# Every selected scenario skipped (WHY): for a runner that cannot run here
+# at all (no emulator, not root, another architecture).
+e2e_skip_all() { e2e__all SKIP NSKIP "$1"; }
+# Every selected scenario failed (WHY): something the runner needs and
+# tools/install-deps.sh installs is missing, or its preparation failed.
+e2e_fail_all() { e2e__all FAIL NFAIL "$1"; }
+e2e__all() {
+	local s
+	for s in "${SCENARIOS[@]}"; do
+		printf -v "$2" '%d' $((${!2} + 1))
+		say "$1 $s: $3"
+	done
+}
+
+# Prints the timings and the counts; fails if a scenario failed.
+e2e_summary() {
+	local t
+	say "timings:"
+	for t in "${TIMINGS[@]+"${TIMINGS[@]}"}"; do echo "  $t"; done
+	say "total: $NPASS passed, $NFAIL failed, $NSKIP skipped"
+	[ "$NFAIL" -eq 0 ]
+}
+
+# The commands of the arguments that are not installed, space-separated
+# (empty: all there).
+e2e_missing_tools() {
+	local t miss=()
+	for t in "$@"; do
+		command -v "$t" >/dev/null || miss+=("$t")
+	done
+	printf '%s\n' "${miss[*]+"${miss[*]}"}"
+}
+
+# e2e_run_prepare FN "VARS": runs FN (the runner's shared preparation) with
+# set -e in force, its stderr in LOGS/prepare.log, and takes over the
+# variables VARS it set (TIMINGS is always taken over); PREPARED=1 when it
+# succeeded. Never call this (or anything leading to a subshell that
+# relies on set -e) from a condition: bash turns -e off for everything run
+# there, subshells included, background ones too.
+e2e_run_prepare() {
+	local fn=$1 vars="$2 TIMINGS" rc=0
+	(
+		set -eE
+		trap 'echo "e2e: preparation failed at: $BASH_COMMAND" >&2' ERR
+		"$fn"
+		# shellcheck disable=SC2086
+		declare -p $vars | sed 's/^declare -/declare -g -/' >"$WORK/prepared.vars"
+	) 2>"$LOGS/prepare.log" &
+	SCENARIO_PID=$!
+	wait "$SCENARIO_PID" || rc=$?
+	SCENARIO_PID=""
+	# shellcheck disable=SC2034 # the runner's
+	PREPARED=0
+	if [ "$rc" -eq 0 ]; then
+		# shellcheck disable=SC1091
+		. "$WORK/prepared.vars"
+		# shellcheck disable=SC2034
+		PREPARED=1
+	fi
+}

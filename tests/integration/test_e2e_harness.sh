@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The e2e runners' plumbing (tests/e2e/lib/runner.sh) without a VM: a
+# runner made of throwaway scenarios, one per outcome, and the selection,
+# result lines, counts, exit status and cleanup the real runners rely on.
+# Also: both real runners are built on it and register the scenarios they
+# document (their default sets, listed without running anything).
+set -u
+. "$(dirname "$0")/lib.sh"
+IT_SUITE=e2e_harness
+top=$(cd "$(dirname "$0")/../.." && pwd)
+it_tmpdir || exit 1
+T=$IT_TMP
+
+# A runner in a file of its own, as a new one would be written; its
+# scenario files in $T/scenarios.
+mkdir -p "$T/scenarios" "$T/b"
+cat >"$T/runner.sh" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+B=$T/b
+. "$top/tests/e2e/lib/runner.sh"
+e2e_runner TOY toy .serial
+e2e_scenarios pass fail skip must setup
+e2e_scenarios --extra hang
+e2e_scenario_files "$T/scenarios"
+EOF
+cat >>"$T/runner.sh" <<'EOF'
+scenario_pass() { timing "VM 1.5 s"; echo "serial" >"$LOG"; echo "toy check: fine"; need "never" true; }
+scenario_fail() { echo "serial of fail" >"$LOG"; need "first reason" false; need "second reason" false; need "met" true; }
+scenario_skip() { echo "no such device here" >"$DIR/skip"; }
+scenario_must() { must "stopped here" false; echo "after must" >"$DIR/after"; }
+scenario_setup() { false; echo "after the failed step" >"$DIR/after"; }
+# Starts a server and waits: the cleanup must stop it.
+scenario_hang() {
+	sleep 300 &
+	E2E_BG_PIDS+=("$!")
+	echo "$!" >"$WORK/hang.pid"
+	sleep 300
+}
+E2E_CHECK_RE=toy
+main() {
+	e2e_select "$@" || exit 64
+	e2e_workdir
+	echo "$WORK" >"$T/work.path"
+	e2e_run_all
+	e2e_summary
+}
+main "$@"
+EOF
+sed -i "s|\$T|$T|g" "$T/runner.sh"
+cat >"$T/scenarios/extra.sh" <<'EOF'
+e2e_scenarios from-file
+scenario_from_file() { timing "from a file"; }
+EOF
+
+out=$(bash "$T/runner.sh" 2>&1)
+rc=$?
+
+it_case "a passing scenario: PASS with its timings and check lines"
+if grep -qxE 'e2e: PASS pass \(VM 1\.5 s; total [0-9.]+ s\)' <<<"$out" &&
+	grep -qx '  toy check: fine' <<<"$out"; then it_pass; else it_fail "$out"; fi
+
+it_case "a failing scenario: FAIL with its first reason, the others listed, its logs shown"
+if grep -qE '^e2e: FAIL fail: first reason \([0-9.]+ s\)$' <<<"$out" &&
+	grep -qx '  - second reason' <<<"$out" && ! grep -q -- '- met' <<<"$out" &&
+	grep -qF "serial log $T/b/toy/fail.serial, last lines:" <<<"$out" &&
+	grep -qx '    | serial of fail' <<<"$out"; then it_pass; else it_fail "$out"; fi
+
+it_case "a scenario that writes DIR/skip is skipped, not passed"
+if grep -qx 'e2e: SKIP skip: no such device here' <<<"$out"; then it_pass; else it_fail "$out"; fi
+
+it_case "must stops the scenario"
+w=$(cat "$T/work.path" 2>/dev/null)
+if grep -qE '^e2e: FAIL must: stopped here' <<<"$out" && [ ! -e "$w/must/after" ]; then
+	it_pass; else it_fail "$out"; fi
+
+it_case "a failed setup step fails the scenario and stops it (set -e)"
+if grep -qE '^e2e: FAIL setup: setup step failed: false' <<<"$out" && [ ! -e "$w/setup/after" ]; then
+	it_pass; else it_fail "$out"; fi
+
+it_case "scenario files register themselves into the default set"
+if grep -qE '^e2e: PASS from-file \(from a file; total' <<<"$out"; then it_pass; else it_fail "$out"; fi
+
+it_case "counts, exit status 1, the scratch directory removed"
+if grep -qx 'e2e: total: 2 passed, 3 failed, 1 skipped' <<<"$out" && [ "$rc" -eq 1 ] &&
+	[ -n "$w" ] && [ ! -e "$w" ]; then it_pass; else it_fail "rc $rc, work '$w': $out"; fi
+
+it_case "selection by arguments, then by NK_<PREFIX>_SCENARIOS; exit 0 when all pass"
+o1=$(bash "$T/runner.sh" pass 2>&1)
+r1=$?
+o2=$(NK_TOY_SCENARIOS="from-file pass" bash "$T/runner.sh" 2>&1)
+r2=$?
+if [ "$r1" -eq 0 ] && grep -qx 'e2e: total: 1 passed, 0 failed, 0 skipped' <<<"$o1" &&
+	[ "$r2" -eq 0 ] && grep -qx 'e2e: total: 2 passed, 0 failed, 0 skipped' <<<"$o2" &&
+	[ "$(grep -c '^e2e: PASS' <<<"$o2")" -eq 2 ]; then it_pass; else it_fail "$r1 $o1 / $r2 $o2"; fi
+
+it_case "an unknown scenario: exit 64 before anything runs"
+o=$(bash "$T/runner.sh" pass nosuch 2>&1)
+r=$?
+if [ "$r" -eq 64 ] && grep -q "unknown scenario 'nosuch'" <<<"$o" && ! grep -q "PASS" <<<"$o"; then
+	it_pass; else it_fail "rc $r: $o"; fi
+
+it_case "TERM while a scenario runs: its server is stopped, the scratch directory removed"
+rm -f "$T/work.path"
+bash "$T/runner.sh" hang >"$T/hang.out" 2>&1 &
+rp=$!
+for _ in $(seq 100); do
+	w=$(cat "$T/work.path" 2>/dev/null) && [ -s "$w/hang.pid" ] && break
+	sleep 0.1
+done
+hp=$(cat "$w/hang.pid" 2>/dev/null)
+kill -TERM "$rp"
+wait "$rp"
+r=$?
+sleep 0.3
+if [ -n "$hp" ] && [ "$r" -eq 130 ] && ! kill -0 "$hp" 2>/dev/null && [ ! -e "$w" ]; then
+	it_pass
+else
+	[ -z "$hp" ] || kill "$hp" 2>/dev/null
+	it_fail "rc $r, server pid '$hp' $(kill -0 "$hp" 2>/dev/null && echo alive), work '$w'"
+fi
+
+it_case "NK_<PREFIX>_KEEP=1 keeps the scratch directory"
+o=$(NK_TOY_KEEP=1 bash "$T/runner.sh" pass 2>&1)
+w=$(sed -n 's/^e2e: kept //p' <<<"$o")
+if [ -n "$w" ] && [ -d "$w/pass" ]; then it_pass; else it_fail "$o"; fi
+[ -z "$w" ] || rm -rf "$w"
+
+# The real runners register what their headers document, in that order.
+defaults() { # RUNNER: its default set (--list runs nothing)
+	B=$T/b bash "$1" --list 2>&1 | sed -n 's/^default: //p'
+}
+it_case "tests/e2e/run.sh registers its documented default scenarios"
+it_expect_eq "$(defaults "$top/tests/e2e/run.sh")" \
+	"boot delay tampered lockdown fallback signal bond-dump"
+it_case "tests/e2e/journey/run.sh registers its scenarios, files included"
+it_expect_eq "$(defaults "$top/tests/e2e/journey/run.sh")" \
+	"journey-cloudinit journey-curlpipe journey-refused report revert bond dhcp-fallback fleet-ansible"
+
+# Every VM's user network is restricted, whichever runner starts it.
+it_case "e2e_netdev: restrict=on, guestfwd to loopback, hostfwd from loopback"
+got=$(bash -c '. "$1/tests/e2e/lib/vm.sh"; NK_BUSYBOX=/bin/bb e2e_netdev n0 host:2222::22 guest:443:8443' _ "$top")
+it_expect_eq "$got" \
+	"user,id=n0,restrict=on,ipv6=off,hostfwd=tcp:127.0.0.1:2222-:22,guestfwd=tcp:10.0.2.100:443-cmd:/bin/bb nc 127.0.0.1 8443"
+it_case "e2e_netdev refuses a forward it does not know"
+if bash -c '. "$1/tests/e2e/lib/vm.sh"; e2e_netdev n0 guest:x:1' _ "$top" >/dev/null 2>&1; then
+	it_fail "accepted guest:x:1"; else it_pass; fi
+it_case "qemu.sh and the journey's cloud VM build their network with e2e_netdev only"
+hand=$(grep -l 'user,id=' "$top"/tests/e2e/*.sh "$top"/tests/e2e/journey/*.sh "$top"/tests/e2e/journey/scenarios/*.sh 2>/dev/null)
+if [ -z "$hand" ] &&
+	grep -q 'e2e_netdev' "$top/tests/e2e/qemu.sh" && grep -q 'e2e_netdev' "$top/tests/e2e/journey/lib.sh"; then
+	it_pass; else it_fail "a user netdev built by hand in: $hand"; fi
+
+it_summary

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# The lean bundle's store (issue 22, manifest format 2): `bundle --store`,
+# fetched and verified like kernel and initrd (fetch -o, a tampered store
+# refused), and boot's --store initrd|stage1|auto run to the end with the
+# agent built with its system calls replaced (build/tests/nixos-kexec-fakesys,
+# tests/integration/sys_fake.c: a faked /proc/meminfo; the "load" copies
+# what the kernel would read; this machine's kernel is never touched).
+# Over real HTTPS from the stub on loopback.
+#
+# Sizes: kernel 64 KiB, initrd a 4 KiB newc archive, store 24 MiB. With
+# the store in the initrd B is 24.07 MiB: RAM staging needs 3.3 B + 64 =
+# 143.5 MiB, disk 2.3 B + 64 = 119.4 MiB; without it (stage1) 64.2 and
+# 64.2 MiB. MemAvailable 400: initrd; 100: only stage1 fits.
+set -u
+. "$(dirname "$0")/lib.sh"
+NK=$B/tests/nixos-kexec-fakesys
+export LC_ALL=C
+it_tmpdir; T=$IT_TMP
+if [ ! -x "$NK" ] || ! command -v cpio >/dev/null; then
+	it_case "store: the fake-syscall agent and cpio exist"
+	it_fail "$NK or cpio missing"
+	it_summary; exit
+fi
+mkdir -p "$T/root" "$T/log" "$T/in/etc" "$T/fake/proc/self" "$T/fake/proc/1" \
+	"$T/fake/sys/kernel"
+it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
+export NIXOS_KEXEC_CONFIG=$T/no-default-config NIXOS_KEXEC_LOCK=$T/lock
+export NK_FAKE_ROOT=$T/fake NK_FAKE_LOG=$T/loads
+STATE=(--state-dir "$T/state") # never this machine's /var/lib/nixos-kexec
+[ -e /var/lib/nixos-kexec ] && had_state=1 || had_state=0
+printf 'Name:\tnixos-kexec\nCapEff:\t000001ffffffffff\n' >"$T/fake/proc/self/status"
+echo sshd >"$T/fake/proc/1/comm"
+echo 1 >"$T/fake/sys/kernel/kexec_loaded"
+meminfo() { # MiB available
+	printf 'MemTotal:        1048576 kB\nMemAvailable:    %d kB\n' $(($1 * 1024)) \
+		>"$T/fake/proc/meminfo"
+}
+
+minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
+head -c 65536 /dev/urandom >"$T/bzImage"
+echo "stage 1" >"$T/in/etc/stage1"
+(cd "$T/in" && find etc | cpio -o -H newc --quiet) >"$T/initrd"
+head -c $((24 << 20)) /dev/urandom >"$T/nix-store.squashfs"
+it_case "store: bundle --store writes format 2 with a store line"
+"$B/nixos-kexec" bundle --kernel "$T/bzImage" --initrd "$T/initrd" --store "$T/nix-store.squashfs" \
+	--cmdline "console=ttyS0" --version 7 -o "$T/root/b" >"$T/log/bundle" 2>&1
+if head -n 1 "$T/root/b/manifest" | grep -qx 'nixos-kexec-manifest 2' &&
+	grep -qx "store nix-store.squashfs $((24 << 20)) sha256:$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)" \
+		"$T/root/b/manifest"; then
+	it_pass
+else
+	it_fail "$(cat "$T/root/b/manifest" "$T/log/bundle")"
+fi
+minisign -S -s "$T/sec" -m "$T/root/b/manifest" >/dev/null
+cp -r "$T/root/b" "$T/root/bad"
+printf 'X' | dd of="$T/root/bad/nix-store.squashfs" bs=1 seek=4096 conv=notrunc 2>/dev/null
+it_start_stub "$T" "$T/root" || exit 1
+ARGS=(-p "$T/pub" --cacert "$T/ca.pem" "${STATE[@]}")
+
+run() { # run NAME MiB ARGS...: the agent with MemAvailable = MiB; RC, OUT set
+	local name=$1
+	meminfo "$2"
+	shift 2
+	rm -f "$NK_FAKE_LOG" "$NK_FAKE_LOG".*
+	"$NK" "$@" >"$T/log/$name" 2>&1
+	RC=$?
+	OUT=$T/log/$name
+}
+expect() { # WANT_RC NEEDLE...
+	local want=$1 n
+	shift
+	if [ "$RC" -ne "$want" ]; then
+		it_fail "exit $RC, want $want: $(tail -n 2 "$OUT" | tr '\n' ' ')"
+		return 1
+	fi
+	for n in "$@"; do
+		if ! grep -qF -- "$n" "$OUT"; then
+			it_fail "output lacks '$n': $(tail -n 3 "$OUT" | tr '\n' ' ')"
+			return 1
+		fi
+	done
+}
+served() { grep -c "GET /$1" "$STUB_LOG"; }
+I=$(stat -c %s "$T/initrd")
+# The loaded initrd after the verified one: newc entries "nixos-kexec" (dir)
+# and "nixos-kexec/nix-store.squashfs", then the store's bytes.
+store_member_ok() {
+	local names
+	names=$(tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | cpio -t --quiet 2>/dev/null | tr '\n' ' ')
+	[ "$names" = "nixos-kexec nixos-kexec/nix-store.squashfs " ] || { echo "entries: $names"; return 1; }
+	# 124 = dir header + name padded; 144 = file header + name padded
+	tail -c +$((I + 124 + 144 + 1)) "$NK_FAKE_LOG.initrd" | head -c $((24 << 20)) |
+		cmp -s - "$T/nix-store.squashfs" || { echo "store bytes differ"; return 1; }
+	cmp -s -n "$I" "$NK_FAKE_LOG.initrd" "$T/initrd" || { echo "initrd prefix differs"; return 1; }
+}
+
+it_case "store: fetch -o keeps the verified store beside kernel and initrd"
+run fetch 400 fetch "$STUB_URL/b/" "${ARGS[@]}" -o "$T/out"
+expect 0 "store $((24 << 20)) bytes, verified" && { cmp -s "$T/out/nix-store.squashfs" "$T/nix-store.squashfs" && it_pass ||
+	it_fail "the store differs or is missing"; }
+
+it_case "store: a store whose bytes differ from the manifest is refused"
+run fetch-bad 400 fetch "$STUB_URL/bad/" "${ARGS[@]}" -o "$T/out-bad"
+expect 65 "nix-store.squashfs: sha256 mismatch" && { [ ! -e "$T/out-bad" ] && it_pass ||
+	it_fail "an output directory was left"; }
+
+it_case "store: boot --store initrd: the store is verified and appended to the initrd as a newc entry"
+run initrd 400 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff --store initrd
+expect 0 "--store initrd: initrd: nix-store.squashfs" "at /nixos-kexec/nix-store.squashfs" &&
+	{ why=$(store_member_ok) && it_pass || it_fail "$why"; }
+
+it_case "store: boot --store initrd with a tampered store: refused, nothing loaded"
+run initrd-bad 400 boot "$STUB_URL/bad/" "${ARGS[@]}" --exec none --no-handoff --store initrd
+expect 65 "nix-store.squashfs: sha256 mismatch" &&
+	{ [ ! -e "$NK_FAKE_LOG" ] && it_pass || it_fail "loaded: $(cat "$NK_FAKE_LOG")"; }
+
+it_case "store: boot --store auto with room: initrd"
+run auto-room 400 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff
+expect 0 "--store auto: initrd" && { why=$(store_member_ok) && it_pass || it_fail "$why"; }
+
+it_case "store: boot --store auto at 100 MiB: stage1, says why, the store not fetched, hash and key in the handoff"
+before=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
+run auto-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-host-keys --stage-dir "$T"
+after=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
+expect 0 "--store auto: stage1: nix-store.squashfs ($((24 << 20)) bytes) is left to the new system's stage 1" \
+	"the RAM needs it" && {
+	if [ "$before" != "$after" ]; then
+		it_fail "the store was downloaded"
+	elif ! tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | gzip -dc 2>/dev/null |
+		cpio -i --quiet --to-stdout nixos-kexec/handoff/boot.json 2>/dev/null >"$T/boot.json"; then
+		it_fail "no boot.json in the handoff"
+	elif ! grep -qF "\"store\":{\"name\":\"nix-store.squashfs\",\"size\":$((24 << 20)),\"sha256\":\"$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)\",\"mode\":\"stage1\"" "$T/boot.json"; then
+		it_fail "boot.json: $(cat "$T/boot.json")"
+	elif ! tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | gzip -dc 2>/dev/null |
+		cpio -i --quiet --to-stdout nixos-kexec/handoff/bundle-keys 2>/dev/null |
+		grep -qxF "$(tail -n 1 "$T/pub")"; then
+		it_fail "bundle-keys does not carry the trusted key"
+	else
+		it_pass
+	fi
+}
+
+# --- stage 1 (nix/handoff/store.sh) with the handoff boot made above --------
+STORE_SH=$(dirname "$0")/../../nix/handoff/store.sh
+SR=$T/stage1
+mkdir -p "$SR"
+tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | gzip -dc 2>/dev/null | (cd "$SR" && cpio -i -d --quiet 2>/dev/null)
+BIN=$(realpath "$B")
+stage1() { # NAME: store.sh on SR's handoff, the agent on PATH; RC, OUT set
+	rm -f "$SR/store"
+	PATH=$BIN:$PATH sh "$STORE_SH" "$SR" "$SR/store" --cacert "$T/ca.pem" >"$T/log/$1" 2>&1
+	RC=$?
+	OUT=$T/log/$1
+}
+it_case "store: stage 1 (stage1 mode) fetches the store with the agent and checks the carried hash"
+stage1 s1-good
+expect 0 "nix-store.squashfs verified ($((24 << 20)) bytes" && {
+	cmp -s "$SR/store" "$T/nix-store.squashfs" && [ ! -e "$SR/store.bundle" ] && it_pass ||
+		it_fail "the store differs, or the bundle directory was left"; }
+
+it_case "store: stage 1 refuses a served store whose bytes differ from the manifest"
+sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/bad/"|' "$SR/nixos-kexec/handoff/boot.json"
+stage1 s1-bad
+expect 1 "fetching the bundle from $STUB_URL/bad/ failed" "rebooting into the old system" &&
+	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
+
+it_case "store: stage 1 refuses a validly signed newer store that is not the one verified before the kexec"
+mkdir -p "$T/o" && head -c $((24 << 20)) /dev/urandom >"$T/o/nix-store.squashfs"
+"$B/nixos-kexec" bundle --kernel "$T/bzImage" --initrd "$T/initrd" --store "$T/o/nix-store.squashfs" \
+	--cmdline "console=ttyS0" --version 8 -o "$T/root/b8" >/dev/null
+minisign -S -s "$T/sec" -m "$T/root/b8/manifest" >/dev/null
+sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b8/"|' "$SR/nixos-kexec/handoff/boot.json"
+stage1 s1-other
+expect 1 "nix-store.squashfs has sha256 $(sha256sum <"$T/o/nix-store.squashfs" | cut -c1-64), the manifest verified before the kexec says" &&
+	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
+
+it_case "store: stage 1 refuses a bundle signed by a key boot did not trust"
+minisign -G -W -p "$T/pub2" -s "$T/sec2" >/dev/null
+cp -r "$T/root/b" "$T/root/b-other-key"
+minisign -S -s "$T/sec2" -m "$T/root/b-other-key/manifest" >/dev/null
+sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b-other-key/"|' "$SR/nixos-kexec/handoff/boot.json"
+stage1 s1-key
+expect 1 "rebooting into the old system" && it_pass
+
+it_case "store: stage 1 (initrd mode) takes the appended store when its bytes match, refuses one changed"
+IR=$T/stage1-initrd
+mkdir -p "$IR/nixos-kexec/handoff"
+cp "$T/nix-store.squashfs" "$IR/nixos-kexec/nix-store.squashfs"
+printf '{"format":1,"revert_after":0,"store":{"name":"nix-store.squashfs","size":%d,"sha256":"%s","mode":"initrd","path":"/nixos-kexec/nix-store.squashfs"}}\n' \
+	$((24 << 20)) "$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)" >"$IR/nixos-kexec/handoff/boot.json"
+sh "$STORE_SH" "$IR" "$IR/store" >"$T/log/s1-initrd" 2>&1
+RC=$? OUT=$T/log/s1-initrd
+if expect 0 "verified" && cmp -s "$IR/store" "$T/nix-store.squashfs"; then
+	cp "$T/nix-store.squashfs" "$IR/nixos-kexec/nix-store.squashfs"
+	printf 'X' | dd of="$IR/nixos-kexec/nix-store.squashfs" bs=1 seek=99 conv=notrunc 2>/dev/null
+	rm -f "$IR/store"
+	sh "$STORE_SH" "$IR" "$IR/store" >"$T/log/s1-initrd-bad" 2>&1
+	RC=$? OUT=$T/log/s1-initrd-bad
+	expect 1 "the manifest verified before the kexec says" && { [ ! -e "$IR/store" ] && it_pass ||
+		it_fail "a store was left"; }
+fi
+
+it_case "store: stage 1 without a store in the handoff does nothing (exit 3)"
+mkdir -p "$T/nostore/nixos-kexec/handoff"
+echo '{"format":1,"revert_after":0}' >"$T/nostore/nixos-kexec/handoff/boot.json"
+sh "$STORE_SH" "$T/nostore" "$T/nostore/store" >"$T/log/s1-none" 2>&1
+RC=$? OUT=$T/log/s1-none
+expect 3 && { [ ! -e "$T/nostore/store" ] && it_pass || it_fail "made a store"; }
+
+it_case "store: --store initrd at 100 MiB: refused with the numbers, not quietly stage1"
+run initrd-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff --store initrd
+expect 71 "--store initrd: not enough memory" && it_pass
+
+it_case "store: --store stage1 with --no-handoff: refused (stage 1 would have no hash), nothing loaded"
+run s1-nohandoff 400 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff --store stage1
+expect 64 "needs the handoff" && { [ ! -e "$NK_FAKE_LOG" ] && it_pass || it_fail "loaded"; }
+
+it_case "store: --store takes initrd, stage1 or auto only"
+run bad-store 400 boot "$STUB_URL/b/" "${ARGS[@]}" --store disk
+expect 64 "--store takes initrd, stage1 or auto" && it_pass
+
+it_case "$IT_SUITE: nothing written to this machine's state directory"
+if [ "$had_state" = 0 ] && [ -e /var/lib/nixos-kexec ]; then
+	it_fail "/var/lib/nixos-kexec was made"
+else
+	it_pass
+fi
+
+it_summary
