@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "url.h"
+
 int
 nk_fail(struct nk_err *e, int code, const char *fmt, ...)
 {
@@ -16,7 +18,9 @@ nk_fail(struct nk_err *e, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(tmp, sizeof(tmp), fmt, ap);
 		va_end(ap);
-		memcpy(e->msg, tmp, sizeof(e->msg));
+		/* Messages leave the process (stderr, reports, state files):
+		 * never with a URL's credentials. */
+		url_redact(tmp, e->msg, sizeof(e->msg));
 	}
 	return code;
 }
@@ -29,7 +33,7 @@ nk_err_prefix(struct nk_err *e, const char *what)
 	if (e == NULL)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s: %s", what, e->msg);
-	memcpy(e->msg, tmp, sizeof(e->msg));
+	url_redact(tmp, e->msg, sizeof(e->msg));
 }
 
 static const struct {

@@ -1,4 +1,5 @@
-/* url: https URL checks and host/port extraction (pure, bounded). */
+/* url: https URL checks, host/port extraction and credential redaction
+ * (pure, bounded). */
 #include "url.h"
 
 #include <string.h>
@@ -84,4 +85,78 @@ url_https_check(const char *url, struct nk_err *e)
 	if (url_host_port(url, host, sizeof(host), &port) != 0)
 		return nk_fail(e, NK_E_USAGE, "%s: no valid host and port", url);
 	return 0;
+}
+
+/* Appends len bytes of s to out (cap) at *n, truncating; keeps out
+ * terminated. */
+static void
+put(char *out, size_t cap, size_t *n, const char *s, size_t len)
+{
+	if (*n + 1 >= cap)
+		return;
+	if (len > cap - 1 - *n)
+		len = cap - 1 - *n;
+	memcpy(out + *n, s, len);
+	*n += len;
+	out[*n] = '\0';
+}
+
+static int
+scheme_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c == '+' || c == '-' || c == '.';
+}
+
+/* One URL: text[0..len) starts after "://". */
+static void
+redact_one(const char *u, size_t len, char *out, size_t cap, size_t *n)
+{
+	size_t auth = 0, at = len, i, tail;
+
+	while (auth < len && u[auth] != '/' && u[auth] != '?' && u[auth] != '#')
+		auth++;
+	for (i = 0; i < auth; i++)
+		if (u[i] == '@')
+			at = i;
+	if (at != len) {
+		put(out, cap, n, URL_REDACTED "@", sizeof(URL_REDACTED));
+		i = at + 1;
+	} else {
+		i = 0;
+	}
+	for (tail = auth; tail < len && u[tail] != '?' && u[tail] != '#'; tail++)
+		;
+	put(out, cap, n, u + i, tail - i);
+	if (tail < len) {
+		put(out, cap, n, u + tail, 1);
+		put(out, cap, n, URL_REDACTED, sizeof(URL_REDACTED) - 1);
+	}
+}
+
+size_t
+url_redact(const char *text, char *out, size_t cap)
+{
+	size_t n = 0, i = 0, start = 0, end;
+
+	if (cap == 0)
+		return 0;
+	out[0] = '\0';
+	while (text[i] != '\0') {
+		if (text[i] != ':' || text[i + 1] != '/' || text[i + 2] != '/' || i == 0 ||
+		    !scheme_char((unsigned char)text[i - 1])) {
+			i++;
+			continue;
+		}
+		put(out, cap, &n, text + start, i + 3 - start);
+		for (end = i += 3; url_char((unsigned char)text[end]); end++)
+			;
+		/* Sentence punctuation after a URL is not part of it. */
+		while (end > i && strchr(".,;:!)'", text[end - 1]) != NULL)
+			end--;
+		redact_one(text + i, end - i, out, cap, &n);
+		start = i = end;
+	}
+	put(out, cap, &n, text + start, strlen(text + start));
+	return n;
 }

@@ -101,7 +101,19 @@ for d in /var/tmp /root /tmp /run; do
 done
 [ -n "$dir" ] || { echo "@NAME@: no directory here lets a downloaded program run (all noexec)" >&2; exit 74; }
 rm -f "$dir/probe"
+# dash skips an EXIT trap when a signal kills it: each signal too.
 trap 'rm -rf "$dir"' EXIT
+trap 'rm -rf "$dir"; trap - EXIT; exit 129' HUP
+trap 'rm -rf "$dir"; trap - EXIT; exit 130' INT
+trap 'rm -rf "$dir"; trap - EXIT; exit 143' TERM
+# keepdir: after the agent said 0. The detached agent kexecs after
+# --delay and, should that fail, unloads with the static kexec in $dir:
+# keep the directory until it can no longer need it (the machine has gone
+# by then).
+keepdir() {
+	trap - EXIT HUP INT TERM
+	(trap '' HUP; sleep $((delay + 300)); rm -rf "$dir") >/dev/null 2>&1 &
+}
 SNIPPET
 }
 
@@ -162,6 +174,7 @@ if [ "\$rc" -ne 0 ]; then
 	echo "run: nixos-kexec exited \$rc (above: why); nothing is loaded, this machine stays as it is" >&2
 	exit "\$rc"
 fi
+keepdir
 echo "machine will boot into nixos in \${delay}s..."
 SCRIPT
 	chmod 0755 "$k/run"
@@ -181,7 +194,10 @@ if [ -n "$url" ]; then
 #   curl -fsSL $url/boot.sh | sudo sh -s -- --ssh-key "ssh-ed25519 AAAA..."
 # Exits with the agent's status (0 loaded and about to kexec, 65 refused,
 # 69 unavailable, ...); 64 when this machine has no agent here.
+# Everything runs in main, called on the last line: a download cut short
+# runs nothing.
 set -eu
+main() {
 base='$url'
 key='$pub'
 delay='$delay'
@@ -194,7 +210,10 @@ command -v curl >/dev/null || { echo "boot.sh: curl is needed" >&2; exit 69; }
 # A directory where a downloaded program may run.
 $(execdir boot.sh)
 get() { # NAME SHA256 -> \$dir/\$1 (fetched as NAME-\$arch)
-	curl -fsSL --proto =https --tlsv1.2 -o "\$dir/\$1" "\$base/bin/\$1-\$arch" ||
+	# Bounded: a server that sends half and holds the connection ends
+	# the run (below 1 KiB/s for 30 s), it does not hang cloud-init.
+	curl -fsSL --proto =https --tlsv1.2 --connect-timeout 20 --speed-limit 1024 \
+		--speed-time 30 -o "\$dir/\$1" "\$base/bin/\$1-\$arch" ||
 		{ echo "boot.sh: cannot download \$base/bin/\$1-\$arch" >&2; exit 69; }
 	got=\$(sha256sum "\$dir/\$1" | cut -d' ' -f1)
 	[ "\$got" = "\$2" ] ||
@@ -205,7 +224,10 @@ get nixos-kexec "\$agent_sum"
 get kexec "\$kexec_sum"
 rc=0
 "\$dir/nixos-kexec" boot "\$base/\$arch/" -P "\$key" --delay "\$delay" "\$@" || rc=\$?
+[ "\$rc" != 0 ] || keepdir
 exit "\$rc"
+}
+main "\$@"
 SCRIPT
 	chmod 0755 "$tmp/boot.sh"
 	sh -n "$tmp/boot.sh" || die "boot.sh does not parse"

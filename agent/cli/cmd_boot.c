@@ -77,8 +77,8 @@ static const char boot_help[] =
     "\n"
     "examples:\n"
     "  nixos-kexec boot https://example.org/nixos/ -P RWQ...\n"
-    "  curl -fsSL https://example.org/nixos-kexec -o /tmp/nk && chmod +x /tmp/nk &&\n"
-    "    /tmp/nk boot https://example.org/nixos/ -P RWQ... --delay 5\n";
+    "  curl -fsSL https://example.org/nixos-kexec -o /root/nk && chmod +x /root/nk &&\n"
+    "    /root/nk boot https://example.org/nixos/ -P RWQ... --delay 5\n";
 
 static const char check_help[] =
     "usage: nixos-kexec check [SOURCE (-P KEY | -p FILE)...] [--json]\n"
@@ -578,6 +578,8 @@ cmd_boot(int argc, char **argv)
 	if ((rc = preflight_verdict(&pf, &e)) != 0)
 		goto out;
 	info(&p, NULL, "preflight: root, kexec available, no lockdown");
+	/* The splay only once the lock is held and the machine can kexec. */
+	fleet_splay(&fl, &cli.opts);
 	if (!b.exec_set)
 		b.exec = kx_default_exec(&pf);
 	if ((r = calloc(1, sizeof(*r))) == NULL || (mc = calloc(1, sizeof(*mc))) == NULL) {
@@ -700,6 +702,8 @@ check_print(const struct preflight *pf, const char *mem, int json, int rc, const
 		    "\"kexec_file_load\":\"%s\",\"kexec_tools\":", pf->root ? "true" : "false",
 		    cap, kf);
 		progress_json_str(stdout, pf->kexec_tools);
+		fputs(",\"kexec_passed_over\":", stdout);
+		progress_json_str(stdout, pf->kexec_skipped);
 		fputs(",\"kexec_load_fallback\":", stdout);
 		progress_json_str(stdout, fallback);
 		printf(",\"kexec_load_disabled\":\"%s\",\"lockdown\":", dis);
@@ -725,6 +729,10 @@ check_print(const struct preflight *pf, const char *mem, int json, int rc, const
 	printf("CAP_SYS_BOOT:        %s\n", cap);
 	printf("kexec_file_load:     %s\n", kf);
 	printf("kexec-tools:         %s\n", pf->kexec_tools[0] ? pf->kexec_tools : "not found");
+	if (pf->kexec_skipped[0])
+		printf("kexec passed over:   %s (the agent runs only a kexec owned by root "
+		    "or by its own owner, in a directory likewise, writable by no one else)\n",
+		    pf->kexec_skipped);
 	printf("kexec_load fallback: %s\n", fallback);
 	printf("kexec_load_disabled: %s\n", dis);
 	printf("lockdown:            %s\n", pf->lockdown[0] ? pf->lockdown : "unknown (no securityfs)");

@@ -258,6 +258,7 @@ run(int argc, char **argv, int is_fetch)
 	cli.opts.on_manifest_ctx = &mck;
 	if ((rc = fleet_begin(&fl, &cli.fleet, cmd, &cli.opts, &cli.opts.http.ev, &e)) != 0)
 		goto out;
+	fleet_splay(&fl, &cli.opts);
 	if ((rc = fetch_run(&cli.opts, r, &e)) != 0)
 		goto out;
 	fleet_verified(&fl, &r->m);

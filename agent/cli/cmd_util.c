@@ -4,11 +4,15 @@
 
 #include "cmd.h"
 #include "err.h"
+#include "url.h"
 
 int
 cmd_die(int code, const char *msg)
 {
-	fprintf(stderr, "nixos-kexec: %s\n", msg);
+	char r[NK_ERR_MAX + 256];
+
+	url_redact(msg, r, sizeof(r));
+	fprintf(stderr, "nixos-kexec: %s\n", r);
 	return nk_exit_code(code);
 }
 

@@ -307,10 +307,19 @@ read_config(struct fetch_cli *cli, const struct cmdline *cl, int *have, struct n
 		return 0;
 	if (path == NULL) {
 		path = getenv(CONFIG_PATH_ENV);
-		if (path == NULL || path[0] == '\0')
+		/* Only the built-in default may be absent: a named file (the
+		 * environment's, like --config's) that is missing is a typo
+		 * that would silently drop min-version or state-dir. */
+		if (path != NULL && path[0] != '\0') {
+			if (stat(path, &st) != 0 && errno == ENOENT)
+				return nk_fail(e, NK_E_USAGE, "config file %s (from $%s) does not "
+				    "exist; unset it for the default %s", path, CONFIG_PATH_ENV,
+				    CONFIG_DEFAULT_PATH);
+		} else {
 			path = CONFIG_DEFAULT_PATH;
-		if (stat(path, &st) != 0 && errno == ENOENT)
-			return 0;
+			if (stat(path, &st) != 0 && errno == ENOENT)
+				return 0;
+		}
 	}
 	snprintf(cli->config_path, sizeof(cli->config_path), "%s", path);
 	if ((rc = fileio_read_public(path, CONFIG_MAX_BYTES, &buf, &len, e)) != 0)

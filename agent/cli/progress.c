@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "url.h"
 
 #define PROGRESS_BAR_WIDTH 24
 #define PROGRESS_PLAIN_INTERVAL_S 5.0
@@ -182,16 +183,27 @@ void
 progress_event(void *ctx, const struct event *ev)
 {
 	struct progress *p = ctx;
+	struct event r = *ev;
+	char url[URL_MAX_BYTES + 16], msg[NK_ERR_MAX + 256];
 
+	/* Events reach logs others read (cloud-init, journald): URLs and
+	 * messages without credentials. */
+	if (ev->url != NULL)
+		r.url = (url_redact(ev->url, url, sizeof(url)), url);
+	if (ev->msg != NULL)
+		r.msg = (url_redact(ev->msg, msg, sizeof(msg)), msg);
 	if (p->mode == PROGRESS_JSON)
-		json_event(p, ev);
+		json_event(p, &r);
 	else
-		human_event(p, ev);
+		human_event(p, &r);
 }
 
 void
-progress_result(struct progress *p, int code, int exit_status, const char *msg)
+progress_result(struct progress *p, int code, int exit_status, const char *text)
 {
+	char msg[NK_ERR_MAX + 256];
+
+	url_redact(text, msg, sizeof(msg));
 	if (p->mode == PROGRESS_JSON) {
 		fprintf(p->out, "{\"event\":\"result\",\"status\":\"%s\",\"exit\":%d,\"code\":\"%s\","
 		    "\"message\":", code == 0 ? "ok" : "error", exit_status, nk_code_name(code));

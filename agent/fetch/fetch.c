@@ -358,21 +358,23 @@ get_artifacts(const struct fetch_opts *o, const struct source *srcs, size_t firs
 	const struct manifest_artifact *a[3] = { &r->m.kernel, &r->m.initrd, &r->m.store };
 	struct stage_file *out[3] = { &r->kernel, &r->initrd, &r->store };
 	size_t i, j, at, n = r->m.has_store && !o->skip_store ? 3 : 2;
-	int rc = 0, all_tried;
+	int rc = 0, all_tried, https_done;
 
 	for (i = 0; i < n; i++) {
+		https_done = 0;
 		for (j = 0; j < o->nsources; j++) {
 			at = (first + j) % o->nsources;
+			/* The parallel path moved its ranges through every https
+			 * source already; a local mirror it never used is next. */
+			if (https_done && srcs[at].kind == SOURCE_HTTPS)
+				continue;
 			if (j > 0)
 				emit_mirror(o, srcs[at].base, e->msg);
 			if ((rc = get_artifact(o, srcs, at, a[i], i == 1 ? tail : NULL,
 			    i == 1 ? tail_len : 0, out[i], &all_tried, e)) == 0)
 				break;
-			/* The parallel path moved its ranges through every source
-			 * already; after a wrong hash (from any mix of them) it
-			 * comes back here and starts with the next source. */
 			if (all_tried)
-				break;
+				https_done = 1;
 		}
 		if (rc != 0)
 			return rc;

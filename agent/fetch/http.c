@@ -166,6 +166,86 @@ on_body(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Where each libcurl failure comes from, decided once for every CURLcode
+ * (issue 19.8): the command line (64), this machine (70, 74) or the
+ * server and the network between (69, or 65 for a body over the
+ * manifest's size). Codes of protocols the agent never speaks (FTP,
+ * LDAP, TFTP, SSH, RTSP...) cannot come from an https transfer: internal.
+ * Only the codes listed are not this machine's. */
+static const struct {
+	CURLcode cc;
+	int code;       /* NK_E_* */
+	int transient;  /* worth another attempt */
+} curl_origin[] = {
+	/* the command line: the SOURCE, --cacert */
+	{ CURLE_URL_MALFORMAT, NK_E_SOURCE, 0 },
+	{ CURLE_SSL_CACERT_BADFILE, NK_E_USAGE, 0 },
+	/* the server, or the network on the way to it */
+	{ CURLE_UNSUPPORTED_PROTOCOL, NK_E_HTTP, 0 },
+	{ CURLE_COULDNT_RESOLVE_PROXY, NK_E_NET, 1 },
+	{ CURLE_COULDNT_RESOLVE_HOST, NK_E_NET, 1 },
+	{ CURLE_COULDNT_CONNECT, NK_E_NET, 1 },
+	{ CURLE_WEIRD_SERVER_REPLY, NK_E_HTTP, 0 },
+	{ CURLE_HTTP2, NK_E_NET, 1 },
+	{ CURLE_PARTIAL_FILE, NK_E_NET, 1 },
+	{ CURLE_HTTP_RETURNED_ERROR, NK_E_HTTP, 0 },
+	{ CURLE_OPERATION_TIMEDOUT, NK_E_NET, 1 },
+	{ CURLE_RANGE_ERROR, NK_E_HTTP, 0 },
+	{ CURLE_SSL_CONNECT_ERROR, NK_E_TLS, 1 },
+	{ CURLE_BAD_DOWNLOAD_RESUME, NK_E_HTTP, 0 },
+	{ CURLE_TOO_MANY_REDIRECTS, NK_E_REDIRECT, 0 },
+	{ CURLE_GOT_NOTHING, NK_E_NET, 1 },
+	{ CURLE_SEND_ERROR, NK_E_NET, 1 },
+	{ CURLE_RECV_ERROR, NK_E_NET, 1 },
+	{ CURLE_PEER_FAILED_VERIFICATION, NK_E_TLS, 0 },
+	{ CURLE_BAD_CONTENT_ENCODING, NK_E_HTTP, 0 },
+	{ CURLE_FILESIZE_EXCEEDED, NK_E_SIZE, 0 },
+	{ CURLE_USE_SSL_FAILED, NK_E_TLS, 0 },
+	{ CURLE_LOGIN_DENIED, NK_E_HTTP, 0 },
+	{ CURLE_SSL_SHUTDOWN_FAILED, NK_E_TLS, 0 },
+	{ CURLE_AGAIN, NK_E_NET, 1 },
+	{ CURLE_SSL_ISSUER_ERROR, NK_E_TLS, 0 },
+	{ CURLE_NO_CONNECTION_AVAILABLE, NK_E_NET, 1 },
+	{ CURLE_SSL_PINNEDPUBKEYNOTMATCH, NK_E_TLS, 0 },
+	{ CURLE_SSL_INVALIDCERTSTATUS, NK_E_TLS, 0 },
+	{ CURLE_HTTP2_STREAM, NK_E_NET, 1 },
+	{ CURLE_HTTP3, NK_E_NET, 1 },
+	{ CURLE_QUIC_CONNECT_ERROR, NK_E_NET, 1 },
+	{ CURLE_PROXY, NK_E_NET, 1 },
+	{ CURLE_SSL_CLIENTCERT, NK_E_TLS, 0 },
+#if LIBCURL_VERSION_NUM >= 0x080600
+	{ CURLE_TOO_LARGE, NK_E_HTTP, 0 },
+#endif
+	/* this machine: the disk (74); everything else, memory and libcurl's
+	 * own state, is internal (70) */
+	{ CURLE_WRITE_ERROR, NK_E_IO, 0 },
+};
+
+int
+http_curl_origin(int curl_code, int *transient)
+{
+	size_t i;
+
+	*transient = 0;
+	for (i = 0; i < sizeof(curl_origin) / sizeof(curl_origin[0]); i++)
+		if ((int)curl_origin[i].cc == curl_code) {
+			*transient = curl_origin[i].transient;
+			return curl_origin[i].code;
+		}
+	return NK_E_INTERNAL;
+}
+
+/* libcurl says "out of memory" when a response header outgrows its
+ * 100 KiB buffer (a header line that never ends), and 7.88 leaves its
+ * error text empty then: after the handshake, that is the server's doing
+ * (memory running out exactly there is the unlikely reading). */
+static int
+header_too_large(const struct http_failure *f, const char *d)
+{
+	return (CURLcode)f->curl_code == CURLE_OUT_OF_MEMORY &&
+	    (f->tls_done || strstr(d, "header") != NULL);
+}
+
 int
 http_classify(const struct http_failure *f, int *transient, struct nk_err *e)
 {
@@ -173,120 +253,103 @@ http_classify(const struct http_failure *f, int *transient, struct nk_err *e)
 	    curl_easy_strerror((CURLcode)f->curl_code);
 	const char *peer = f->peer != NULL && f->peer[0] ? f->peer : "the server";
 	long code = f->status;
+	int origin = http_curl_origin(f->curl_code, transient);
 
-	*transient = 0;
-	if (f->deadline_passed)
+	if (f->deadline_passed) {
+		*transient = 0;
 		return nk_fail(e, NK_E_NET, "gave up: the run took longer than its --timeout "
 		    "%ld s (raise it for a slow link)", f->timeout_s);
+	}
+	if (header_too_large(f, d)) {
+		*transient = 0;
+		return nk_fail(e, NK_E_HTTP, "%s sent a response header larger than libcurl "
+		    "accepts (100 KiB: a header line that never ends); refused", peer);
+	}
 	switch ((CURLcode)f->curl_code) {
 	case CURLE_HTTP_RETURNED_ERROR:
 		if (code == 404 || code == 410)
 			return nk_fail(e, NK_E_MISSING, "HTTP %ld: not on the server", code);
 		*transient = code == 408 || code == 429 || code >= 500;
-		return nk_fail(e, NK_E_HTTP, "HTTP %ld from server", code);
+		return nk_fail(e, origin, "HTTP %ld from server", code);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		if (f->location != NULL && f->location[0] != '\0' &&
 		    strncasecmp(f->location, "https://", 8) != 0)
 			return nk_fail(e, NK_E_REDIRECT, "redirect to %s refused: only https is "
 			    "followed", f->location);
 		if (strstr(d, "HTTP/0.9") != NULL)
-			return nk_fail(e, NK_E_HTTP, "%s sent bytes with no HTTP status line (an "
+			return nk_fail(e, origin, "%s sent bytes with no HTTP status line (an "
 			    "HTTP/0.9 reply, or no web server at that port); refused", peer);
-		return nk_fail(e, NK_E_HTTP, "unsupported protocol: %s", d);
+		return nk_fail(e, origin, "unsupported protocol: %s", d);
 	case CURLE_WEIRD_SERVER_REPLY:
-		return nk_fail(e, NK_E_HTTP, "%s's reply is not valid HTTP (%s)", peer, d);
+		return nk_fail(e, origin, "%s's reply is not valid HTTP (%s)", peer, d);
 	case CURLE_TOO_MANY_REDIRECTS:
-		return nk_fail(e, NK_E_REDIRECT, "more than %ld redirects", HTTP_MAX_REDIRECTS);
+		return nk_fail(e, origin, "more than %ld redirects", HTTP_MAX_REDIRECTS);
 	case CURLE_URL_MALFORMAT:
-		return nk_fail(e, NK_E_SOURCE, "malformed URL (%s)", d);
+		/* After a redirect, the URL is the server's Location, not ours. */
+		if ((f->location != NULL && f->location[0] != '\0') ||
+		    (code >= 300 && code < 400))
+			return nk_fail(e, NK_E_REDIRECT, "%s redirected (HTTP %ld) to a Location "
+			    "that is not a valid URL (%s); refused", peer, code, d);
+		return nk_fail(e, origin, "malformed URL (%s)", d);
 	case CURLE_PEER_FAILED_VERIFICATION:
-		return nk_fail(e, NK_E_TLS, "TLS: server certificate not trusted (%s); "
+		return nk_fail(e, origin, "TLS: server certificate not trusted (%s); "
 		    "pass --cacert if the server uses a private CA", d);
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		return nk_fail(e, NK_E_TLS, "TLS: server public key does not match --pin");
+		return nk_fail(e, origin, "TLS: server public key does not match --pin");
 	case CURLE_SSL_CACERT_BADFILE:
-		return nk_fail(e, NK_E_TLS, "TLS: the CA certificates cannot be used (%s)", d);
+		return nk_fail(e, origin, "TLS: the CA certificates given (--cacert, or the "
+		    "system's store) cannot be used (%s)", d);
 	case CURLE_SSL_CONNECT_ERROR:
-		*transient = 1;
-		return nk_fail(e, NK_E_TLS, "TLS handshake with %s failed: %s", peer, d);
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_CLIENTCERT:
-		return nk_fail(e, NK_E_TLS, "TLS: %s", d);
+		return nk_fail(e, origin, "TLS handshake with %s failed: %s", peer, d);
 	case CURLE_OPERATION_TIMEDOUT:
-		*transient = 1;
 		/* libcurl stamps the connect time only once TLS is up too; its
 		 * words tell a handshake that never finished. */
 		if (!f->tls_done && (f->connected || strstr(d, "SSL connection") != NULL))
-			return nk_fail(e, NK_E_NET, "the TLS handshake with %s did not complete "
+			return nk_fail(e, origin, "the TLS handshake with %s did not complete "
 			    "within %ld s: the server took the connection but does not answer "
 			    "it", peer, f->connect_limit_s);
 		if (!f->tls_done)
-			return nk_fail(e, NK_E_NET, "no connection to %s within %ld s (%s)", peer,
+			return nk_fail(e, origin, "no connection to %s within %ld s (%s)", peer,
 			    f->connect_limit_s, d);
-		return nk_fail(e, NK_E_NET, "stalled: below %ld bytes/s for %ld s "
+		return nk_fail(e, origin, "stalled: below %ld bytes/s for %ld s "
 		    "(--stall-timeout)", HTTP_STALL_BPS, f->stall_s);
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "cannot resolve the proxy's name (https_proxy): %s", d);
+		return nk_fail(e, origin, "cannot resolve the proxy's name (https_proxy): %s", d);
 	case CURLE_COULDNT_RESOLVE_HOST:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "cannot resolve the server's name (%s): check DNS on "
+		return nk_fail(e, origin, "cannot resolve the server's name (%s): check DNS on "
 		    "this machine", d);
 	case CURLE_COULDNT_CONNECT:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "cannot connect: %s", d);
+		return nk_fail(e, origin, "cannot connect: %s", d);
 	case CURLE_PROXY:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "the proxy failed or refused: %s", d);
+		return nk_fail(e, origin, "the proxy failed or refused: %s", d);
 	case CURLE_SEND_ERROR:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "connection broken while sending: %s", d);
+		return nk_fail(e, origin, "connection broken while sending: %s", d);
 	case CURLE_RECV_ERROR:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "connection broken while receiving: %s", d);
+		return nk_fail(e, origin, "connection broken while receiving: %s", d);
 	case CURLE_PARTIAL_FILE:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "the response ended early: %s", d);
+		return nk_fail(e, origin, "the response ended early: %s", d);
 	case CURLE_GOT_NOTHING:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "%s closed the connection without answering", peer);
+		return nk_fail(e, origin, "%s closed the connection without answering", peer);
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
 	case CURLE_HTTP3:
 	case CURLE_QUIC_CONNECT_ERROR:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "HTTP/2 or HTTP/3 error: %s", d);
-	case CURLE_AGAIN:
-	case CURLE_UNRECOVERABLE_POLL:
-		*transient = 1;
-		return nk_fail(e, NK_E_NET, "socket error: %s", d);
+		return nk_fail(e, origin, "HTTP/2 or HTTP/3 error: %s", d);
 	case CURLE_BAD_CONTENT_ENCODING:
-		return nk_fail(e, NK_E_HTTP, "the server's Content-Encoding cannot be decoded: %s", d);
+		return nk_fail(e, origin, "the server's Content-Encoding cannot be decoded: %s", d);
 	case CURLE_RANGE_ERROR:
-		return nk_fail(e, NK_E_HTTP, "the server refused the byte range asked for: %s", d);
+		return nk_fail(e, origin, "the server refused the byte range asked for: %s", d);
 	case CURLE_FILESIZE_EXCEEDED:
-		return nk_fail(e, NK_E_SIZE, "larger than allowed: %s", d);
+		return nk_fail(e, origin, "larger than allowed: %s", d);
 	case CURLE_WRITE_ERROR:
-		return nk_fail(e, NK_E_IO, "storing the received bytes failed: %s", d);
+		return nk_fail(e, origin, "storing the received bytes failed: %s", d);
 	case CURLE_OUT_OF_MEMORY:
 		return nk_fail(e, NK_E_NOMEM, "libcurl: out of memory");
-	case CURLE_FAILED_INIT:
-	case CURLE_NOT_BUILT_IN:
-	case CURLE_UNKNOWN_OPTION:
-	case CURLE_BAD_FUNCTION_ARGUMENT:
-	case CURLE_READ_ERROR:
-	case CURLE_ABORTED_BY_CALLBACK:
-		return nk_fail(e, NK_E_INTERNAL, "libcurl: %s", d);
 	default:
-		return nk_fail(e, NK_E_NET, "libcurl error %d: %s", f->curl_code, d);
+		if (origin == NK_E_INTERNAL)
+			return nk_fail(e, origin, "libcurl on this machine: %s (error %d)", d,
+			    f->curl_code);
+		return nk_fail(e, origin, "%s: %s (libcurl error %d)", peer, d, f->curl_code);
 	}
 }
 

@@ -154,4 +154,11 @@ int http_get(const struct http_opts *o, const char *url, struct sink *k, struct 
  * Pure: everything it needs is in f. */
 int http_classify(const struct http_failure *f, int *transient, struct nk_err *e);
 
+/* Where a CURLcode comes from, as the NK_E_* code http_classify gives
+ * it (before its finer cases: a 404, a refused redirect, a header that
+ * never ends): NK_E_SOURCE/NK_E_USAGE for the command line, NK_E_IO or
+ * NK_E_INTERNAL for this machine, a 69 or 65 class for the server. Sets
+ * *transient when another attempt may succeed. */
+int http_curl_origin(int curl_code, int *transient);
+
 #endif

@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 
+#include "http.h"
+
 static void
 info(const struct fleet *f, const char *file, const char *msg)
 {
@@ -65,13 +67,26 @@ open_state(struct fleet *f, const struct fleet_opts *o, struct nk_err *e)
 	return 0;
 }
 
+/* A report is bounded on its own (REPORT_TIMEOUT_S) and is not the
+ * run's: the --timeout deadline moves by the time it took. */
+static void
+send(struct fleet *f, struct report_msg *m)
+{
+	double t0 = http_now();
+
+	if (f->report.url[0] == '\0')
+		return;
+	report_send(&f->report, m);
+	if (f->deadline != NULL && *f->deadline > 0)
+		*f->deadline += http_now() - t0;
+}
+
 int
 fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
     struct fetch_opts *fo, const struct event_sink *ev, struct nk_err *e)
 {
 	struct report_ident id = { .command = command };
 	struct report_msg m = { .event = "start" };
-	char msg[128];
 	int rc;
 
 	memset(f, 0, sizeof(*f));
@@ -86,19 +101,29 @@ fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
 	report_init(&f->report, o->report, fo->http.cacert, &id, &f->ev);
 	if ((rc = open_state(f, o, e)) != 0)
 		return rc;
-	if (o->splay_s > 0) {
+	f->splay_max = o->splay_s;
+	if (o->splay_s > 0)
 		f->splay_waited = fleet_splay_pick(o->splay_s);
-		snprintf(msg, sizeof(msg), "waiting %" PRIu64 " s before the first request "
-		    "(random, at most %" PRIu64 ")", f->splay_waited, o->splay_s);
-		info(f, "splay", msg);
-		sleep_s(f->splay_waited);
-		if (fo->http.deadline > 0)
-			fo->http.deadline += (double)f->splay_waited;
-	}
 	m.source = f->source;
 	m.splay_s = f->splay_waited;
-	report_send(&f->report, &m);
+	f->deadline = &fo->http.deadline;
+	send(f, &m);
 	return 0;
+}
+
+void
+fleet_splay(struct fleet *f, struct fetch_opts *fo)
+{
+	char msg[128];
+
+	if (f->splay_max == 0)
+		return;
+	snprintf(msg, sizeof(msg), "waiting %" PRIu64 " s before the first request "
+	    "(random, at most %" PRIu64 ")", f->splay_waited, f->splay_max);
+	info(f, "splay", msg);
+	sleep_s(f->splay_waited);
+	if (fo->http.deadline > 0)
+		fo->http.deadline += (double)f->splay_waited;
 }
 
 const char *
@@ -164,7 +189,7 @@ fleet_report(struct fleet *f, struct report_msg *m)
 	}
 	if (m->time == 0)
 		m->time = (uint64_t)time(NULL);
-	report_send(&f->report, m);
+	send(f, m);
 	if (strcmp(m->event, "executing") == 0)
 		write_last(f, m);
 }

@@ -4,7 +4,9 @@
  * a collector (--report), and the last result written for later. The
  * command layer calls, in order:
  *
- *   fleet_begin           state opened, splay waited, 'start' reported
+ *   fleet_begin           state opened, splay picked, 'start' reported
+ *   fleet_splay           the splay waited: after boot's lock and preflight,
+ *                         so a machine that cannot kexec says so at once
  *   fleet_check_manifest  from the fetch's on_manifest: the state's floor
  *   fleet_verified        every byte verified: floor raised, 'verified'
  *   fleet_report          boot's 'loaded' and 'executing'
@@ -54,6 +56,8 @@ struct fleet {
 	struct report report;
 	const char *source;
 	uint64_t splay_waited;
+	uint64_t splay_max;
+	double *deadline;       /* the run's --timeout deadline (fetch_opts) */
 	int verified;
 	char name[MANIFEST_NAME_MAX_BYTES + 1];
 	uint64_t version;
@@ -66,6 +70,10 @@ struct fleet {
  * fleet_end whatever happens next. */
 int fleet_begin(struct fleet *f, const struct fleet_opts *o, const char *command,
     struct fetch_opts *fo, const struct event_sink *ev, struct nk_err *e);
+
+/* Waits the splay fleet_begin picked (nothing without --splay) and moves
+ * fo's --timeout deadline by as much: the wait is not the transfer's. */
+void fleet_splay(struct fleet *f, struct fetch_opts *fo);
 
 /* The nonce of this run (32 hex digits): the handoff's boot nonce too. */
 const char *fleet_nonce(const struct fleet *f);

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "json.h"
+#include "url.h"
 #include "version.h"
 
 int
@@ -40,12 +41,16 @@ put(char *out, size_t cap, size_t *n, const char *fmt, ...)
 	*n += k > 0 ? (size_t)k : 0;
 }
 
-/* ,"key":"escaped value" (nothing when v is NULL). */
+/* ,"key":"escaped value" (nothing when v is NULL), URLs in it redacted:
+ * the report and last-result.json both leave the process. */
 static void
-put_str(char *out, size_t cap, size_t *n, const char *key, const char *v)
+put_str(char *out, size_t cap, size_t *n, const char *key, const char *text)
 {
-	if (v == NULL)
+	char v[REPORT_BODY_MAX_BYTES];
+
+	if (text == NULL)
 		return;
+	url_redact(text, v, sizeof(v));
 	put(out, cap, n, ",\"%s\":", key);
 	*n += json_str(out + (*n < cap ? *n : cap), *n < cap ? cap - *n : 0, v);
 }

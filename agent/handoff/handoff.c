@@ -840,14 +840,19 @@ collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 	char bundle[HANDOFF_BOOTJSON_MAX_BYTES / 8 + 64];
 	char source[HANDOFF_BOOTJSON_MAX_BYTES / 4], report[HANDOFF_BOOTJSON_MAX_BYTES / 4];
 	char host[URL_HOST_MAX_BYTES + 1], hostj[2 * URL_HOST_MAX_BYTES + 3], port[8], iso[32];
+	char src[HANDOFF_BOOTJSON_MAX_BYTES / 4];
 	char store[MANIFEST_FILE_MAX_BYTES + SHA256_HEX_BYTES + 160];
 	unsigned p;
 	struct tm tm;
 	time_t t = (time_t)h->time;
 	size_t n;
 
+	/* The source without credentials (the new system posts boot.json on);
+	 * the report URL as given: the new system reports with it. */
+	if (o->source != NULL)
+		url_redact(o->source, src, sizeof(src));
 	if (json_str(name, sizeof(name), o->bundle_name) >= sizeof(name) ||
-	    json_str(source, sizeof(source), o->source) >= sizeof(source) ||
+	    json_str(source, sizeof(source), o->source ? src : NULL) >= sizeof(source) ||
 	    json_str(report, sizeof(report), o->report) >= sizeof(report))
 		return nk_fail(e, NK_E_USAGE, "handoff: bundle name, source or report URL too "
 		    "long for boot.json");

@@ -2,7 +2,9 @@
 #include "kx.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -207,8 +209,9 @@ load_with_tools(const struct kx_image *img, const struct preflight *p, int file_
 
 		rc = kx_explain(file_err, p, img, e);
 		if (st < 0)
-			return nk_fail(e, rc, "%s; the fallback %s: %s", e->msg, p->kexec_tools,
-			    strerror(run_err));
+			return nk_fail(e, rc, "%s; the fallback %s: %s%s", e->msg, p->kexec_tools,
+			    strerror(run_err), run_err == EACCES ? " (it no longer passes the "
+			    "ownership check: see 'nixos-kexec check')" : "");
 		return nk_fail(e, rc, "%s; the fallback '%s -l' (kexec_load) failed too "
 		    "(exit %d)", e->msg, p->kexec_tools, st);
 	}
@@ -277,17 +280,18 @@ static int
 exec_systemd(struct nk_err *e)
 {
 	const char *paths[] = KX_SYSTEMCTL_PATHS;
-	char *argv[] = { NULL, "kexec", NULL };
+	char real[PATH_MAX], *argv[] = { real, "kexec", NULL };
 	size_t i;
 	int st;
 
+	/* Resolved first: sys_run runs no symbolic link (NixOS's systemctl
+	 * is one into the store). */
 	for (i = 0; paths[i] != NULL; i++)
-		if (access(paths[i], X_OK) == 0)
+		if (access(paths[i], X_OK) == 0 && realpath(paths[i], real) != NULL)
 			break;
 	if (paths[i] == NULL)
 		return nk_fail(e, NK_E_KERNEL, "--exec systemd: systemctl not found; "
 		    "use --exec direct");
-	argv[0] = (char *)paths[i];
 	st = sys_run(argv, NULL);
 	if (st != 0)
 		return nk_fail(e, NK_E_KERNEL, "systemctl kexec failed (exit %d); the image "

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -152,31 +153,123 @@ read_virt(const char *root, struct preflight *p)
 		snprintf(p->virt, sizeof(p->virt), "hypervisor");
 }
 
-void
-preflight_find_kexec(const char *exe_dir, char *out, size_t cap)
+/* Appends "PATH: why" to the passed-over list (bounded, "; "-separated). */
+static void
+passed_over(char *list, size_t cap, const char *path, const char *why)
 {
-	char path[4096], *save = NULL, *dir;
-	const char *env = getenv("PATH");
+	size_t n = strlen(list);
 
+	if (n + 1 < cap)
+		snprintf(list + n, cap - n, "%s%s: %s", n ? "; " : "", path, why);
+}
+
+/* Owned by root or by owner, and writable by nobody else. */
+static const char *
+untrusted(const struct stat *st, unsigned owner, int dir)
+{
+	if (st->st_uid != 0 && st->st_uid != owner)
+		return dir ? "its directory is owned by another user" :
+		    "owned by another user";
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return dir ? "its directory is writable by others" :
+		    "writable by others";
+	return NULL;
+}
+
+int
+preflight_kexec_open(const char *path, unsigned owner, char *why, size_t cap)
+{
+	char dir[PATH_MAX];
+	const char *base = strrchr(path, '/'), *bad;
+	struct stat st;
+	int dfd = -1, fd = -1;
+
+	snprintf(why, cap, "not found");
+	if (path[0] != '/' || base == NULL || base[1] == '\0' ||
+	    (size_t)(base - path) >= sizeof(dir)) {
+		snprintf(why, cap, "not an absolute path");
+		return -1;
+	}
+	memcpy(dir, path, (size_t)(base - path));
+	dir[base - path] = '\0';
+	dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		goto out;
+	if (fstat(dfd, &st) != 0 || (bad = untrusted(&st, owner, 1)) != NULL) {
+		snprintf(why, cap, "%s", bad ? bad : strerror(errno));
+		goto out;
+	}
+	fd = openat(dfd, base + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			snprintf(why, cap, "%s", strerror(errno));
+		goto out;
+	}
+	bad = fstat(fd, &st) != 0 ? strerror(errno) : S_ISLNK(st.st_mode) ?
+	    "a symbolic link (not followed)" : !S_ISREG(st.st_mode) ? "not a regular file" :
+	    !(st.st_mode & S_IXUSR) ? "not executable" : untrusted(&st, owner, 0);
+	if (bad != NULL) {
+		snprintf(why, cap, "%s", bad);
+		close(fd);
+		fd = -1;
+	}
+out:
+	if (dfd >= 0)
+		close(dfd);
+	return fd;
+}
+
+/* Takes path when it passes preflight_kexec_open; else notes why (a
+ * missing file is not worth a note). */
+static int
+try_kexec(const char *path, unsigned owner, char *out, size_t cap, char *skipped,
+    size_t skipped_cap)
+{
+	char why[128];
+	int fd = preflight_kexec_open(path, owner, why, sizeof(why));
+
+	if (fd >= 0) {
+		close(fd);
+		snprintf(out, cap, "%s", path);
+		return 1;
+	}
+	if (strcmp(why, "not found") != 0)
+		passed_over(skipped, skipped_cap, path, why);
+	return 0;
+}
+
+void
+preflight_find_kexec(const char *exe_dir, unsigned owner, char *out, size_t cap,
+    char *skipped, size_t skipped_cap)
+{
+	char path[4096], cand[PATH_MAX], real[PATH_MAX], *save = NULL, *dir;
+	const char *env = getenv("PATH");
 	struct utsname u;
 
 	out[0] = '\0';
+	skipped[0] = '\0';
 	if (exe_dir != NULL) {
-		snprintf(out, cap, "%s/kexec", exe_dir);
-		if (access(out, X_OK) == 0)
+		snprintf(cand, sizeof(cand), "%s/kexec", exe_dir);
+		if (try_kexec(cand, owner, out, cap, skipped, skipped_cap))
 			return;
 		/* The release layout's name: bin/kexec-<uname -m> beside
 		 * bin/nixos-kexec-<uname -m>. */
 		if (uname(&u) == 0) {
-			snprintf(out, cap, "%s/kexec-%s", exe_dir, u.machine);
-			if (access(out, X_OK) == 0)
+			snprintf(cand, sizeof(cand), "%s/kexec-%s", exe_dir, u.machine);
+			if (try_kexec(cand, owner, out, cap, skipped, skipped_cap))
 				return;
 		}
 	}
 	snprintf(path, sizeof(path), "%s", env ? env : "/usr/sbin:/usr/bin:/sbin:/bin");
 	for (dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		snprintf(out, cap, "%s/kexec", dir);
-		if (dir[0] == '/' && access(out, X_OK) == 0)
+		if (dir[0] != '/')
+			continue;
+		snprintf(cand, sizeof(cand), "%s/kexec", dir);
+		/* PATH entries are often symlinks (/run/current-system/sw/bin,
+		 * /sbin -> usr/sbin): the rule applies to the file they name. */
+		if (realpath(cand, real) == NULL)
+			continue;
+		if (try_kexec(real, owner, out, cap, skipped, skipped_cap))
 			return;
 	}
 	out[0] = '\0';
@@ -206,7 +299,8 @@ preflight_gather(const char *root, struct preflight *p)
 	read_caps(root, p);
 	p->kexec_file = probe_kexec_file();
 	sys_exe_dir(dir, sizeof(dir));
-	preflight_find_kexec(dir[0] ? dir : NULL, p->kexec_tools, sizeof(p->kexec_tools));
+	preflight_find_kexec(dir[0] ? dir : NULL, sys_exe_owner(), p->kexec_tools,
+	    sizeof(p->kexec_tools), p->kexec_skipped, sizeof(p->kexec_skipped));
 	p->load_disabled = read_bool(root, "/proc/sys/kernel/kexec_load_disabled");
 	p->kexec_loaded = read_bool(root, "/sys/kernel/kexec_loaded");
 	read_lockdown(root, p);

@@ -22,6 +22,7 @@ struct preflight {
 	enum tri cap_sys_boot;   /* CapEff bit 22 */
 	enum tri kexec_file;     /* kexec_file_load exists */
 	char kexec_tools[PATH_MAX]; /* kexec-tools' kexec, or "" */
+	char kexec_skipped[1024];   /* "PATH: why; ..." candidates passed over */
 	enum tri load_disabled;  /* kernel.kexec_load_disabled */
 	char lockdown[32];       /* "none", "integrity", "confidentiality", "" unknown */
 	enum tri secure_boot;    /* EFI SecureBoot variable */
@@ -77,7 +78,17 @@ int preflight_memory(const struct preflight *p, enum preflight_stage want, uint6
 /* Reads a small text file under root into buf (trimmed); -1 on failure. */
 int preflight_read(const char *root, const char *path, char *buf, size_t cap);
 
-/* Finds kexec-tools' kexec next to exe_dir, then on PATH; "" if none. */
-void preflight_find_kexec(const char *exe_dir, char *out, size_t cap);
+/* Finds kexec-tools' kexec next to exe_dir, then on PATH (each PATH entry
+ * resolved first); "" if none. Only a candidate preflight_kexec_open
+ * accepts is taken; the others, with why, go to skipped ("PATH: why; ..."). */
+void preflight_find_kexec(const char *exe_dir, unsigned owner, char *out, size_t cap,
+    char *skipped, size_t skipped_cap);
+
+/* What the agent executes: opens the absolute path with O_PATH|O_NOFOLLOW
+ * and returns the descriptor (O_CLOEXEC) to run with fexecve, when the
+ * file is a regular executable and both it and its directory are owned by
+ * root or owner (the agent's own owner) and writable by no one else
+ * (group or other). -1 otherwise, with why ("not found" when absent). */
+int preflight_kexec_open(const char *path, unsigned owner, char *why, size_t cap);
 
 #endif

@@ -1,11 +1,14 @@
 /* sys: thin system call wrappers (replaced in unit tests). */
 #include "sys.h"
 
+#include "preflight.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/reboot.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,22 +65,43 @@ sys_geteuid(void)
 	return (unsigned)geteuid();
 }
 
+unsigned
+sys_exe_owner(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/exe", &st) == 0 ? (unsigned)st.st_uid : 0;
+}
+
 int
 sys_run(char *const argv[], const int keep_fds[2])
 {
+	char why[128];
 	pid_t pid;
-	int st, i;
+	int st, i, fd;
 
-	pid = fork();
-	if (pid < 0)
+	/* The file that runs is the one just checked: the descriptor, not
+	 * the path, goes to fexecve. */
+	fd = preflight_kexec_open(argv[0], sys_exe_owner(), why, sizeof(why));
+	if (fd < 0) {
+		errno = strcmp(why, "not found") == 0 ? ENOENT : EACCES;
 		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		close(fd);
+		return -1;
+	}
 	if (pid == 0) {
 		for (i = 0; i < 2; i++)
 			if (keep_fds != NULL && keep_fds[i] >= 0)
 				fcntl(keep_fds[i], F_SETFD, 0);
-		execv(argv[0], argv);
+		/* Open across exec only so that a #! interpreter can read it. */
+		fcntl(fd, F_SETFD, 0);
+		fexecve(fd, argv, environ);
 		_exit(127);
 	}
+	close(fd);
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -1;

@@ -13,12 +13,16 @@ long sys_kexec_file_load(int kernel_fd, int initrd_fd, unsigned long cmdline_len
 int sys_reboot_kexec(void);
 /* sync(2). */
 void sys_sync(void);
-/* Runs argv (argv[0] a path) with keep_fds left open across exec (-1 ends
- * early), waits, returns its exit status, or -1 with errno when it could
- * not be started. */
+/* Runs argv (argv[0] an absolute path) with keep_fds left open across
+ * exec (-1 ends early), waits, returns its exit status, or -1 with errno
+ * when it could not be started. argv[0] runs only when
+ * preflight_kexec_open accepts it (EACCES otherwise), with fexecve on
+ * that descriptor. */
 int sys_run(char *const argv[], const int keep_fds[2]);
 /* The directory holding this program (/proc/self/exe), "" if unknown. */
 void sys_exe_dir(char *out, size_t cap);
+/* The owner of this program's file (/proc/self/exe), 0 if unknown. */
+unsigned sys_exe_owner(void);
 /* The prefix under which preflight and kx read /proc and /sys: "" here;
  * the integration tests' build of the agent (tests/integration/sys_fake.c)
  * points it at a fixture tree. */

@@ -2,19 +2,21 @@
  * extraction. An accepted URL has no byte outside the URL characters
  * (nothing that could leave a JSON string or a shell word), starts with
  * https://, and has a host; a host never exceeds its buffer and a port is
- * 1-65535. abort() on any broken promise. Built by tests/fuzz/run.sh. */
+ * 1-65535; url_redact stays in its buffer, terminated, and is idempotent.
+ * abort() on any broken promise. Built by tests/fuzz/run.sh. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../../common/url.c"
+#include "url.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char s[URL_MAX_BYTES + 64], host[URL_HOST_MAX_BYTES + 1], small[5];
+	char r1[URL_MAX_BYTES + 64], r2[URL_MAX_BYTES + 64], tiny[9];
 	struct nk_err e;
 	unsigned port = 0;
 	size_t i;
@@ -30,6 +32,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	if (url_host_port(s, small, sizeof(small), &port) == 0 && strlen(small) >= sizeof(small))
+		abort();
+	if (url_redact(s, r1, sizeof(r1)) != strlen(r1) || strlen(r1) >= sizeof(r1))
+		abort();
+	if (strlen(r1) < sizeof(r1) - 1) {
+		url_redact(r1, r2, sizeof(r2));
+		if (strcmp(r1, r2) != 0)
+			abort();
+	}
+	if (url_redact(s, tiny, sizeof(tiny)) >= sizeof(tiny))
 		abort();
 	if (url_https_check(s, &e) == 0) {
 		if (strncasecmp(s, "https://", 8) != 0 || strlen(s) > URL_MAX_BYTES)

@@ -19,7 +19,8 @@ ROOT=$T/root
 mkdir -p "$ROOT" "$T/log" "$T/out"
 it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
 # This machine's own config file never takes part.
-export NIXOS_KEXEC_CONFIG=$T/no-default-config
+export NIXOS_KEXEC_CONFIG=$T/empty-default-config
+: >"$NIXOS_KEXEC_CONFIG"
 
 # --- fixtures -------------------------------------------------------------
 minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
@@ -92,6 +93,11 @@ expect 0 "fetched" && { [ -f "$T/out/cfg-ok/manifest" ] && it_pass || it_fail "n
 it_case "config: the default file (\$NIXOS_KEXEC_CONFIG) when no --config"
 NIXOS_KEXEC_CONFIG=$CFG run cfg-default fetch -o "$T/out/cfg-default"
 expect 0 "fetched" && it_pass
+
+it_case "config: \$NIXOS_KEXEC_CONFIG naming a missing file is an error (64), like --config"
+NIXOS_KEXEC_CONFIG=$T/no-such-config run cfg-env-missing fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" \
+	--min-version 1 -o "$T/out/cfg-env-missing"
+expect 64 "$T/no-such-config (from \$NIXOS_KEXEC_CONFIG) does not exist" && it_pass
 
 it_case "config: --no-config ignores a broken default file"
 printf 'garbage=1\n' >"$T/broken"
@@ -243,6 +249,49 @@ if expect 65 "sha256 mismatch"; then
 	fi
 fi
 
+# Issue 19.2: a SOURCE and a --report URL with credentials; the requests
+# use them, nothing that leaves the process or is stored carries them.
+UC=${U/https:\/\//https://fleet:s3cr3t@}
+for c in ok:v100:0 missing:nothere:69; do
+	IFS=: read -r name dir want <<<"$c"
+	it_case "redaction: $name run: no credential in reports, last-result.json or output"
+	before=$(lines "$COLLECT")
+	rm -rf "$T/state-red-$name"
+	run "red-$name" fetch "$UC/$dir/" "${KEY[@]}" "${CA[@]}" --json \
+		--report "${UC}/collect" --state-dir "$T/state-red-$name" -o "$T/out/red-$name"
+	if expect "$want" ""; then
+		got=$(new_lines "$COLLECT" "$before")
+		if [ "$(printf '%s\n' "$got" | grep -c .)" -lt 2 ]; then
+			it_fail "collected: $got"
+		elif grep -q s3cr3t "$OUT" "$T/state-red-$name/last-result.json" <<<"$got" ||
+			printf '%s\n' "$got" | grep -q s3cr3t; then
+			it_fail "leaked: $(grep -h s3cr3t "$OUT" "$T/state-red-$name/last-result.json"; printf '%s\n' "$got" | grep s3cr3t)"
+		elif ! printf '%s\n' "$got" | grep -qF "\"source\":\"${U/https:\/\//https://***@}/$dir/\""; then
+			it_fail "source not redacted as https://***@...: $got"
+		else
+			it_pass
+		fi
+	fi
+done
+
+# Issue 19.4: the splay comes after boot's lock and preflight. As nobody
+# (not root: the preflight's first refusal), boot --splay 300 must end at
+# once with 77 instead of sleeping first.
+it_case "splay: boot that cannot kexec says so before the splay, not after"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	S=$T/splay; mkdir -p "$S/state" && chmod o+x "$T" && chmod 755 "$S" && chmod 777 "$S/state"
+	cp "$T/pub" "$T/ca.pem" "$S/" && chmod 644 "$S/pub" "$S/ca.pem"
+	t0=$(date +%s)
+	timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$NK" boot "$U/v100/" \
+		--no-config -p "$S/pub" --cacert "$S/ca.pem" --splay 300 --state-dir "$S/state" \
+		--exec none >"$T/log/splay-first" 2>&1
+	rc=$? secs=$(($(date +%s) - t0))
+	[ "$rc" = 77 ] && [ "$secs" -lt 20 ] && ! grep -q "splay: waiting" "$T/log/splay-first" &&
+		it_pass || it_fail "exit $rc after $secs s: $(tail -n 2 "$T/log/splay-first" | tr '\n' ' ')"
+else
+	it_skip "needs root and setpriv to run the agent as nobody"
+fi
+
 it_case "report: a dead collector (closed port) does not change the outcome"
 run rep-dead fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" --report "https://127.0.0.1:1/c" \
 	--state-dir "$T/state-dead" -o "$T/out/rep-dead"
@@ -258,6 +307,13 @@ run rep-hang fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" --report "$HANG/c" -o "$T/o
 if expect 0 "fetched"; then
 	[ "$SECS" -le 25 ] && it_pass || it_fail "took $SECS s"
 fi
+# Issue 19.3: the reports' time is not the run's: the 'start' report to a
+# collector that never answers TLS costs its own 5 s connect limit; with
+# --timeout 4 and a download well under a second, the run still ends in 0.
+it_case "report: a collector that never answers does not spend the run's --timeout"
+run rep-hang-t fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" --report "$HANG/c" --timeout 4 \
+	-o "$T/out/rep-hang-t"
+expect 0 "fetched" && it_pass
 it_stop_stub
 
 it_case "report: a collector answering 500 does not change the outcome"

@@ -272,4 +272,21 @@ it_case "--timeout 0 and non-numbers are usage errors"
 "$NK" fetch https://127.0.0.1:1/ "${KEY[@]}" --timeout 1h -o "$T/out/t0" >/dev/null 2>&1; b=$?
 it_expect_eq "$a $b" "64 64"
 
+# --- issue 19.1: what the agent executes ----------------------------------
+# Run from a world-writable directory (the old docs' /tmp), the agent
+# neither names nor runs a kexec another user planted beside it.
+it_case "check from a 1777 directory passes over a planted kexec, saying why"
+P=$T/world; mkdir -p "$P"; chmod 1777 "$P"
+cp "$NK" "$P/nixos-kexec"
+printf '#!/bin/sh\nexit 0\n' >"$P/kexec"; chmod 755 "$P/kexec"
+PATH=/nonexistent "$P/nixos-kexec" check >"$T/log/planted" 2>&1
+grep -q '^kexec-tools: *not found$' "$T/log/planted" &&
+	grep -q "^kexec passed over: *$P/kexec: its directory is writable by others" "$T/log/planted" &&
+	it_pass || it_fail "$(grep kexec "$T/log/planted")"
+it_case "check --json names the passed-over candidate too"
+PATH=/nonexistent "$P/nixos-kexec" check --json 2>/dev/null | grep -q "\"kexec_passed_over\":\"$P/kexec: its directory" &&
+	it_pass || it_fail "not in check --json"
+it_case "boot --help suggests no world-writable directory"
+! "$NK" boot --help | grep -q '/tmp/' && it_pass || it_fail "boot --help still says /tmp"
+
 it_summary

@@ -251,6 +251,19 @@ fetch corrupt "$STUB_URL/good/" "${PAR[@]}"
 expect_refused 65 "initrd: sha256 mismatch"
 it_stop_stub
 
+# Issue 19.6: the parallel path fails on every https source; a local
+# mirror it never used is tried next, not skipped.
+it_start_stub "$T" "$ROOT" --fault badrange:4096@initrd || exit 1
+it_case "the only https source mixes up ranges, a local mirror is good: the mirror's copy"
+fetch badrange-local "$STUB_URL/good/" "${PAR[@]}" --mirror "$ROOT/good/"
+if grep -q "trying $ROOT/good/" "$LOG"; then
+	expect_ok
+else
+	it_fail "exit $RC, the local mirror not tried: $(tail -n1 "$LOG")"
+	done_with
+fi
+it_stop_stub
+
 it_start_stub "$T" "$ROOT" || exit 1
 it_case "the server's initrd is longer than the signed manifest says: exit 65, nothing left"
 fetch grown "$STUB_URL/grown/" "${PAR[@]}"

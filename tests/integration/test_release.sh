@@ -18,7 +18,8 @@ it_make_ca "$T" "IP:127.0.0.1" >/dev/null
 arch=$(uname -m)
 mkdir -p "$T/static/$arch" "$T/static/other-arch"
 for d in "$T/static/$arch" "$T/static/other-arch"; do
-	printf '#!/bin/sh\necho "agent %s $*" >"%s/ran"\n' "${d##*/}" "$T" >"$d/nixos-kexec"
+	printf '#!/bin/sh\necho "agent %s $*" >"%s/ran"\ndirname "$0" >"%s/agent-dir"\n' \
+		"${d##*/}" "$T" "$T" >"$d/nixos-kexec"
 	printf '#!/bin/sh\nexit 0\n' >"$d/kexec"
 done
 minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
@@ -46,6 +47,11 @@ rm -f "$T/ran"
 pipe --ssh-key "ssh-ed25519 AAAA x" >"$T/pipe.log" 2>&1
 it_expect_eq "$(cat "$T/ran" 2>/dev/null)" "agent $arch boot $BASE/$arch/ -P $key --delay 5 --ssh-key ssh-ed25519 AAAA x"
 
+it_case "curl-pipe: after a 0 the static kexec stays for the detached agent's unload"
+d=$(cat "$T/agent-dir" 2>/dev/null)
+[ -n "$d" ] && [ -x "$d/kexec" ] && it_pass || it_fail "${d:-no agent dir}: kexec gone"
+[ -n "$d" ] && rm -rf "$d"
+
 it_case "curl-pipe: a tampered agent on the server is refused (65), never run"
 rm -f "$T/ran"
 printf '\n# changed\n' >>"$T/srv/rel/bin/nixos-kexec-$arch"
@@ -59,6 +65,49 @@ rm -f "$T/ran"
 printf '\n' >>"$T/srv/rel/bin/kexec-$arch"
 pipe >"$T/pipe3.log" 2>&1; rc=$?
 [ $rc = 65 ] && [ ! -e "$T/ran" ] && it_pass || it_fail "exit $rc: $(tail -n1 "$T/pipe3.log")"
+
+# --- issue 19.9-11: the script itself -------------------------------------
+tools/release.sh --static "$T/static" --out "$T/srv/rel" --url "$BASE" --key "$T/pub" >/dev/null
+B_SH=$T/srv/rel/boot.sh
+mkdir -p "$T/fake"
+printf '#!/bin/sh\n: >"%s/uname-ran"\nexec /bin/uname "$@"\n' "$T" >"$T/fake/uname"
+chmod 755 "$T/fake/uname"
+it_case "boot.sh: cut short at any line, it runs nothing"
+n=$(wc -l <"$B_SH") bad=""
+for k in $(seq 1 $((n - 1))); do
+	rm -f "$T/uname-ran"
+	head -n "$k" "$B_SH" | PATH=$T/fake:$PATH sh >/dev/null 2>&1
+	[ -e "$T/uname-ran" ] && bad="$bad $k"
+done
+rm -f "$T/uname-ran"
+PATH=$T/fake:$PATH sh "$B_SH" --help >/dev/null 2>&1 # the whole script does run
+[ -z "$bad" ] && [ -e "$T/uname-ran" ] && it_pass ||
+	it_fail "ran after the first line(s)$bad of $n (or not at all whole)"
+
+it_case "boot.sh: every download is bounded (connect, then speed)"
+c=$(grep -c '^[[:space:]]*curl -' "$B_SH") b=$(grep -A1 '^[[:space:]]*curl -' "$B_SH" | tr -d '\\\n' |
+	grep -o 'curl [^|]*--connect-timeout [0-9]* --speed-limit [0-9]*[[:space:]]*--speed-time [0-9]*' | wc -l)
+[ "$c" -ge 1 ] && [ "$b" = "$c" ] && it_pass || it_fail "$b of $c curl calls bounded"
+
+# A download that hangs (a stand-in curl that sleeps), then the signal a
+# Ctrl-C, a kill or a closed terminal sends to the whole job.
+printf '#!/bin/sh\nwhile [ $# -gt 1 ]; do [ "$1" = -o ] && dirname "$2" >"%s/curl-dir"; shift; done\nexec sleep 30\n' \
+	"$T" >"$T/fake/curl"
+chmod 755 "$T/fake/curl"
+for sig in INT TERM HUP; do
+	it_case "boot.sh: SIG$sig during a download leaves no /var/tmp/nixos-kexec-boot.*"
+	rm -f "$T/curl-dir"
+	set -m
+	PATH=$T/fake:$PATH sh "$B_SH" >/dev/null 2>&1 &
+	pid=$!
+	set +m
+	for _ in $(seq 1 50); do [ -s "$T/curl-dir" ] && break; sleep 0.1; done
+	kill "-$sig" -- "-$pid" 2>/dev/null
+	wait "$pid"; rc=$?
+	d=$(cat "$T/curl-dir" 2>/dev/null)
+	[ -n "$d" ] && [ ! -e "$d" ] && it_pass || { it_fail "exit $rc, ${d:-no download} left"; rm -rf "$d"; }
+done
+rm -f "$T/fake/curl"
 
 it_case "curl-pipe: not root is exit 77, nothing downloaded"
 tools/release.sh --static "$T/static" --out "$T/srv/rel" --url "$BASE" --key "$T/pub" >/dev/null

@@ -7,6 +7,7 @@
 
 static struct minisig_keyfiles kf;
 static char b64[MINISIG_PUBKEY_B64_BYTES + 1];
+static char cfgdir[256], emptycfg[300];
 
 static int
 parse(struct fetch_cli *cli, struct nk_err *e, ...)
@@ -208,8 +209,20 @@ group_setup(void **st)
 	(void)st;
 	assert_int_equal(minisig_keygen(NULL, &kf, NULL), 0);
 	memcpy(b64, kf.pub_b64, sizeof(b64));
-	/* This machine's own config file, if it has one, is not the test's. */
-	setenv(CONFIG_PATH_ENV, "/nonexistent/nixos-kexec/config", 1);
+	/* This machine's own config file, if it has one, is not the test's:
+	 * an empty one instead (a missing one would be an error). */
+	nkt_tmpdir(cfgdir);
+	nkt_write(cfgdir, "empty", "", 0);
+	snprintf(emptycfg, sizeof(emptycfg), "%s/empty", cfgdir);
+	setenv(CONFIG_PATH_ENV, emptycfg, 1);
+	return 0;
+}
+
+static int
+group_teardown(void **st)
+{
+	(void)st;
+	nkt_rmtree(cfgdir);
 	return 0;
 }
 
@@ -228,5 +241,5 @@ main(void)
 		cmocka_unit_test(t_u64), cmocka_unit_test(t_json_escapes),
 		cmocka_unit_test(t_json_long_string), cmocka_unit_test(t_json_progress_numbers), cmocka_unit_test(t_plain_mode_without_tty),
 	};
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -9,7 +9,7 @@
 
 static struct minisig_keyfiles kf, kf2;
 static char b64[MINISIG_PUBKEY_B64_BYTES + 1], b64b[MINISIG_PUBKEY_B64_BYTES + 1];
-static char dir[256], cfgpath[300], keyfile[300];
+static char dir[256], cfgpath[300], keyfile[300], emptycfg[300];
 
 /* --- the syntax ---------------------------------------------------------- */
 
@@ -262,9 +262,14 @@ t_default_path_and_no_config(void **st)
 	assert_true(parse_cmd("verify", NULL, NULL, &e, "dir", "-P", b64, "--config", cfgpath,
 	    NULL) < 0);
 	assert_non_null(strstr(e.msg, "verify reads no config file"));
-	/* a missing default is no config at all */
+	/* issue 19.5: a missing file named by the environment is an error
+	 * like --config's (only the built-in default may be absent) */
 	setenv(CONFIG_PATH_ENV, "/nonexistent/nixos-kexec/config", 1);
-	assert_int_equal(parse(&e, "https://s/", "-P", b64, NULL), 0);
+	assert_true(parse(&e, "https://s/", "-P", b64, NULL) < 0);
+	assert_non_null(strstr(e.msg, "/nonexistent/nixos-kexec/config (from $NIXOS_KEXEC_CONFIG) "
+	    "does not exist"));
+	assert_int_equal(parse(&e, "https://s/", "-P", b64, "--no-config", NULL), 0);
+	setenv(CONFIG_PATH_ENV, emptycfg, 1);
 	/* a missing named one is an error */
 	assert_true(parse(&e, "https://s/", "-P", b64, "--config", "/nonexistent/c", NULL) < 0);
 	assert_non_null(strstr(e.msg, "/nonexistent/c"));
@@ -436,7 +441,10 @@ group_setup(void **st)
 	snprintf(cfgpath, sizeof(cfgpath), "%s/config", dir);
 	snprintf(keyfile, sizeof(keyfile), "%s/k.pub", dir);
 	nkt_write(dir, "k.pub", kf.pub, kf.pub_len);
-	setenv(CONFIG_PATH_ENV, "/nonexistent/nixos-kexec/config", 1);
+	/* This machine's own config file, if it has one, is not the test's. */
+	nkt_write(dir, "empty", "", 0);
+	snprintf(emptycfg, sizeof(emptycfg), "%s/empty", dir);
+	setenv(CONFIG_PATH_ENV, emptycfg, 1);
 	return 0;
 }
 

@@ -168,6 +168,21 @@ test_prefix_null(void **state)
 	nk_err_prefix(NULL, "what");
 }
 
+/* Issue 19.2: a message never keeps a URL's credentials, whichever way
+ * it was made. */
+static void
+test_fail_redacts(void **state)
+{
+	struct nk_err e;
+
+	(void)state;
+	nk_fail(&e, NK_E_HTTP, "%s: HTTP 404", "https://u:s3cr3t@h.example/m?sig=s3cr3t");
+	assert_string_equal(e.msg, "https://***@h.example/m?***: HTTP 404");
+	nk_fail(&e, NK_E_HTTP, "HTTP 404");
+	nk_err_prefix(&e, "https://u:s3cr3t@h.example/");
+	assert_string_equal(e.msg, "https://***@h.example/: HTTP 404");
+}
+
 int
 main(void)
 {
@@ -183,6 +198,7 @@ main(void)
 		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_prefix_truncates),
 		cmocka_unit_test(test_prefix_null),
+		cmocka_unit_test(test_fail_redacts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

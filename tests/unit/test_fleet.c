@@ -273,6 +273,11 @@ t_splay_moves_deadline(void **st)
 	fo.http.deadline = 1000.0;
 	assert_int_equal(fleet_begin(&f, &o, "fetch", &fo, &sink, &e), 0);
 	assert_true(f.splay_waited <= 1);
+	/* issue 19.4: fleet_begin only picks; boot takes its lock and runs
+	 * its preflight before fleet_splay waits */
+	assert_true(fo.http.deadline == 1000.0);
+	assert_null(event_with("splay: waiting "));
+	fleet_splay(&f, &fo);
 	assert_true(fo.http.deadline == 1000.0 + (double)f.splay_waited);
 	assert_non_null(event_with("splay: waiting "));
 	assert_non_null(event_with("before the first request (random, at most 1)"));

@@ -836,7 +836,7 @@ t_fleet_fields(void **st)
 	(void)st;
 	opts_fixture(&o);
 	snprintf(ca, sizeof(ca), "%s/etc/hostname", R); /* any readable file */
-	o.source = "https://10.0.2.100:8443/nixos/";
+	o.source = "https://fleet:s3cr3t@10.0.2.100:8443/nixos/";
 	o.nonce = "00112233445566778899aabbccddeeff";
 	o.report = "https://collect.example/r?a=1";
 	o.report_cacert = ca;
@@ -845,7 +845,9 @@ t_fleet_fields(void **st)
 	assert_string_equal(h.nonce, "00112233445566778899aabbccddeeff");
 	assert_non_null(f = file(&h, "boot.json"));
 	assert_non_null(strstr((const char *)f->data, "\"nonce\":\"00112233445566778899aabbccddeeff\""));
-	assert_non_null(strstr((const char *)f->data, "\"source\":\"https://10.0.2.100:8443/nixos/\","
+	/* Issue 19.2: the source without its credentials */
+	assert_null(strstr((const char *)f->data, "s3cr3t"));
+	assert_non_null(strstr((const char *)f->data, "\"source\":\"https://***@10.0.2.100:8443/nixos/\","
 	    "\"source_host\":\"10.0.2.100\",\"source_port\":8443,"
 	    "\"report\":\"https://collect.example/r?a=1\",\"revert_after\":600}\n"));
 	assert_non_null(f = file(&h, "report-ca.pem"));

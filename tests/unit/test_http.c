@@ -201,6 +201,85 @@ t_classify_one_sentence_per_class(void **st)
 	}
 }
 
+/* Issue 19.8: every CURLcode's exit status says whose fault it is. The
+ * lists are written by hand from libcurl's libcurl-errors(3), not copied
+ * from http.c: the command line's codes exit 64, the server's (and the
+ * network's) 69 or 65, every other one this machine's 70 or 74. */
+static void
+t_classify_every_code_by_origin(void **st)
+{
+	static const int usage[] = { CURLE_URL_MALFORMAT, CURLE_SSL_CACERT_BADFILE };
+	static const int server[] = {
+		CURLE_UNSUPPORTED_PROTOCOL, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST,
+		CURLE_COULDNT_CONNECT, CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_PARTIAL_FILE,
+		CURLE_HTTP_RETURNED_ERROR, CURLE_OPERATION_TIMEDOUT, CURLE_RANGE_ERROR,
+		CURLE_SSL_CONNECT_ERROR, CURLE_BAD_DOWNLOAD_RESUME, CURLE_TOO_MANY_REDIRECTS,
+		CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
+		CURLE_PEER_FAILED_VERIFICATION, CURLE_BAD_CONTENT_ENCODING, CURLE_FILESIZE_EXCEEDED,
+		CURLE_USE_SSL_FAILED, CURLE_LOGIN_DENIED, CURLE_SSL_SHUTDOWN_FAILED, CURLE_AGAIN,
+		CURLE_SSL_ISSUER_ERROR, CURLE_NO_CONNECTION_AVAILABLE, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+		CURLE_SSL_INVALIDCERTSTATUS, CURLE_HTTP2_STREAM, CURLE_HTTP3, CURLE_QUIC_CONNECT_ERROR,
+		CURLE_PROXY, CURLE_SSL_CLIENTCERT,
+#if LIBCURL_VERSION_NUM >= 0x080600
+		CURLE_TOO_LARGE,
+#endif
+	};
+	size_t i;
+	int t, c, cc, x, want;
+
+	(void)st;
+	for (cc = 1; cc < CURL_LAST; cc++) {
+		const char *m;
+
+		if (cc == CURLE_OUT_OF_MEMORY)
+			continue; /* either, by the phase: the next test */
+		m = say(cc, "", NULL, &t, &c);
+		x = nk_exit_code(c);
+		want = 0;
+		for (i = 0; i < sizeof(usage) / sizeof(usage[0]); i++)
+			want = usage[i] == cc ? 64 : want;
+		for (i = 0; i < sizeof(server) / sizeof(server[0]); i++)
+			want = server[i] == cc ? 69 : want;
+		if (want == 64 && x != 64)
+			fail_msg("CURLcode %d is the command line's, exits %d: %s", cc, x, m);
+		if (want == 69 && x != 69 && x != 65)
+			fail_msg("CURLcode %d is the server's, exits %d: %s", cc, x, m);
+		if (want == 0 && x != 70 && x != 74)
+			fail_msg("CURLcode %d is this machine's, exits %d: %s", cc, x, m);
+		if (want == 0 && t)
+			fail_msg("CURLcode %d is this machine's, yet retried", cc);
+	}
+}
+
+/* The issue's two cases, with libcurl 7.88's own words: a header line
+ * that never ends, and a redirect whose Location cannot be parsed. */
+static void
+t_classify_server_faults_are_the_servers(void **st)
+{
+	struct http_failure f = { .curl_code = CURLE_OUT_OF_MEMORY,
+		.detail = "Rejected 102401 bytes header (max is 102400)!", .peer = "127.0.0.1:8443",
+		.connected = 1, .tls_done = 1, .status = 200 };
+	struct nk_err e;
+	int t;
+
+	(void)st;
+	assert_int_equal(nk_exit_code(http_classify(&f, &t, &e)), 69);
+	assert_non_null(strstr(e.msg, "127.0.0.1:8443 sent a response header larger"));
+	assert_null(strstr(e.msg, "out of memory"));
+	f.detail = ""; /* libcurl 7.88 leaves it empty (curl(1) says "(27) Out of memory") */
+	assert_int_equal(nk_exit_code(http_classify(&f, &t, &e)), 69);
+	f.tls_done = f.connected = 0;
+	assert_int_equal(nk_exit_code(http_classify(&f, &t, &e)), 70); /* before any reply */
+	f = (struct http_failure){ .curl_code = CURLE_URL_MALFORMAT, .status = 302,
+		.detail = "Port number was not a decimal number between 0 and 65535",
+		.peer = "127.0.0.1:8443", .connected = 1, .tls_done = 1 };
+	assert_int_equal(nk_exit_code(http_classify(&f, &t, &e)), 69);
+	assert_non_null(strstr(e.msg, "127.0.0.1:8443 redirected (HTTP 302) to a Location "
+	    "that is not a valid URL"));
+	f.status = 0; /* our own SOURCE */
+	assert_int_equal(nk_exit_code(http_classify(&f, &t, &e)), 64);
+}
+
 /* A timeout names its phase: no connection, a TLS handshake never
  * answered, a stall, or the whole run's --timeout (not retried). */
 static void
@@ -367,6 +446,7 @@ main(void)
 		T(t_cacert_and_pin_passed), T(t_connect_refused_retried_then_gives_up),
 		T(t_no_range_on_first_attempt),
 		T(t_classify_unsupported_protocol_three_ways), T(t_classify_one_sentence_per_class),
+		T(t_classify_every_code_by_origin), T(t_classify_server_faults_are_the_servers),
 		T(t_classify_timeouts_name_the_phase), T(t_connect_limit_follows_stall_limit),
 		T(t_all_bytes_held_no_request), T(t_deadline_ends_retries),
 		T(t_share_set_on_every_transfer), T(t_head_of_the_final_response),

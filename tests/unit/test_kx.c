@@ -551,7 +551,7 @@ static void
 t_find_kexec_release_name(void **st)
 {
 	struct utsname u;
-	char dir[512], name[300], out[600];
+	char dir[512], name[300], out[600], skipped[1024];
 
 	(void)st;
 	assert_int_equal(uname(&u), 0);
@@ -561,13 +561,134 @@ t_find_kexec_release_name(void **st)
 	nkt_write(dir, name, "#!/bin/sh\n", 10);
 	assert_int_equal(chmod(strcat(strcat(strcpy(out, dir), "/"), name), 0755), 0);
 	setenv("PATH", "/nonexistent", 1);
-	preflight_find_kexec(dir, out, sizeof(out));
+	preflight_find_kexec(dir, getuid(), out, sizeof(out), skipped, sizeof(skipped));
 	assert_non_null(strstr(out, name));
 	nkt_write(dir, "kexec", "#!/bin/sh\n", 10); /* plain kexec first */
 	snprintf(name, sizeof(name), "%s/kexec", dir);
 	assert_int_equal(chmod(name, 0755), 0);
-	preflight_find_kexec(dir, out, sizeof(out));
+	preflight_find_kexec(dir, getuid(), out, sizeof(out), skipped, sizeof(skipped));
 	assert_string_equal(out, name);
+	assert_string_equal(skipped, "");
+}
+
+/* --- what the agent executes (issue 19.1) --------------------------------- */
+/* Makes DIR (mode dmode) under root holding an executable NAME (fmode);
+ * path gets its full name. */
+static void
+plant(const char *sub, mode_t dmode, const char *name, mode_t fmode, char *path, size_t cap)
+{
+	char dir[512];
+
+	snprintf(dir, sizeof(dir), "%s/%s", root, sub);
+	mkdir(dir, 0755);
+	assert_int_equal(chmod(dir, dmode), 0);
+	nkt_write(dir, name, "#!/bin/sh\nexit 0\n", 18);
+	snprintf(path, cap, "%s/%s", dir, name);
+	assert_int_equal(chmod(path, fmode), 0);
+}
+
+/* Makes path owned by someone else: chown as root, else a different
+ * agent owner (the file stays ours). */
+static unsigned trust_owner;
+static void
+not_ours(const char *path)
+{
+	trust_owner = getuid();
+	if (getuid() == 0)
+		assert_int_equal(chown(path, 4242, (gid_t)-1), 0);
+	else
+		trust_owner = getuid() + 4242;
+}
+
+#define TRUST(name, body, want) \
+	static void name(void **st) { char path[600], why[128]; int fd; (void)st; \
+		trust_owner = getuid(); body; \
+		fd = preflight_kexec_open(path, trust_owner, why, sizeof(why)); \
+		if (fd >= 0) close(fd); \
+		if (want == NULL) { if (fd < 0) fail_msg("%s refused: %s", path, why); } \
+		else if (fd >= 0 || !strstr(why, want ? want : "")) \
+			fail_msg("%s: fd %d, '%s' lacks '%s'", path, fd, why, want ? want : ""); }
+TRUST(t_trust_ok, plant("ok", 0755, "kexec", 0755, path, sizeof(path)), (const char *)NULL)
+TRUST(t_trust_sticky_tmp, plant("tmp", 01777, "kexec", 0755, path, sizeof(path)), "directory is writable by others")
+TRUST(t_trust_group_dir, plant("g", 0775, "kexec", 0755, path, sizeof(path)), "directory is writable by others")
+TRUST(t_trust_file_writable, plant("w", 0755, "kexec", 0757, path, sizeof(path)), "writable by others")
+TRUST(t_trust_file_group, plant("w", 0755, "kexec", 0775, path, sizeof(path)), "writable by others")
+TRUST(t_trust_not_exec, plant("x", 0755, "kexec", 0644, path, sizeof(path)), "not executable")
+TRUST(t_trust_file_owner, plant("o", 0755, "kexec", 0755, path, sizeof(path));
+    not_ours(path), "owned by another user")
+TRUST(t_trust_dir_owner, plant("d", 0755, "kexec", 0755, path, sizeof(path));
+    *strrchr(path, '/') = '\0'; not_ours(path);
+    strcat(path, "/kexec"), "directory is owned by another user")
+TRUST(t_trust_symlink, plant("s", 0755, "real", 0755, path, sizeof(path));
+    *strrchr(path, '/') = '\0'; strcat(path, "/kexec");
+    assert_int_equal(symlink("real", path), 0), "symbolic link")
+TRUST(t_trust_dir_node, plant("n", 0755, "x", 0755, path, sizeof(path));
+    *strrchr(path, '/') = '\0'; strcat(path, "/kexec"); assert_int_equal(mkdir(path, 0755), 0),
+    "not a regular file")
+TRUST(t_trust_relative, snprintf(path, sizeof(path), "kexec"), "absolute")
+TRUST(t_trust_absent, snprintf(path, sizeof(path), "%s/none/kexec", root), "not found")
+
+/* sys_run itself (the real one) keeps the rule: a script planted in a
+ * 1777 directory does not run; the same script in a trusted directory
+ * runs through fexecve on its descriptor (a #! script too). */
+int __real_sys_run(char *const argv[], const int keep[2]);
+static void
+t_sys_run_refuses_planted(void **st)
+{
+	char path[600], mark[600], dir[512];
+	char *argv[] = { path, mark, NULL };
+	struct stat sb;
+
+	(void)st;
+	snprintf(dir, sizeof(dir), "%s/bad", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(chmod(dir, 01777), 0);
+	nkt_write(dir, "kexec", "#!/bin/sh\n: >\"$1\"\n", 18);
+	snprintf(path, sizeof(path), "%s/kexec", dir);
+	assert_int_equal(chmod(path, 0755), 0);
+	snprintf(mark, sizeof(mark), "%s/ran", root);
+	errno = 0;
+	assert_int_equal(__real_sys_run(argv, NULL), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(stat(mark, &sb), -1);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(__real_sys_run(argv, NULL), 0);
+	assert_int_equal(stat(mark, &sb), 0);
+}
+
+/* The issue's case: the agent run from a 1777 directory where another
+ * user planted kexec; a good one on PATH is taken instead, and the planted
+ * one is named with the reason. */
+static void
+t_find_kexec_passes_over_planted(void **st)
+{
+	char planted[600], good[600], out[600], skipped[1024];
+
+	(void)st;
+	plant("tmp", 01777, "kexec", 0755, planted, sizeof(planted));
+	*strrchr(planted, '/') = '\0';
+	setenv("PATH", "/nonexistent", 1);
+	preflight_find_kexec(planted, getuid(), out, sizeof(out), skipped, sizeof(skipped));
+	assert_string_equal(out, "");
+	assert_non_null(strstr(skipped, "/tmp/kexec: its directory is writable by others"));
+	plant("sbin", 0755, "kexec", 0755, good, sizeof(good));
+	*strrchr(good, '/') = '\0';
+	setenv("PATH", good, 1);
+	preflight_find_kexec(planted, getuid(), out, sizeof(out), skipped, sizeof(skipped));
+	assert_non_null(strstr(out, "/sbin/kexec"));
+	assert_non_null(strstr(skipped, "/tmp/kexec"));
+	/* A PATH entry that is a symbolic link to a trusted directory
+	 * (NixOS's /run/current-system/sw/bin) is resolved, then checked. */
+	snprintf(out, sizeof(out), "%s/link", root);
+	assert_int_equal(symlink(good, out), 0);
+	setenv("PATH", out, 1);
+	preflight_find_kexec(NULL, getuid(), out, sizeof(out), skipped, sizeof(skipped));
+	assert_string_equal(out, strcat(good, "/kexec"));
+	/* ...and a writable one on PATH is passed over like the one beside. */
+	setenv("PATH", planted, 1);
+	preflight_find_kexec(NULL, getuid(), out, sizeof(out), skipped, sizeof(skipped));
+	assert_string_equal(out, "");
+	assert_non_null(strstr(skipped, "writable by others"));
 }
 
 /* --- exec modes -------------------------------------------------------------- */
@@ -703,6 +824,10 @@ main(void)
 		T(t_load_keyrejected_fallback), T(t_load_keyrejected_no_tools),
 		T(t_load_keyrejected_fallback_fails), T(t_load_lockdown_no_fallback),
 		T(t_load_ok_says_file_load), T(t_find_kexec_release_name),
+		T(t_trust_ok), T(t_trust_sticky_tmp), T(t_trust_group_dir), T(t_trust_file_writable),
+		T(t_trust_file_group), T(t_trust_not_exec), T(t_trust_file_owner), T(t_trust_dir_owner),
+		T(t_trust_symlink), T(t_trust_dir_node), T(t_trust_relative), T(t_trust_absent),
+		T(t_find_kexec_passes_over_planted), T(t_sys_run_refuses_planted),
 		T(t_exec_none), T(t_exec_direct_syncs_then_reboots), T(t_exec_systemd),
 		T(t_exec_default), T(t_exec_parse),
 		T(t_lock_second_run_refused), T(t_lock_symlink_refused),

@@ -51,6 +51,25 @@ last_long(CURLoption opt)
 
 /* --- the JSON ------------------------------------------------------------- */
 
+/* Issue 19.2: the report (and last-result.json, the same JSON) never
+ * carries a URL's userinfo or query, in the source or the message. */
+static void
+t_json_redacts(void **st)
+{
+	struct report_msg m = { .event = "result", .time = 1,
+		.source = "https://u:s3cr3t@boot.example.org/nixos/",
+		.message = "https://u:s3cr3t@b.example/x/manifest?X-Amz-Signature=s3cr3t: HTTP 403" };
+	struct nk_err e = { "" };
+	char out[REPORT_BODY_MAX_BYTES];
+	size_t len = 0;
+
+	(void)st;
+	assert_int_equal(report_json(&ID, &m, out, sizeof(out), &len, &e), 0);
+	assert_null(strstr(out, "s3cr3t"));
+	assert_non_null(strstr(out, "\"source\":\"https://***@boot.example.org/nixos/\""));
+	assert_non_null(strstr(out, "\"message\":\"https://***@b.example/x/manifest?***: HTTP 403\""));
+}
+
 static void
 t_json_start(void **st)
 {
@@ -244,7 +263,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(t_json_start), T(t_json_milestones), T(t_json_overflow), T(t_nonce),
+		T(t_json_start), T(t_json_redacts), T(t_json_milestones), T(t_json_overflow), T(t_nonce),
 		T(t_off_without_url), T(t_bad_url_is_a_warning), T(t_missing_ca_is_a_warning),
 		T(t_post_is_hardened), T(t_gives_up_after_failures),
 	};

@@ -95,6 +95,39 @@ t_host_port_refused(void **st)
 	assert_int_equal(p, 7);
 }
 
+/* --- url_redact (issue 19.2) ----------------------------------------------- */
+#define REDACT(name, in, want) \
+	static void name(void **st) { char o[256]; (void)st; url_redact(in, o, sizeof(o)); \
+		assert_string_equal(o, want); url_redact(want, o, sizeof(o)); \
+		assert_string_equal(o, want); /* idempotent */ }
+REDACT(t_redact_plain, "https://h.example/nixos/", "https://h.example/nixos/")
+REDACT(t_redact_userinfo, "https://user:secret@h.example/nixos/", "https://***@h.example/nixos/")
+REDACT(t_redact_user_only, "https://token@h.example:8443/", "https://***@h.example:8443/")
+REDACT(t_redact_at_in_password, "https://u:p@ss@h.example/", "https://***@h.example/")
+REDACT(t_redact_query, "https://b.s3.example/x/manifest?X-Amz-Signature=abc&X-Amz-Credential=k",
+    "https://b.s3.example/x/manifest?***")
+REDACT(t_redact_fragment, "https://h.example/x#tok", "https://h.example/x#***")
+REDACT(t_redact_both, "https://u:p@h.example?sig=1", "https://***@h.example?***")
+REDACT(t_redact_at_in_path, "https://h.example/a@b/", "https://h.example/a@b/")
+REDACT(t_redact_http, "http://u:p@h.example/", "http://***@h.example/")
+REDACT(t_redact_sentence, "https://u:p@h/a?s=1: HTTP 404 (no bundle at https://v:q@g/?t=2)",
+    "https://***@h/a?***: HTTP 404 (no bundle at https://***@g/?***)")
+REDACT(t_redact_quoted, "trying 'https://u:p@h/x?y' now.", "trying 'https://***@h/x?***' now.")
+REDACT(t_redact_no_url, "no URL here: just words", "no URL here: just words")
+REDACT(t_redact_bare, "://u:p@h/", "://u:p@h/")
+REDACT(t_redact_empty, "", "")
+
+static void
+t_redact_truncates(void **st)
+{
+	char o[12];
+
+	(void)st;
+	assert_int_equal(url_redact("https://user:secret@h/", o, sizeof(o)), 11);
+	assert_string_equal(o, "https://***");
+	assert_int_equal(url_redact("x", o, 0), 0);
+}
+
 int
 main(void)
 {
@@ -108,6 +141,14 @@ main(void)
 		cmocka_unit_test(t_newline), cmocka_unit_test(t_utf8), cmocka_unit_test(t_empty),
 		cmocka_unit_test(t_too_long), cmocka_unit_test(t_host_port),
 		cmocka_unit_test(t_host_port_refused),
+		cmocka_unit_test(t_redact_plain), cmocka_unit_test(t_redact_userinfo),
+		cmocka_unit_test(t_redact_user_only), cmocka_unit_test(t_redact_at_in_password),
+		cmocka_unit_test(t_redact_query), cmocka_unit_test(t_redact_fragment),
+		cmocka_unit_test(t_redact_both), cmocka_unit_test(t_redact_at_in_path),
+		cmocka_unit_test(t_redact_http), cmocka_unit_test(t_redact_sentence),
+		cmocka_unit_test(t_redact_quoted), cmocka_unit_test(t_redact_no_url),
+		cmocka_unit_test(t_redact_bare), cmocka_unit_test(t_redact_empty),
+		cmocka_unit_test(t_redact_truncates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
