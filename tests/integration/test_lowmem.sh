@@ -24,7 +24,8 @@ fi
 mkdir -p "$T/root" "$T/log" "$T/stage" "$T/fake/proc/self" "$T/fake/proc/1" \
 	"$T/fake/sys/kernel"
 it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
-export NIXOS_KEXEC_CONFIG=$T/no-default-config NIXOS_KEXEC_LOCK=$T/lock
+export NIXOS_KEXEC_CONFIG=$T/empty-default-config NIXOS_KEXEC_LOCK=$T/lock
+: >"$NIXOS_KEXEC_CONFIG"
 export NK_FAKE_ROOT=$T/fake NK_FAKE_LOG=$T/loads
 STATE=(--state-dir "$T/state") # never this machine's /var/lib/nixos-kexec
 [ -e /var/lib/nixos-kexec ] && had_state=1 || had_state=0
