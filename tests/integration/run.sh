@@ -10,7 +10,7 @@ for t in "$here"/test_*.sh; do
 	out=$(bash "$t" 2>&1)
 	rc=$?
 	printf '%s\n' "$out"
-	line=$(printf '%s\n' "$out" | grep -E '^[a-z_-]+: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n1)
+	line=$(printf '%s\n' "$out" | grep -E '^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' | tail -n1)
 	if [ -z "$line" ]; then
 		echo "FAIL: $t printed no summary (exit $rc)"
 		bad=$((bad + 1))

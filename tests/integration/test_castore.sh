@@ -21,6 +21,9 @@ fi
 it_make_ca "$T" "IP:127.0.0.1" >/dev/null
 minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
 head -c 4096 /dev/urandom >"$T/k"; head -c 8192 /dev/urandom >"$T/i"
+# The arm64 Image magic at 0x38: under qemu-aarch64 the bundle is an
+# aarch64 one, whose kernel must be a raw Image.
+printf 'ARM\144' | dd of="$T/k" bs=1 seek=56 conv=notrunc status=none
 mkdir -p "$T/root"
 "$NK" bundle --kernel "$T/k" --initrd "$T/i" --cmdline x --version 1 -o "$T/root/b" >/dev/null
 minisign -S -s "$T/sec" -m "$T/root/b/manifest" >/dev/null

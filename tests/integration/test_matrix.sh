@@ -17,6 +17,10 @@ it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
 minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
 minisign -G -W -p "$T/other.pub" -s "$T/other.sec" >/dev/null
 head -c 65536 /dev/urandom >"$T/bzImage"
+# The arm64 Image magic at 0x38, so that bundle --arch aarch64 (the wrong-arch
+# case here, or the good bundle under qemu-aarch64) takes it as a raw Image;
+# an x86_64 bundle does not look inside its kernel.
+printf 'ARM\144' | dd of="$T/bzImage" bs=1 seek=56 conv=notrunc status=none
 head -c 1048576 /dev/urandom >"$T/initrd"
 
 sign() { minisign -S -s "$T/sec" -m "$1/manifest" >/dev/null; }

@@ -23,6 +23,9 @@ printf 'subjectAltName=IP:127.0.0.1\n' >"$T/rsa.ext"
 openssl x509 -req -in "$T/rsa.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -extfile "$T/rsa.ext" -out "$T/rsa.pem" 2>/dev/null
 minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
 mkdir -p "$T/www"; head -c 65536 /dev/urandom >"$T/bzImage"; head -c 1048576 /dev/urandom >"$T/initrd"
+# The arm64 Image magic at 0x38: under qemu-aarch64 the bundle is an
+# aarch64 one, whose kernel must be a raw Image.
+printf 'ARM\144' | dd of="$T/bzImage" bs=1 seek=56 conv=notrunc status=none
 arch=$("${RUN[@]}" "$AG" bundle --kernel "$T/bzImage" --initrd "$T/initrd" --cmdline x --version 1 -o "$T/www/b" >/dev/null && sed -n 's/^arch //p' "$T/www/b/manifest")
 minisign -S -s "$T/sec" -m "$T/www/b/manifest" >/dev/null
 n=0
