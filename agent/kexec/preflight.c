@@ -180,7 +180,7 @@ int
 preflight_kexec_open(const char *path, unsigned owner, char *why, size_t cap)
 {
 	char dir[PATH_MAX];
-	const char *base = strrchr(path, '/'), *bad;
+	const char *base = strrchr(path, '/'), *bad = NULL;
 	struct stat st;
 	int dfd = -1, fd = -1;
 
