@@ -121,15 +121,19 @@
             pkgs.runCommand "evaluates-${name}" {
               evaluated = builtins.unsafeDiscardStringContext drv.drvPath;
             } ''echo "$evaluated" > $out'';
-          # The handoff module alone, in a bare system, with either stage 1.
+          # The handoff module alone, in a bare system, with either stage 1
+          # (the scripted one evaluates with nixpkgs' deprecation warning,
+          # which is only printed: nothing here makes warnings errors), and
+          # with the systemd one under the /etc overlay.
           moduleWith =
-            systemdInitrd:
+            systemdInitrd: etcOverlay:
             (lib.nixosSystem {
               modules = [
                 self.nixosModules.default
                 {
                   nixpkgs.hostPlatform = system;
                   boot.initrd.systemd.enable = systemdInitrd;
+                  system.etc.overlay.enable = etcOverlay;
                   boot.loader.grub.enable = false;
                   fileSystems."/" = {
                     device = "none";
@@ -147,8 +151,9 @@
           tarball = evaluates "tarball" p.tarball;
           nixos-kexec-anywhere = evaluates "nixos-kexec-anywhere" p.nixos-kexec-anywhere;
           "tarball-${o}" = evaluates "tarball-${o}" p."tarball-${o}";
-          module-scripted-initrd = evaluates "module-scripted-initrd" (moduleWith false);
-          module-systemd-initrd = evaluates "module-systemd-initrd" (moduleWith true);
+          module-scripted-initrd = evaluates "module-scripted-initrd" (moduleWith false false);
+          module-systemd-initrd = evaluates "module-systemd-initrd" (moduleWith true false);
+          module-etc-overlay = evaluates "module-etc-overlay" (moduleWith true true);
         }
       );
     };

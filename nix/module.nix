@@ -41,14 +41,32 @@ let
   # test's stand-in second system runs the very text NixOS runs
   # (tests/e2e/journey). Stage 1 runs in the scripted initrd's ash or the
   # systemd initrd's bash; `root` is where the new root file system is
-  # mounted, the script's $1. A subshell, so it neither sees nor changes
-  # stage 1's own positional parameters and variables.
-  stage1 = root: ''
+  # mounted, the script's $1; `etc` the directory that becomes the new
+  # system's /etc ($2; "" when none can be written). A subshell, so it
+  # neither sees nor changes stage 1's own positional parameters and
+  # variables; a failure is said, never fatal (see the systemd unit).
+  stage1 = root: etc: ''
     (
-      set -- "${root}"
+      set -- "${root}" "${etc}"
       ${builtins.readFile ./handoff/stage1.sh}
-    )
+    ) || echo "nixos-kexec: the stage 1 handoff failed; booting without it"
   '';
+
+  # With `system.etc.overlay.enable` (systemd stage 1 only), /sysroot/etc is
+  # an overlay mounted before initrd-fs.target (nixpkgs
+  # nixos/modules/system/etc/etc-activation.nix): a file written into the
+  # plain /sysroot/etc directory is hidden under it. A mutable overlay's
+  # upper directory, /sysroot/.rw-etc/upper (made by rw-etc.service, which
+  # the overlay's mount unit requires and follows), is what shows as /etc;
+  # an immutable one has none, and its /etc cannot be written.
+  etcOverlay = config.system.etc.overlay;
+  stage1Etc =
+    if !etcOverlay.enable then
+      "/sysroot/etc"
+    else if etcOverlay.mutable then
+      "/sysroot/.rw-etc/upper"
+    else
+      "";
 
   # report.sh, revert.sh, selftest.sh and nixos-kexec-confirm side by side
   # (the others find report.sh beside themselves), with the tools they run
@@ -155,6 +173,11 @@ in
           # and activation made them).
           DefaultDependencies = false;
           ConditionPathIsDirectory = "${run}/handoff";
+          # What it installs in /etc (ssh/, resolv.conf) goes into whatever
+          # is mounted there: with `system.etc.overlay.enable` that is the
+          # overlay the systemd stage 1 mounted, carried into stage 2 as
+          # etc.mount; after it, never under it.
+          RequiresMountsFor = "/etc";
         };
         serviceConfig = {
           Type = "oneshot";
@@ -253,7 +276,7 @@ in
     # The scripted stage 1; it runs postMountCommands with the new root
     # mounted at $targetRoot, before it moves /run there.
     (lib.mkIf (!config.boot.initrd.systemd.enable) {
-      boot.initrd.postMountCommands = stage1 "$targetRoot";
+      boot.initrd.postMountCommands = stage1 "$targetRoot" "$targetRoot/etc";
     })
 
     # The systemd stage 1 (the default since NixOS 26.05), which refuses
@@ -262,9 +285,17 @@ in
       boot.initrd.systemd.services.nixos-kexec-handoff = {
         description = "Keep the nixos-kexec handoff across switch-root";
         wantedBy = [ "initrd.target" ];
+        # Before rw-etc.service and pulled in by it: the machine id is in
+        # the overlay's upper directory before /etc is mounted over
+        # /sysroot/etc (stage1Etc above). Without the overlay rw-etc.service
+        # does not exist and these two entries do nothing. Required by it,
+        # so a failure here would stop /etc from being mounted: stage1
+        # says a failure and never fails the unit.
+        requiredBy = [ "rw-etc.service" ];
         before = [
           "initrd.target"
           "initrd-switch-root.target"
+          "rw-etc.service"
         ];
         unitConfig = {
           DefaultDependencies = false;
@@ -272,7 +303,7 @@ in
           ConditionPathIsDirectory = handoff;
         };
         serviceConfig.Type = "oneshot";
-        script = stage1 "/sysroot";
+        script = stage1 "/sysroot" stage1Etc;
       };
     })
   ];

@@ -41,5 +41,37 @@ for f in $files; do
 	fi
 done
 
+# Structure, not only syntax (issue 19.12/13): nix/module.nix evaluated
+# with stub lib/pkgs/config (tests/nix/module-units.nix) for the scripted
+# stage 1, the systemd one, and the systemd one under a mutable and an
+# immutable /etc overlay; the handoff unit's rw-etc.service ordering, where
+# the machine id goes, and the stage-2 unit's /etc mount dependency must be
+# exactly tests/nix/module-units.expected.json.
+units=tests/nix/module-units.nix
+want=$(cat tests/nix/module-units.expected.json)
+if got=$(nix-instantiate --eval --strict --json "$units" 2>"$err") && [ "$got" = "$want" ]; then
+	echo "ok    $units: handoff units as expected"
+	pass=$((pass + 1))
+else
+	echo "FAIL  $units: the handoff units differ from tests/nix/module-units.expected.json"
+	grep -v "^warning:" "$err" | sed 's/^/      /'
+	echo "      got:  ${got:-}"
+	echo "      want: $want"
+	fail=$((fail + 1))
+fi
+
+# `nix flake check` evaluates the module with the scripted stage 1, which
+# nixpkgs 26.05 deprecates with an evaluation warning (issue 19.13). A
+# warning fails the check only when warnings abort evaluation
+# (abort-on-warn, NIX_ABORT_ON_WARN): nothing in the flake or CI may ask
+# for that.
+if grep -n "abort-on-warn\|ABORT_ON_WARN" flake.nix Makefile .ci/* tools/*.sh 2>/dev/null; then
+	echo "FAIL  warnings made errors above: the scripted-initrd check would fail on its deprecation warning"
+	fail=$((fail + 1))
+else
+	echo "ok    flake.nix, Makefile, .ci, tools: no abort-on-warn"
+	pass=$((pass + 1))
+fi
+
 echo "nixparse: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -776,7 +776,7 @@ cmd_check(int argc, char **argv)
 	have_source = cli.opts.nsources > 0;
 	/* The floor of --state-dir applies; check reports nothing and
 	 * writes no result. */
-	fo = (struct fleet_opts){ .state_dir = cli.fleet.state_dir };
+	fo = (struct fleet_opts){ .state_dir = cli.fleet.state_dir, .state_reads_only = 1 };
 	if (have_source && (rc = fleet_begin(&fl, &fo, "check", &cli.opts, NULL, &e)) != 0)
 		return cmd_die(rc, e.msg);
 	preflight_gather(sys_root(), &pf);

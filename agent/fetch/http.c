@@ -626,6 +626,7 @@ http_retry_next(const struct http_opts *o, struct http_retry *r, unsigned failed
 {
 	char tmp[NK_ERR_MAX];
 	enum http_retry_verdict v = HTTP_RETRY_AGAIN;
+	long left;
 
 	/* Only real progress resets the count: a trickle is a failure. */
 	r->tries = progress ? 0 : r->tries + 1;
@@ -638,6 +639,14 @@ http_retry_next(const struct http_opts *o, struct http_retry *r, unsigned failed
 		snprintf(tmp, sizeof(tmp), "%s (gave up after %u attempts)", e->msg, failed);
 		memcpy(e->msg, tmp, sizeof(tmp));
 		return v;
+	}
+	left = http_ms_left(o);
+	if (out->wait_s > 0 && left != 0 && (left < 0 || out->wait_s * 1000 >= left)) {
+		/* Waiting would only end in the deadline: say what the server asked. */
+		snprintf(tmp, sizeof(tmp), "the server asks to come back in %ld s (Retry-After), "
+		    "past the --timeout %ld s (%ld s left): not waiting; the last attempt: %s", out->wait_s, o->timeout_s, left < 0 ? 0 : left / 1000, e->msg);
+		memcpy(e->msg, tmp, sizeof(tmp));
+		return HTTP_RETRY_LATE;
 	}
 	event_emit(&o->ev, retry);
 	*pause_ms = http_backoff(o, r->tries);

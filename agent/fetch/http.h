@@ -120,6 +120,8 @@ enum http_retry_verdict {
 	                         * in a row without progress, or HTTP_CONNECT_HANGS_MAX
 	                         * hangs in a row */
 	HTTP_RETRY_SPENT,       /* HTTP_ATTEMPTS_MAX failed attempts in all */
+	HTTP_RETRY_LATE,        /* the server's Retry-After reaches past the
+	                         * --timeout deadline: not worth waiting for */
 };
 
 /* After a transient failure (out, e its sentence) of a stream that has
@@ -127,7 +129,8 @@ enum http_retry_verdict {
  * it moved HTTP_PROGRESS_MIN_BYTES: counts it in r and says what comes
  * next. AGAIN: emits *retry, and *pause_ms is the backoff, raised to a
  * 429/503's Retry-After (said in an EV_INFO for retry->file). STUCK or
- * SPENT: e->msg says after how many attempts it gave up. */
+ * SPENT: e->msg says after how many attempts it gave up. LATE: e->msg
+ * says the server asked for a wait the --timeout leaves no room for. */
 enum http_retry_verdict http_retry_next(const struct http_opts *o, struct http_retry *r,
     unsigned failed, int progress, const struct http_outcome *out,
     const struct event *retry, unsigned *pause_ms, struct nk_err *e);

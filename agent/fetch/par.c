@@ -158,44 +158,23 @@ on_timer(CURLM *m, long timeout_ms, void *userp)
 static int
 check(struct slot *sl)
 {
-	struct par *p = sl->p;
-	const struct crange *cr = &sl->head.range;
-	long code = 0;
+	struct crange_answer a = { .has_range = sl->head.has_range,
+		.range_malformed = sl->head.range_malformed, .range = sl->head.range, .clen = -1 };
 	curl_off_t clen = -1;
 
 	sl->checked = 1;
-	curl_easy_getinfo(sl->c, CURLINFO_RESPONSE_CODE, &code);
-	if (code == 200) {
+	curl_easy_getinfo(sl->c, CURLINFO_RESPONSE_CODE, &a.status);
+	if (a.status == 200) {
 		sl->why = STOP_IGNORED;
 		return -1;
 	}
 	curl_easy_getinfo(sl->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
-	if (code == 206 && sl->head.has_range && cr->complete != CRANGE_NONE &&
-	    (uint64_t)cr->complete != p->po->size) {
-		sl->why = STOP_SIZE;
-		sl->why_code = nk_fail(&sl->why_err, NK_E_SIZE, "the server's file is %" PRId64
-		    " bytes, the signed manifest says %" PRIu64 " (Content-Range)", cr->complete,
-		    p->po->size);
-		return -1;
-	}
-	if (code != 206 || !sl->head.has_range || (uint64_t)cr->first != sl->req_from ||
-	    (uint64_t)cr->last != sl->req_to - 1 ||
-	    (clen >= 0 && (uint64_t)clen != sl->req_to - sl->req_from)) {
-		sl->why = STOP_BADRANGE;
-		if (code == 206 && sl->head.has_range)
-			sl->why_code = nk_fail(&sl->why_err, NK_E_HTTP, "asked for bytes %" PRIu64
-			    "-%" PRIu64 ", the server answered with bytes %" PRId64 "-%" PRId64
-			    "; a server that mixes up ranges is refused", sl->req_from,
-			    sl->req_to - 1, cr->first, cr->last);
-		else
-			sl->why_code = nk_fail(&sl->why_err, NK_E_HTTP, "asked for bytes %" PRIu64
-			    "-%" PRIu64 ", the server answered HTTP %ld %s; refused", sl->req_from,
-			    sl->req_to - 1, code, sl->head.range_malformed ?
-			    "with a malformed Content-Range" : code == 206 ?
-			    "without Content-Range" : "instead of 206");
-		return -1;
-	}
-	return 0;
+	a.clen = clen;
+	if ((sl->why_code = crange_check(&a, sl->req_from, sl->req_to, sl->p->po->size,
+	    &sl->why_err)) == 0)
+		return 0;
+	sl->why = sl->why_code == NK_E_SIZE ? STOP_SIZE : STOP_BADRANGE;
+	return -1;
 }
 
 /* Tells the hash how far the contiguous prefix reaches. */
@@ -446,6 +425,7 @@ done(struct par *p, struct slot *sl, CURLcode cc)
 	    chunk_pos(&p->s, sl->i) >= sl->at_start + HTTP_PROGRESS_MIN_BYTES, &out, &ev,
 	    &pause, &e)) {
 	case HTTP_RETRY_SPENT:
+	case HTTP_RETRY_LATE:
 		set_fatal(p, rc, &e);
 		return;
 	case HTTP_RETRY_STUCK:

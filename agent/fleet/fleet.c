@@ -58,6 +58,29 @@ open_state(struct fleet *f, const struct fleet_opts *o, struct nk_err *e)
 		e->msg[0] = '\0';
 		return 0;
 	}
+	if (f->state.write_errno != 0 && !o->state_default && !o->state_reads_only) {
+		/* Named, yet unusable: the same 74 as one that cannot be made,
+		 * before anything is fetched. A floor that is never raised
+		 * lets the next run go back. */
+		rc = nk_fail(e, NK_E_IO, "state directory %s cannot be written (%s): the version "
+		    "floor could not be raised after this run; make it writable or give another "
+		    "--state-dir", f->state.dir, strerror(f->state.write_errno));
+		f->state.open = 0;
+		return rc;
+	}
+	if (f->state.write_errno != 0 && !o->state_reads_only) {
+		if (f->state.have_floor)
+			snprintf(msg, sizeof(msg), "state directory %s cannot be written (%s): its "
+			    "version floor %" PRIu64 " is enforced but not raised, and no last result "
+			    "is kept (give --state-dir)", f->state.dir,
+			    strerror(f->state.write_errno), f->state.floor);
+		else
+			snprintf(msg, sizeof(msg), "state directory %s cannot be written (%s); no "
+			    "version floor is kept between runs (give --state-dir)", f->state.dir,
+			    strerror(f->state.write_errno));
+		info(f, "state", msg);
+		return 0;
+	}
 	if (f->state.have_floor)
 		snprintf(msg, sizeof(msg), "version floor %" PRIu64 " (%s)", f->state.floor,
 		    f->state.version_path);
@@ -167,7 +190,7 @@ fleet_verified(struct fleet *f, const struct manifest *m)
 	f->verified = 1;
 	snprintf(f->name, sizeof(f->name), "%s", m->name);
 	f->version = m->version;
-	if (f->state.open) {
+	if (f->state.open && f->state.write_errno == 0) {
 		if (state_record(&f->state, m->version, &e) != 0) {
 			snprintf(msg, sizeof(msg), "the version floor was not raised: %s", e.msg);
 			info(f, "state", msg);

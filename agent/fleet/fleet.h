@@ -44,7 +44,10 @@
 struct fleet_opts {
 	const char *state_dir;   /* NULL: none */
 	int state_default;       /* state_dir is boot's default: when it cannot be
-				  * made (no /var/lib, read-only), go on without */
+				  * made or written (no /var/lib, read-only), go
+				  * on without (a floor in it is still enforced) */
+	int state_reads_only;    /* check: the floor is read, never written, so a
+				  * read-only state_dir is no error */
 	const char *report;      /* NULL: none */
 	uint64_t splay_s;        /* 0: none */
 };

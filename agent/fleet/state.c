@@ -93,6 +93,8 @@ state_open(struct state *s, const char *dir, struct nk_err *e)
 		s->dir_unusable = 1;
 		return nk_fail(e, NK_E_IO, "state directory %s: not a directory", dir);
 	}
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0)
+		s->write_errno = errno ? errno : EACCES;
 	if ((rc = read_floor(s->version_path, &s->have_floor, &s->floor, e)) != 0)
 		return rc;
 	s->open = 1;
@@ -117,7 +119,7 @@ state_record(struct state *s, uint64_t version, struct nk_err *e)
 	uint64_t now_floor = 0;
 	int fd, have = 0, rc, n;
 
-	if (!s->open)
+	if (!s->open || s->write_errno != 0)
 		return 0;
 	if ((fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return nk_fail(e, NK_E_IO, "state directory %s: %s", s->dir, strerror(errno));
@@ -148,7 +150,7 @@ out:
 int
 state_write_result(const struct state *s, const char *json, size_t len, struct nk_err *e)
 {
-	if (!s->open)
+	if (!s->open || s->write_errno != 0)
 		return 0;
 	if (len > STATE_RESULT_MAX_BYTES)
 		return nk_fail(e, NK_E_INTERNAL, "last result over %d bytes", STATE_RESULT_MAX_BYTES);

@@ -29,6 +29,8 @@ struct state {
 	char result_path[PATH_MAX];
 	int open;          /* state_open succeeded */
 	int dir_unusable;  /* state_open failed making or opening the directory */
+	int write_errno;   /* the directory is there but cannot be written (its
+	                    * errno): the floor is read, not raised */
 	int have_floor;    /* a version file was there */
 	uint64_t floor;    /* its version */
 };
@@ -39,7 +41,9 @@ int state_parse_version(const uint8_t *buf, size_t len, uint64_t *out, struct nk
 
 /* Opens dir (making it, mode STATE_DIR_MODE, when missing: its parent
  * must exist) and reads the floor. A directory that cannot be made or is
- * not one is NK_E_IO with s->dir_unusable set. A version file that cannot
+ * not one is NK_E_IO with s->dir_unusable set. One that is there but
+ * cannot be written opens with s->write_errno set: the caller decides
+ * (state_record and state_write_result then write nothing). A version file that cannot
  * be read or parsed is an error too (NK_E_IO, naming it): the floor cannot
  * be enforced, and a run must not go on as if there were none. */
 int state_open(struct state *s, const char *dir, struct nk_err *e);

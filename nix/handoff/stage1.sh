@@ -2,7 +2,12 @@
 # nixos-kexec handoff, stage 1: keeps what the agent handed over across
 # switch-root and gives systemd the replaced system's machine id.
 #
-#   stage1.sh ROOT    ROOT: where the new root file system is mounted
+#   stage1.sh ROOT [ETC]
+#
+# ROOT: where the new root file system is mounted; ETC: the directory that
+# becomes the new system's /etc (default ROOT/etc; nix/module.nix passes
+# the /etc overlay's upper directory when there is one, and "" when /etc
+# is an immutable overlay, which nothing can be written into).
 #
 # nix/module.nix runs this text in a subshell (`( set -- ROOT; ... )`), in
 # the scripted initrd's postMountCommands (ash, ROOT=$targetRoot) or in a
@@ -27,9 +32,13 @@ if [ -d /nixos-kexec/handoff ]; then
 	case "$id" in
 	*[!0-9a-f]*) echo "nixos-kexec: ignoring an invalid machine-id" ;;
 	*)
-		if [ ${#id} -eq 32 ]; then
-			mkdir -p "$1/etc"
-			printf '%s\n' "$id" >"$1/etc/machine-id"
+		etc=$1/etc
+		[ $# -lt 2 ] || etc=$2
+		if [ ${#id} -eq 32 ] && [ -z "$etc" ]; then
+			echo "nixos-kexec: /etc is read-only (an immutable /etc overlay): the machine-id is not carried"
+		elif [ ${#id} -eq 32 ]; then
+			mkdir -p "$etc"
+			printf '%s\n' "$id" >"$etc/machine-id"
 		fi
 		;;
 	esac

@@ -211,6 +211,39 @@ mkdir -p "$T/state3" && printf 'one hundred\n' >"$T/state3/version"
 run st-corrupt fetch "$U/v100/" "${KEY[@]}" "${CA[@]}" --state-dir "$T/state3" -o "$T/out/st-corrupt"
 expect 74 "state file $T/state3/version" && it_pass
 
+# Issue 19.7: a named state directory that cannot be written is the same
+# 74 as one that cannot be made, before any download. A read-only bind
+# mount in a private mount namespace (root ignores mode bits); chmod as
+# another user.
+it_case "state: a read-only --state-dir stops the run (74) before any download, like one that cannot be made"
+D4=$T/state4
+mkdir -p "$D4" && printf '100\n' >"$D4/version"
+if [ "$(id -u)" -eq 0 ]; then
+	ro_run() { unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"' sh "$D4" "$NK" "$@"; }
+else
+	chmod 0555 "$D4"
+	ro_run() { "$NK" "$@"; }
+fi
+if ! ro_run --version >/dev/null 2>&1; then
+	it_skip "no read-only mount here (unshare -m / mount --bind refused)"
+else
+	ro_run fetch "$U/v101/" "${KEY[@]}" "${CA[@]}" --state-dir "$D4" -o "$T/out/st-ro" \
+		>"$T/log/st-ro" 2>&1
+	RC=$? OUT=$T/log/st-ro
+	if expect 74 "state directory $D4 cannot be written"; then
+		run st-nodir fetch "$U/v101/" "${KEY[@]}" "${CA[@]}" --state-dir "$T/no/such/dir" \
+			-o "$T/out/st-nodir"
+		if ! expect 74 "state directory $T/no/such/dir"; then
+			:
+		elif [ -e "$T/out/st-ro" ] || [ "$(cat "$D4/version")" != 100 ]; then
+			it_fail "fetched or floor changed"
+		else
+			it_pass
+		fi
+	fi
+fi
+chmod 0755 "$D4"
+
 # --- reports ----------------------------------------------------------------
 it_case "report: start, verified and result of one run, one nonce"
 before=$(lines "$COLLECT")
@@ -373,8 +406,12 @@ it_stop_stub
 it_case "retry-after: a huge value is capped (the run's --timeout ends it, not a day's wait)"
 it_start_stub "$T" "$ROOT" --fault status:503:1@manifest --fault retryafter:86400 || exit 1
 run ra-cap fetch "$STUB_URL/v100/" "${KEY[@]}" "${CA[@]}" --timeout 5 -o "$T/out/ra-cap"
-if expect 69 "come back in 300 s"; then
-	[ "$SECS" -le 6 ] && it_pass || it_fail "took $SECS s"
+if expect 69 "come back in 300 s (Retry-After), past the --timeout 5 s"; then
+	if grep -q "took longer than" "$OUT"; then
+		it_fail "called a run that took longer than its --timeout"
+	else
+		[ "$SECS" -le 6 ] && it_pass || it_fail "took $SECS s"
+	fi
 fi
 it_stop_stub
 

@@ -97,4 +97,43 @@ else
 	grep -qx "Port 2222" "$R/etc/ssh/sshd_config.d/nixos-kexec.conf" && it_pass || it_fail "content"
 fi
 
+# Stage 1 (nix/handoff/stage1.sh): where the machine id goes. Its fixed
+# paths (/nixos-kexec/handoff, /run/nixos-kexec) are moved under $T in a
+# copy; the text is otherwise the one NixOS runs (bash -e, as a unit).
+STAGE1=$HERE/../../nix/handoff/stage1.sh
+stage1() { # stage1 NAME ARGS...: a handoff with a machine id; runs stage1.sh ARGS
+	local d=$T/s1-$1
+	shift
+	mkdir -p "$d/initrd/handoff" "$d/root/etc"
+	echo 0123456789abcdef0123456789abcdef >"$d/initrd/handoff/machine-id"
+	sed -e "s|/run/nixos-kexec|$d/run|g" -e "s|/nixos-kexec/handoff|$d/initrd/handoff|g" \
+		"$STAGE1" >"$d/stage1.sh"
+	bash -e "$d/stage1.sh" "$@" 2>&1
+}
+ID=0123456789abcdef0123456789abcdef
+
+it_case "stage 1: ROOT only (the scripted initrd, the journey's stand-in): ROOT/etc/machine-id"
+stage1 plain "$T/s1-plain/root" >/dev/null
+it_expect_eq "$(cat "$T/s1-plain/root/etc/machine-id" 2>&1)" "$ID"
+
+it_case "stage 1: a mutable /etc overlay: the machine id in its upper directory, not under the overlay"
+stage1 upper "$T/s1-upper/root" "$T/s1-upper/root/.rw-etc/upper" >/dev/null
+if [ -e "$T/s1-upper/root/etc/machine-id" ]; then
+	it_fail "written into ROOT/etc, which the overlay hides"
+else
+	it_expect_eq "$(cat "$T/s1-upper/root/.rw-etc/upper/machine-id" 2>&1)" "$ID"
+fi
+
+it_case "stage 1: an immutable /etc overlay (ETC empty): no machine id written, said, exit 0"
+out=$(stage1 ro "$T/s1-ro/root" "")
+rc=$?
+if [ "$rc" -ne 0 ] || [ -n "$(find "$T/s1-ro/root" -name machine-id)" ]; then
+	it_fail "exit $rc, $(find "$T/s1-ro/root" -name machine-id)"
+else
+	case $out in
+	*"the machine-id is not carried"*) it_pass ;;
+	*) it_fail "not said: $out" ;;
+	esac
+fi
+
 it_summary

@@ -72,11 +72,99 @@ t_not_nul_terminated(void **st)
 	assert_int_equal(r.complete, 2);
 }
 
+/* crange_check: what a 206 for bytes 100-199 of a 1000-byte file says. */
+static int
+judge(long status, const char *v, int64_t clen, struct nk_err *e)
+{
+	struct crange_answer a = { .status = status, .clen = clen };
+
+	if (v != NULL) {
+		a.has_range = cr(v, &a.range) == 0;
+		a.range_malformed = !a.has_range;
+	}
+	return crange_check(&a, 100, 200, 1000, e);
+}
+
+static void
+t_check_exact(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(judge(206, "bytes 100-199/1000", 100, &e), 0);
+	assert_int_equal(judge(206, "bytes 100-199/*", -1, &e), 0);
+}
+
+static void
+t_check_other_range(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(judge(206, "bytes 0-99/1000", 100, &e), NK_E_HTTP);
+	assert_non_null(strstr(e.msg, "asked for bytes 100-199, the server answered with "
+	    "bytes 0-99; a server that mixes up ranges is refused"));
+}
+
+static void
+t_check_other_size(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(judge(206, "bytes 100-199/999", 100, &e), NK_E_SIZE);
+	assert_non_null(strstr(e.msg, "the server's file is 999 bytes"));
+}
+
+/* Issue 19.7: a 206 in a 416's form names no bytes; never "bytes -1--1". */
+static void
+t_check_star_range(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(judge(206, "bytes */1000", -1, &e), NK_E_HTTP);
+	assert_null(strstr(e.msg, "--1"));
+	assert_null(strstr(e.msg, "bytes -1"));
+	assert_null(strstr(e.msg, "mixes up"));
+	assert_non_null(strstr(e.msg, "Content-Range bytes */1000"));
+}
+
+/* Issue 19.7: the range is right, the length is not: say that. */
+static void
+t_check_length_disagrees(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(judge(206, "bytes 100-199/1000", 150, &e), NK_E_HTTP);
+	assert_null(strstr(e.msg, "mixes up"));
+	assert_non_null(strstr(e.msg, "Content-Length of 150 bytes"));
+	assert_non_null(strstr(e.msg, "100 bytes"));
+}
+
+static void
+t_check_no_or_bad_header(void **st)
+{
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(judge(206, NULL, 100, &e), NK_E_HTTP);
+	assert_non_null(strstr(e.msg, "HTTP 206 without Content-Range"));
+	assert_int_equal(judge(206, "bytes 100-199", 100, &e), NK_E_HTTP);
+	assert_non_null(strstr(e.msg, "malformed Content-Range"));
+	assert_int_equal(judge(302, NULL, -1, &e), NK_E_HTTP);
+	assert_non_null(strstr(e.msg, "HTTP 302 instead of 206"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_full), cmocka_unit_test(t_unknown_length),
+		cmocka_unit_test(t_check_exact), cmocka_unit_test(t_check_other_range),
+		cmocka_unit_test(t_check_other_size), cmocka_unit_test(t_check_star_range),
+		cmocka_unit_test(t_check_length_disagrees), cmocka_unit_test(t_check_no_or_bad_header),
 		cmocka_unit_test(t_unsatisfied), cmocka_unit_test(t_unit_case),
 		cmocka_unit_test(t_blanks), cmocka_unit_test(t_big),
 		cmocka_unit_test(t_bad_empty), cmocka_unit_test(t_bad_unit),

@@ -3,12 +3,29 @@
  * may be missing, the splay's bounds and its shift of the --timeout
  * deadline, reports that never fail a run, and the safety net's sentence.
  * Reports go to a closed port on 127.0.0.1 only. */
+#include <errno.h>
 #include <sys/stat.h>
 
 #include "nktest.h"
 #include "fleet.h"
 
 static char dir[256];
+/* faccessat is wrapped: this directory reads as not writable (EROFS), as
+ * a read-only mount does even for root. */
+static char ro_dir[256];
+
+int __real_faccessat(int fd, const char *path, int mode, int flags);
+int __wrap_faccessat(int fd, const char *path, int mode, int flags);
+
+int
+__wrap_faccessat(int fd, const char *path, int mode, int flags)
+{
+	if (ro_dir[0] != '\0' && strcmp(path, ro_dir) == 0 && (mode & W_OK)) {
+		errno = EROFS;
+		return -1;
+	}
+	return __real_faccessat(fd, path, mode, flags);
+}
 static char events[16][NK_ERR_MAX + 300];
 static size_t nevents;
 
@@ -28,6 +45,7 @@ setup(void **st)
 {
 	(void)st;
 	nkt_tmpdir(dir);
+	ro_dir[0] = '\0';
 	nevents = 0;
 	memset(events, 0, sizeof(events));
 	return 0;
@@ -178,6 +196,54 @@ t_default_dir_corrupt_refuses(void **st)
 	fetch_opts_fixture(&fo);
 	assert_int_equal(fleet_begin(&f, &o, "boot", &fo, &sink, &e), NK_E_IO);
 	assert_non_null(strstr(e.msg, "version"));
+}
+
+/* Issue 19.7: a named --state-dir that is there but cannot be written is
+ * the same 74 as one that cannot be made, before anything is fetched;
+ * boot's default goes on in both cases, enforcing the floor it can read;
+ * check, which only reads the floor, takes it. */
+static void
+t_read_only_dir(void **st)
+{
+	struct fleet_opts o = { .state_dir = dir };
+	struct fetch_opts fo;
+	struct fleet f;
+	struct manifest m99 = bundle(99), m200 = bundle(200);
+	struct nk_err e = { "" };
+	char sub[300];
+
+	(void)st;
+	nkt_write(dir, "version", "100\n", 4);
+	snprintf(ro_dir, sizeof(ro_dir), "%s", dir);
+	fetch_opts_fixture(&fo);
+	assert_int_equal(fleet_begin(&f, &o, "fetch", &fo, &sink, &e), NK_E_IO);
+	assert_int_equal(nk_exit_code(NK_E_IO), 74);
+	assert_non_null(strstr(e.msg, "cannot be written (Read-only file system)"));
+	assert_non_null(strstr(e.msg, dir));
+	/* one that cannot be made: the same code */
+	snprintf(sub, sizeof(sub), "%s/no/such/parent", dir);
+	o.state_dir = sub;
+	assert_int_equal(fleet_begin(&f, &o, "fetch", &fo, &sink, &e), NK_E_IO);
+
+	o = (struct fleet_opts){ .state_dir = dir, .state_default = 1 };
+	nevents = 0;
+	assert_int_equal(fleet_begin(&f, &o, "boot", &fo, &sink, &e), 0);
+	assert_non_null(event_with("version floor 100 is enforced but not raised"));
+	assert_int_equal(fleet_check_manifest(&f, &m99, &e), NK_E_VERSION);
+	assert_int_equal(fleet_check_manifest(&f, &m200, &e), 0);
+	fleet_verified(&f, &m200);
+	assert_null(event_with("version floor now"));
+	assert_null(event_with("not raised:"));
+	fleet_end(&f, 0, NULL);
+	assert_string_equal(slurp("version"), "100\n");
+	assert_null(slurp("last-result.json"));
+
+	o = (struct fleet_opts){ .state_dir = dir, .state_reads_only = 1 };
+	nevents = 0;
+	assert_int_equal(fleet_begin(&f, &o, "check", &fo, &sink, &e), 0);
+	assert_null(event_with("cannot be written"));
+	assert_int_equal(fleet_check_manifest(&f, &m99, &e), NK_E_VERSION);
+	fleet_end(&f, 0, NULL);
 }
 
 static void
@@ -335,7 +401,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(t_floor_across_runs), T(t_not_verified_not_recorded),
 		T(t_default_dir_missing_goes_on), T(t_default_dir_corrupt_refuses),
-		T(t_no_state_writes_nothing), T(t_executing_is_the_last_result),
+		T(t_no_state_writes_nothing), T(t_read_only_dir), T(t_executing_is_the_last_result),
 		T(t_dead_collector_changes_nothing), T(t_splay_bounds), T(t_splay_moves_deadline),
 		T(t_revert_describe), T(t_cmdline_panic), T(t_revert_min_above_selftest),
 	};

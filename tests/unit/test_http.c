@@ -375,6 +375,35 @@ t_deadline_ends_retries(void **st)
 	stage_close(&k.stage);
 }
 
+/* Issue 19.7: a Retry-After that reaches past the deadline is said as
+ * the server's request, not as a run that took longer than --timeout;
+ * one that fits is waited for. */
+static void
+t_retry_after_past_deadline(void **st)
+{
+	struct http_opts o = { .backoff_ms = 1, .timeout_s = 9 };
+	struct http_outcome out = { .transient = 1, .wait_s = 60 };
+	struct http_retry r = { 0 };
+	struct event ev = { .type = EV_RETRY, .file = "f" };
+	struct nk_err e;
+	unsigned pause = 0;
+
+	(void)st;
+	o.deadline = http_now() + 5;
+	snprintf(e.msg, sizeof(e.msg), "HTTP 503 from server");
+	assert_int_equal(http_retry_next(&o, &r, 1, 0, &out, &ev, &pause, &e), HTTP_RETRY_LATE);
+	assert_null(strstr(e.msg, "took longer"));
+	assert_non_null(strstr(e.msg, "come back in 60 s (Retry-After), past the --timeout 9 s"));
+	assert_non_null(strstr(e.msg, "the last attempt: HTTP 503 from server"));
+	out.wait_s = 2; /* fits in the 5 s left: waited for */
+	assert_int_equal(http_retry_next(&o, &r, 2, 0, &out, &ev, &pause, &e), HTTP_RETRY_AGAIN);
+	assert_int_equal(pause, 2000);
+	o.deadline = 0; /* no deadline: any (capped) wait is waited for */
+	out.wait_s = 300;
+	assert_int_equal(http_retry_next(&o, &r, 3, 0, &out, &ev, &pause, &e), HTTP_RETRY_AGAIN);
+	assert_int_equal(pause, 300000);
+}
+
 /* One share of connections and TLS sessions for every transfer of a run,
  * set on each handle; none unless asked for. */
 static void
@@ -449,6 +478,7 @@ main(void)
 		T(t_classify_every_code_by_origin), T(t_classify_server_faults_are_the_servers),
 		T(t_classify_timeouts_name_the_phase), T(t_connect_limit_follows_stall_limit),
 		T(t_all_bytes_held_no_request), T(t_deadline_ends_retries),
+		T(t_retry_after_past_deadline),
 		T(t_share_set_on_every_transfer), T(t_head_of_the_final_response),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

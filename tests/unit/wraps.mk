@@ -4,3 +4,4 @@ WRAP_test_http := curl_easy_setopt
 WRAP_test_netlink := socket sendto recvfrom
 WRAP_test_report := curl_easy_setopt
 WRAP_test_par := curl_easy_setopt
+WRAP_test_fleet := faccessat
