@@ -260,8 +260,6 @@ sink_len(const struct sink *k)
 static void
 stop_worker(struct sink *k)
 {
-	size_t i;
-
 	if (k->threaded) {
 		pthread_mutex_lock(&k->mu);
 		k->stop = 1;
@@ -270,14 +268,8 @@ stop_worker(struct sink *k)
 		pthread_join(k->worker, NULL);
 		k->threaded = 0;
 	}
-	if (k->batch[0] != NULL) {
-		for (i = 0; i < SINK_BATCHES; i++) {
-			free(k->batch[i]);
-			k->batch[i] = NULL;
-		}
-		pthread_cond_destroy(&k->cv);
-		pthread_mutex_destroy(&k->mu);
-	}
+	if (k->batch[0] != NULL)
+		uninit(k);
 }
 
 int

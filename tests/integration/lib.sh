@@ -270,3 +270,43 @@ it_summary() {
 		"$IT_SUITE" "$IT_PASSED" "$IT_FAILED" "$IT_SKIPPED"
 	[ "$IT_FAILED" -eq 0 ]
 }
+
+# it_fakesys SUITE [EXTRA-DIR...]: the setup of the tests that run the agent
+# built with its system calls replaced (build/tests/nixos-kexec-fakesys,
+# tests/integration/sys_fake.c; this machine's kernel is never touched):
+# sets NK, T (a fresh temporary directory with root/, log/, the extra
+# directories and a fake /proc and /sys under fake/), a CA for 127.0.0.1,
+# an empty default config, a private lock and state directory (STATE,
+# never this machine's /var/lib/nixos-kexec; had_state says whether that
+# existed before), a process with every capability under sshd, and the
+# function meminfo MIB (what /proc/meminfo says is available). Returns 1,
+# having failed a case and printed the summary, when the agent or cpio is
+# missing.
+it_fakesys() {
+	local suite=$1 d
+	shift
+	NK=$B/tests/nixos-kexec-fakesys
+	export LC_ALL=C
+	it_tmpdir; T=$IT_TMP
+	if [ ! -x "$NK" ] || ! command -v cpio >/dev/null; then
+		it_case "$suite: the fake-syscall agent and cpio exist"
+		it_fail "$NK or cpio missing (make $NK)"
+		it_summary
+		return 1
+	fi
+	mkdir -p "$T/root" "$T/log" "$T/fake/proc/self" "$T/fake/proc/1" "$T/fake/sys/kernel"
+	for d; do mkdir -p "$T/$d"; done
+	it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
+	export NIXOS_KEXEC_CONFIG=$T/empty-default-config NIXOS_KEXEC_LOCK=$T/lock
+	: >"$NIXOS_KEXEC_CONFIG"
+	export NK_FAKE_ROOT=$T/fake NK_FAKE_LOG=$T/loads
+	STATE=(--state-dir "$T/state")
+	[ -e /var/lib/nixos-kexec ] && had_state=1 || had_state=0
+	printf 'Name:\tnixos-kexec\nCapEff:\t000001ffffffffff\n' >"$T/fake/proc/self/status"
+	echo sshd >"$T/fake/proc/1/comm"
+	echo 1 >"$T/fake/sys/kernel/kexec_loaded"
+	meminfo() { # MiB available
+		printf 'MemTotal:        1048576 kB\nMemAvailable:    %d kB\n' $(($1 * 1024)) \
+			>"$T/fake/proc/meminfo"
+	}
+}

@@ -13,29 +13,7 @@
 # staged in RAM, where the measured peak is 3.3 B.
 set -u
 . "$(dirname "$0")/lib.sh"
-NK=$B/tests/nixos-kexec-fakesys
-export LC_ALL=C
-it_tmpdir; T=$IT_TMP
-if [ ! -x "$NK" ]; then
-	it_case "lowmem: the fake-syscall agent exists"
-	it_fail "$NK missing (make $NK)"
-	it_summary; exit
-fi
-mkdir -p "$T/root" "$T/log" "$T/stage" "$T/fake/proc/self" "$T/fake/proc/1" \
-	"$T/fake/sys/kernel"
-it_make_ca "$T" "IP:127.0.0.1,DNS:localhost" >/dev/null
-export NIXOS_KEXEC_CONFIG=$T/empty-default-config NIXOS_KEXEC_LOCK=$T/lock
-: >"$NIXOS_KEXEC_CONFIG"
-export NK_FAKE_ROOT=$T/fake NK_FAKE_LOG=$T/loads
-STATE=(--state-dir "$T/state") # never this machine's /var/lib/nixos-kexec
-[ -e /var/lib/nixos-kexec ] && had_state=1 || had_state=0
-printf 'Name:\tnixos-kexec\nCapEff:\t000001ffffffffff\n' >"$T/fake/proc/self/status"
-echo sshd >"$T/fake/proc/1/comm"
-echo 1 >"$T/fake/sys/kernel/kexec_loaded"
-meminfo() { # MiB available
-	printf 'MemTotal:        1048576 kB\nMemAvailable:    %d kB\n' $(($1 * 1024)) \
-		>"$T/fake/proc/meminfo"
-}
+it_fakesys lowmem stage || exit
 
 minisign -G -W -p "$T/pub" -s "$T/sec" >/dev/null
 head -c 65536 /dev/urandom >"$T/bzImage"
