@@ -12,7 +12,9 @@
 #
 # Each layer's output goes to $B/check/<layer>.log and is printed as one
 # block when the layer ends (the background layers' at the end), so the
-# streams never interleave. NK_CHECK_SERIAL=1 runs everything in the
+# streams never interleave; while the journey runs, the foreground layers
+# run at nice 10 (NK_CHECK_FG_NICE), as its VMs have boot deadlines and
+# they do not. NK_CHECK_SERIAL=1 runs everything in the
 # foreground, one layer after the other (the old order; for comparing
 # timings). The prerequisites the layers share (the build, the static
 # build, the packages) are made first, so that no two layers build the same
@@ -40,13 +42,16 @@ now() { date +%s.%N; }
 mins() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 60 }'; }
 
 # layer NAME [TARGET...]: makes TARGETs (default: NAME) into NAME's log;
-# leaves the exit status, start and end in $OUT/NAME.result.
+# leaves the exit status, start and end in $OUT/NAME.result. LAYER_NICE
+# (set for the foreground stream while the journey runs) lowers its
+# priority: the journey's TCG VMs have boot deadlines, the CPU layers
+# only take longer.
 layer() {
 	local name=$1 t0 rc=0
 	shift
 	[ $# -gt 0 ] || set -- "$name"
 	t0=$(now)
-	$MAKE --no-print-directory B="$B" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
+	nice -n "${LAYER_NICE:-0}" $MAKE --no-print-directory B="$B" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
 	echo "$rc $t0 $(now)" >"$OUT/$name.result"
 	return "$rc"
 }
@@ -84,7 +89,7 @@ main() {
 		echo "make check: ${bg[*]} run(s) alongside (shown at the end; logs in $OUT/)"
 	fi
 	for l in "${fg[@]}"; do
-		layer "$l" || true
+		LAYER_NICE=$([ -n "$BG_PID" ] && echo "${NK_CHECK_FG_NICE:-10}" || echo 0) layer "$l" || true
 		report "$l" || fail=1
 	done
 	if [ -n "$BG_PID" ]; then

@@ -114,7 +114,7 @@ scenario_journey_cloudinit() {
 	serve
 	make_seed "$USERDATA_CLOUDINIT" "$(static_netcfg)"
 	start_vm "$STATIC_IP"
-	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+	wait_first_sshd 300 ||
 		must "the cloud VM's sshd did not start" false
 	record_first 1
 	wait_for "$LOG" "running 'modules:final'" 0 300 >/dev/null ||
@@ -142,7 +142,7 @@ scenario_journey_curlpipe() {
 	serve
 	make_seed "#cloud-config" ""
 	start_vm ""
-	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+	wait_first_sshd 300 ||
 		must "the cloud VM's sshd did not start" false
 	record_first 0
 	echo "running as debian: $CURLPIPE"
@@ -175,7 +175,7 @@ scenario_journey_refused() {
 	serve --fault "corrupt:1000@$initrd"
 	make_seed "$USERDATA_CLOUDINIT" "$(static_netcfg)"
 	start_vm "$STATIC_IP"
-	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+	wait_first_sshd 300 ||
 		must "the cloud VM's sshd did not start" false
 	record_first 1
 	t_agent=$(wait_for "$DIR/first.ssh" "$AGENT_LINE" 0 300) ||

@@ -56,7 +56,7 @@ scenario_bond() {
 	serve
 	make_seed "#cloud-config" "$(static_netcfg "$DHCP_IP")"
 	start_vm "$DHCP_IP" 2
-	wait_for "$LOG" "Started (ssh|sshd)\.service" 0 300 >/dev/null ||
+	wait_first_sshd 300 ||
 		must "the cloud VM's sshd did not start" false
 	record_first 0
 	bond_first_script | first_root_sh "$DIR/bond-setup.ssh" || rc=$?

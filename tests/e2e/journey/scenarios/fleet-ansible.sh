@@ -133,7 +133,7 @@ scenario_fleet_ansible() {
 	must "both VMs got the same SSH port ${FV_PORT[0]}" [ "${FV_PORT[0]}" != "${FV_PORT[1]}" ]
 	for i in "${!FLEET_NAMES[@]}"; do
 		fleet_use "$i"
-		wait_for "$LOG" "Started (ssh|sshd)\.service" 0 420 >/dev/null ||
+		wait_first_sshd 420 ||
 			must "${FLEET_NAMES[i]}: the cloud VM's sshd did not start" false
 		echo "${FLEET_NAMES[i]}:"
 		record_first 0
