@@ -142,8 +142,10 @@ hold() {
 }
 
 mkdir -p "$run"
+# uptime_s is whole seconds, cut down: one more, so the reboot never comes
+# before the full time (at most a second after it).
 start=$(uptime_s)
-end=$((start + after))
+end=$((start + 1 + after))
 wall=$(($(date +%s) + after))
 write_counters >"$run/revert-writes.tmp" && mv -f "$run/revert-writes.tmp" "$run/revert-writes"
 printf '%s\n' "$wall" >"$run/revert-deadline.tmp" && mv -f "$run/revert-deadline.tmp" "$run/revert-deadline"
