@@ -279,7 +279,9 @@ it_summary() {
 # an empty default config, a private lock and state directory (STATE,
 # never this machine's /var/lib/nixos-kexec; had_state says whether that
 # existed before), a process with every capability under sshd, and the
-# function meminfo MIB (what /proc/meminfo says is available). Returns 1,
+# functions meminfo MIB (what /proc/meminfo says is available), run NAME
+# MIB ARGS... (the agent with that much available; sets RC and OUT) and
+# expect WANT_RC NEEDLE... (the last run's status and pieces of its output). Returns 1,
 # having failed a case and printed the summary, when the agent or cpio is
 # missing.
 it_fakesys() {
@@ -308,5 +310,28 @@ it_fakesys() {
 	meminfo() { # MiB available
 		printf 'MemTotal:        1048576 kB\nMemAvailable:    %d kB\n' $(($1 * 1024)) \
 			>"$T/fake/proc/meminfo"
+	}
+	run() { # run NAME MiB ARGS...: the agent with MemAvailable = MiB; RC, OUT set
+		local name=$1
+		meminfo "$2"
+		shift 2
+		rm -f "$NK_FAKE_LOG" "$NK_FAKE_LOG".*
+		"$NK" "$@" >"$T/log/$name" 2>&1
+		RC=$?
+		OUT=$T/log/$name
+	}
+	expect() { # WANT_RC NEEDLE...: the last run's status and pieces of its output
+		local want=$1 n
+		shift
+		if [ "$RC" -ne "$want" ]; then
+			it_fail "exit $RC, want $want: $(tail -n 2 "$OUT" | tr '\n' ' ')"
+			return 1
+		fi
+		for n in "$@"; do
+			if ! grep -qF -- "$n" "$OUT"; then
+				it_fail "output lacks '$n': $(tail -n 3 "$OUT" | tr '\n' ' ')"
+				return 1
+			fi
+		done
 	}
 }

@@ -24,29 +24,6 @@ minisign -S -s "$T/sec" -m "$T/root/b/manifest" >/dev/null
 it_start_stub "$T" "$T/root" || exit 1
 ARGS=("$STUB_URL/b/" -p "$T/pub" --cacert "$T/ca.pem" --exec none --no-handoff "${STATE[@]}")
 
-run() { # run NAME MiB ARGS...: boot with MemAvailable = MiB; RC, OUT set
-	local name=$1
-	meminfo "$2"
-	shift 2
-	rm -f "$NK_FAKE_LOG" "$NK_FAKE_LOG".*
-	"$NK" "$@" >"$T/log/$name" 2>&1
-	RC=$?
-	OUT=$T/log/$name
-}
-expect() { # WANT_RC NEEDLE...: the last run's status and pieces of its output
-	local want=$1 n
-	shift
-	if [ "$RC" -ne "$want" ]; then
-		it_fail "exit $RC, want $want: $(tail -n 2 "$OUT" | tr '\n' ' ')"
-		return 1
-	fi
-	for n in "$@"; do
-		if ! grep -qF -- "$n" "$OUT"; then
-			it_fail "output lacks '$n': $(tail -n 3 "$OUT" | tr '\n' ' ')"
-			return 1
-		fi
-	done
-}
 loaded_from() { # what the fake load saw for the initrd: memfd, or the directory
 	awk -F '\t' '$1 == "load" { sub(/^initrd=/, "", $3); print $3 }' "$NK_FAKE_LOG" 2>/dev/null
 }

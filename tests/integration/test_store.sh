@@ -36,29 +36,6 @@ printf 'X' | dd of="$T/root/bad/nix-store.squashfs" bs=1 seek=4096 conv=notrunc 
 it_start_stub "$T" "$T/root" || exit 1
 ARGS=(-p "$T/pub" --cacert "$T/ca.pem" "${STATE[@]}")
 
-run() { # run NAME MiB ARGS...: the agent with MemAvailable = MiB; RC, OUT set
-	local name=$1
-	meminfo "$2"
-	shift 2
-	rm -f "$NK_FAKE_LOG" "$NK_FAKE_LOG".*
-	"$NK" "$@" >"$T/log/$name" 2>&1
-	RC=$?
-	OUT=$T/log/$name
-}
-expect() { # WANT_RC NEEDLE...
-	local want=$1 n
-	shift
-	if [ "$RC" -ne "$want" ]; then
-		it_fail "exit $RC, want $want: $(tail -n 2 "$OUT" | tr '\n' ' ')"
-		return 1
-	fi
-	for n in "$@"; do
-		if ! grep -qF -- "$n" "$OUT"; then
-			it_fail "output lacks '$n': $(tail -n 3 "$OUT" | tr '\n' ' ')"
-			return 1
-		fi
-	done
-}
 served() { grep -c "GET /$1" "$STUB_LOG"; }
 I=$(stat -c %s "$T/initrd")
 # The loaded initrd after the verified one: newc entries "nixos-kexec" (dir)
