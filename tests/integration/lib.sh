@@ -335,3 +335,16 @@ it_fakesys() {
 		done
 	}
 }
+
+# it_skip_all REASON CASE...: every CASE skipped for REASON, the summary,
+# and the script ends: for a suite whose whole setup is missing here.
+it_skip_all() {
+	local reason=$1 c
+	shift
+	for c; do
+		it_case "$c"
+		it_skip "$reason"
+	done
+	it_summary
+	exit
+}

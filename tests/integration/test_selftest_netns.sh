@@ -29,15 +29,7 @@ CASES=("DNS broken, every gateway answers: 'DNS broken' with the servers tried, 
 	"the source unreachable through a link whose gateway answers: that link falls back, no other"
 	"no name to resolve: dns skip")
 
-skip_all() {
-	local c
-	for c in "${CASES[@]}"; do
-		it_case "$c"
-		it_skip "$1"
-	done
-	it_summary
-	exit
-}
+skip_all() { it_skip_all "$1" "${CASES[@]}"; }
 command -v ping >/dev/null 2>&1 || skip_all "no ping (iputils-ping): the self-test needs it"
 
 it_case "network namespaces and veth pairs can be made"
