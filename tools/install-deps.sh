@@ -8,7 +8,9 @@
 #            (tools/static/install-deps.sh)
 #   journey  the cloud-VM journey test (tests/e2e/journey/packages)
 #   arm64    the aarch64 e2e scenarios (make e2e-arm64): qemu-system-aarch64,
-#            its UEFI firmware, binutils that read arm64 kernel modules
+#            its UEFI firmware, binutils that read arm64 kernel modules; for
+#            make journey-arm64 qemu-user-static (the arm64 images' package
+#            scripts) and arch-test (mmdebstrap's check that they can run)
 #   all      every group (what CI installs)
 #
 # Idempotent: a group whose packages are all present costs one dpkg-query.
@@ -20,7 +22,7 @@ top=$(dirname "$here")
 
 BUILD="build-essential pkg-config libcurl4-openssl-dev libssl-dev libsodium-dev
 zlib1g-dev"
-ARM64="qemu-system-arm qemu-efi-aarch64 binutils-aarch64-linux-gnu"
+ARM64="qemu-system-arm qemu-efi-aarch64 binutils-aarch64-linux-gnu qemu-user-static arch-test"
 TEST="libcmocka-dev minisign nginx-light openssl curl ca-certificates
 valgrind clang libclang-rt-14-dev cpio iproute2 qemu-system-x86 busybox-static
 nix-bin dpkg-dev xz-utils time ansible-core aria2 iputils-ping"

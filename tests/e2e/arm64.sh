@@ -37,36 +37,15 @@ export NK_KERNEL_MODULES="failover net_failover virtio_ring virtio virtio_net
 export NK_OBJCOPY=aarch64-linux-gnu-objcopy
 export NK_E2E_ARCH
 
-# Debian's arm64 busybox-static, downloaded (never installed: it would
-# replace the host's) and cached by version as NK_GUEST_BUSYBOX, which
-# initramfs.sh packs; the host's busybox still serves qemu.sh's guestfwd.
-ARM64_BUSYBOX_PKG=busybox-static:arm64
-ARM64_BUSYBOX_VER=$(apt-cache policy "$ARM64_BUSYBOX_PKG" 2>/dev/null |
-	sed -n 's/^ *Candidate: //p' | head -n1)
-export NK_GUEST_BUSYBOX=${NK_CACHE:-$HOME/.cache/nixos-kexec}/busybox/arm64_${ARM64_BUSYBOX_VER//[:~]/_}/busybox
+# Debian's arm64 busybox-static (lib/vm.sh, cached by version) as
+# NK_GUEST_BUSYBOX, which initramfs.sh packs; the host's busybox still
+# serves qemu.sh's guestfwd.
+export NK_GUEST_BUSYBOX
+NK_GUEST_BUSYBOX=$(e2e_arm64_busybox_path)
 
 e2e_prepare_arch() {
-	local pkg=$ARM64_BUSYBOX_PKG ver=$ARM64_BUSYBOX_VER dir=${NK_GUEST_BUSYBOX%/busybox} tmp
-	local opts=()
-	[ -n "$ver" ] && [ "$ver" != "(none)" ] || {
-		echo "e2e: apt knows no $pkg (dpkg --add-architecture arm64: tools/install-deps.sh static)" >&2
-		return 1
-	}
-	if [ ! -x "$dir/busybox" ]; then
-		mkdir -p "${dir%/*}"
-		tmp=$(mktemp -d "${dir%/*}/.tmp.XXXXXX")
-		[ "$(id -u)" -ne 0 ] || opts=(-o APT::Sandbox::User=root)
-		if ! (cd "$tmp" && apt-get download -q "${opts[@]}" "$pkg=$ver" >&2 &&
-			dpkg-deb --fsys-tarfile ./*.deb | tar -x ./bin/busybox); then
-			rm -rf "$tmp"
-			echo "e2e: could not download $pkg=$ver" >&2
-			return 1
-		fi
-		mkdir -p "$tmp/out" && mv "$tmp/bin/busybox" "$tmp/out/busybox"
-		mv -T "$tmp/out" "$dir" 2>/dev/null || [ -x "$dir/busybox" ]
-		rm -rf "$tmp"
-	fi
-	TIMINGS+=("arm64 busybox $ver")
+	e2e_arm64_busybox_fetch "$NK_GUEST_BUSYBOX" || return 1
+	TIMINGS+=("arm64 busybox $(e2e_arm64_busybox_ver)")
 }
 
 scenario_arm64_boot() {

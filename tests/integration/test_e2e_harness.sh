@@ -136,6 +136,32 @@ it_expect_eq "$(defaults "$top/tests/e2e/run.sh")" \
 it_case "tests/e2e/journey/run.sh registers its scenarios, files included"
 it_expect_eq "$(defaults "$top/tests/e2e/journey/run.sh")" \
 	"journey-cloudinit journey-curlpipe journey-refused report revert bond dhcp-fallback fleet-ansible nixos-anywhere"
+it_case "NK_E2E_ARCH=aarch64: the journey runner registers journey-arm64 only"
+it_expect_eq "$(NK_E2E_ARCH=aarch64 defaults "$top/tests/e2e/journey/run.sh")" "journey-arm64"
+
+# foreign.sh (the arm64 images' package scripts): an arm64 program runs
+# under it, and this machine's binfmt_misc is as it was after. The program:
+# a 132-byte aarch64 ELF that exits 42 (mov x0, #42; mov x8, #93; svc #0).
+it_case "foreign.sh runs an arm64 program; this machine's binfmt_misc is unchanged"
+printf '%s' 'f0VMRgIBAQAAAAAAAAAAAAIAtwABAAAAeABAAAAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAEAAOAABAAAAAAAAAAEAAAAFAAAAAAAAAAAAAAAAAEAAAAAAAAAAQAAAAAAAhAAAAAAAAACEAAAAAAAAAAAQAAAAAAAAQAWA0qgLgNIBAADU' |
+	base64 -d >"$T/exit42" && chmod +x "$T/exit42"
+if [ "$(id -u)" -ne 0 ]; then
+	it_skip "needs root (a user namespace with all IDs mapped)"
+elif [ ! -r /usr/lib/binfmt.d/qemu-aarch64.conf ]; then
+	it_skip "no qemu-user-static (tools/install-deps.sh arm64)"
+else
+	before=$(ls /proc/sys/fs/binfmt_misc 2>/dev/null | tr '\n' ' ')
+	r=0
+	"$top/tests/e2e/journey/foreign.sh" "$T/exit42" >"$T/foreign.out" 2>&1 || r=$?
+	after=$(ls /proc/sys/fs/binfmt_misc 2>/dev/null | tr '\n' ' ')
+	if [ "$r" -eq 69 ] && grep -q "Linux >= 6.7" "$T/foreign.out"; then
+		it_skip "this kernel gives no private binfmt_misc: $(cat "$T/foreign.out")"
+	elif [ "$r" -eq 42 ] && [ "$before" = "$after" ]; then
+		it_pass
+	else
+		it_fail "exit $r (want 42), binfmt_misc before '$before' after '$after': $(cat "$T/foreign.out")"
+	fi
+fi
 
 # Every VM's user network is restricted, whichever runner starts it.
 it_case "e2e_netdev: restrict=on, guestfwd to loopback, hostfwd from loopback"

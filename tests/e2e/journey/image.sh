@@ -17,6 +17,11 @@
 #                     and the /etc/os-release fields nixos-anywhere checks
 #                     (ID=nixos, VARIANT_ID=installer): prints the path
 #                     of a zstd squashfs, which run.sh packs into the initrd
+#   image.sh cloud-arm64, image.sh second-arm64
+#                     the same two for arm64 (make journey-arm64):
+#                     mmdebstrap --arch=arm64 with linux-image-arm64, the
+#                     package scripts run by qemu-user-static (foreign.sh:
+#                     a private binfmt_misc unless this machine has one)
 #
 # Both are cached under ${NK_CACHE:-${XDG_CACHE_HOME:-~/.cache}/nixos-kexec}/
 # journey/, keyed by the package versions apt resolves today (mmdebstrap
@@ -46,7 +51,7 @@ die() { log "error: $*"; exit 1; }
 # has that the journey touches; libsodium23 lets a dynamically linked agent
 # run there until the static one (build/static/) is the only one used.
 CLOUD_PKGS=(systemd systemd-sysv udev dbus openssh-server cloud-init
-	ca-certificates curl iproute2 e2fsprogs linux-image-amd64 initramfs-tools
+	ca-certificates curl iproute2 e2fsprogs linux-image-ARCH initramfs-tools
 	zstd kmod sudo libcurl4 libsodium23)
 # usr-is-merged: what stands for usrmerge once it has done its work.
 # iputils-ping and mawk for the network self-test (nix/handoff/selftest.sh;
@@ -118,8 +123,8 @@ recipe_hash() {
 	{
 		printf '%s\n' "$kind" "$@"
 		case $kind in
-		cloud) declare -f build_cloud cloud_cfg ;;
-		second) declare -f build_second ;;
+		cloud | cloud-arm64) declare -f build_cloud cloud_cfg ;;
+		second | second-arm64) declare -f build_second ;;
 		esac
 		for f in $(recipe_files "$kind"); do
 			printf '== %s\n' "${f#"$ROOT/"}"
@@ -130,8 +135,8 @@ recipe_hash() {
 
 recipe_files() {
 	case $1 in
-	cloud) printf '%s\n' "${CLOUD_FILES[@]+"${CLOUD_FILES[@]}"}" ;;
-	second) printf '%s\n' "${SECOND_FILES[@]}" ;;
+	cloud*) printf '%s\n' "${CLOUD_FILES[@]+"${CLOUD_FILES[@]}"}" ;;
+	second*) printf '%s\n' "${SECOND_FILES[@]}" ;;
 	esac
 }
 
@@ -150,14 +155,22 @@ resolved_hash() {
 	[ -s "$TMP/resolved" ] || die "mmdebstrap --simulate listed no packages"
 }
 
-# Keeps the newest N results of a kind; older ones go.
+# Keeps the newest N results of a kind; older ones go. KIND-<16>-<16>.EXT
+# only: "cloud-*" would also match cloud-arm64's.
+H16='????????????????'
 prune() {
 	local kind=$1 ext=$2 keep=${NK_JOURNEY_KEEP_IMAGES:-2} f
-	ls -1t "$CACHE/$kind"-*."$ext" 2>/dev/null | tail -n +"$((keep + 1))" | while IFS= read -r f; do
+	ls -1t "$CACHE/$kind"-$H16-$H16."$ext" 2>/dev/null | tail -n +"$((keep + 1))" | while IFS= read -r f; do
 		log "pruning old $f"
 		rm -f "$f" "${f%."$ext"}.packages"
 	done
 }
+
+# mmdebstrap for the kind's architecture (ARCH_OPT, set by main): a
+# function, so that build_cloud and build_second, whose text is part of the
+# amd64 recipes' hashes, stay as they were.
+ARCH_OPT=()
+mmdebstrap() { command mmdebstrap "${ARCH_OPT[@]}" "$@"; }
 
 # --- the cloud image ---
 
@@ -299,18 +312,28 @@ EOF
 }
 
 main() {
-	local kind=${1:-}
+	local kind=${1:-} base
 	case $kind in
-	cloud | second) ;;
-	*) echo "usage: image.sh cloud|second" >&2; exit 64 ;;
+	cloud | second) DEB_ARCH=amd64 ;;
+	cloud-arm64 | second-arm64) DEB_ARCH=arm64 ;;
+	*) echo "usage: image.sh cloud|second|cloud-arm64|second-arm64" >&2; exit 64 ;;
 	esac
+	base=${kind%-arm64}
 	[ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap --mode=root)"
 	command -v mmdebstrap >/dev/null || die "mmdebstrap not installed (tests/e2e/journey/packages)"
+	if [ "$DEB_ARCH" != amd64 ]; then
+		# The package scripts are arm64 programs: run where they can run.
+		if [ "${NK_IMAGE_FOREIGN:-}" != 1 ]; then
+			NK_IMAGE_FOREIGN=1 exec "$HERE/foreign.sh" "$0" "$@"
+		fi
+		ARCH_OPT=(--architectures="$DEB_ARCH")
+	fi
+	CLOUD_PKGS=("${CLOUD_PKGS[@]/linux-image-ARCH/linux-image-$DEB_ARCH}")
 	local suite srcs=() line pkgs ext variant
 	suite=$(suite)
 	while IFS= read -r line; do [ -z "$line" ] || srcs+=("$line"); done < <(sources "$suite")
 	[ ${#srcs[@]} -gt 0 ] || die "no apt source for $suite in /etc/apt (set NK_JOURNEY_SOURCES)"
-	case $kind in
+	case $base in
 	cloud) pkgs=$(IFS=,; printf '%s' "${CLOUD_PKGS[*]}") ext=tar.zst variant=apt ;;
 	second) pkgs=$(IFS=,; printf '%s' "${SECOND_PKGS[*]}") ext=squashfs variant=essential ;;
 	esac
@@ -322,7 +345,7 @@ main() {
 	if ! vk=$(resolved_hash --variant="$variant" --include="$pkgs" "$suite" /dev/null "${srcs[@]}"); then
 		# Without the archive, the newest result of this very recipe is
 		# better than nothing; a cold cache has nothing to offer.
-		out=$(ls -1t "$CACHE/$kind"-*-"$rk.$ext" 2>/dev/null | sed -n 1p)
+		out=$(ls -1t "$CACHE/$kind"-$H16-"$rk.$ext" 2>/dev/null | sed -n 1p)
 		[ -n "$out" ] || die "cannot resolve the packages and nothing is cached for this recipe"
 		log "using $out, built from package versions not checked today"
 		printf '%s\n' "$out"
@@ -336,7 +359,7 @@ main() {
 		return 0
 	fi
 	log "not cached: $key"
-	"build_$kind" "$TMP/result.$ext" "$suite" "${srcs[@]}"
+	"build_$base" "$TMP/result.$ext" "$suite" "${srcs[@]}"
 	cp "$TMP/resolved" "$CACHE/$key.packages.tmp"
 	mv -f "$CACHE/$key.packages.tmp" "$CACHE/$key.packages"
 	mv -f "$TMP/result.$ext" "$out"

@@ -71,3 +71,39 @@ e2e_free_port() {
 			Listen => 1, ReuseAddr => 1) or die "listen: $!\n";
 		print $s->sockport, "\n"'
 }
+
+# Debian's arm64 busybox-static for arm64 guests (the e2e's initramfs, the
+# arm64 journey's stand-in initrd): downloaded (never installed: it would
+# replace the host's) and cached by version under NK_CACHE.
+# e2e_arm64_busybox_path prints where the candidate version is (or goes);
+# e2e_arm64_busybox_fetch PATH downloads it there unless it is there.
+E2E_ARM64_BUSYBOX_PKG=busybox-static:arm64
+e2e_arm64_busybox_ver() {
+	apt-cache policy "$E2E_ARM64_BUSYBOX_PKG" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n1
+}
+e2e_arm64_busybox_path() {
+	local ver
+	ver=$(e2e_arm64_busybox_ver)
+	printf '%s\n' "${NK_CACHE:-$HOME/.cache/nixos-kexec}/busybox/arm64_${ver//[:~]/_}/busybox"
+}
+e2e_arm64_busybox_fetch() {
+	local pkg=$E2E_ARM64_BUSYBOX_PKG ver dir=${1%/busybox} tmp opts=()
+	ver=$(e2e_arm64_busybox_ver)
+	[ -n "$ver" ] && [ "$ver" != "(none)" ] || {
+		echo "e2e: apt knows no $pkg (dpkg --add-architecture arm64: tools/install-deps.sh static)" >&2
+		return 1
+	}
+	[ ! -x "$dir/busybox" ] || return 0
+	mkdir -p "${dir%/*}"
+	tmp=$(mktemp -d "${dir%/*}/.tmp.XXXXXX")
+	[ "$(id -u)" -ne 0 ] || opts=(-o APT::Sandbox::User=root)
+	if ! (cd "$tmp" && apt-get download -q "${opts[@]}" "$pkg=$ver" >&2 &&
+		dpkg-deb --fsys-tarfile ./*.deb | tar -x ./bin/busybox); then
+		rm -rf "$tmp"
+		echo "e2e: could not download $pkg=$ver" >&2
+		return 1
+	fi
+	mkdir -p "$tmp/out" && mv "$tmp/bin/busybox" "$tmp/out/busybox"
+	mv -T "$tmp/out" "$dir" 2>/dev/null || [ -x "$dir/busybox" ]
+	rm -rf "$tmp"
+}
