@@ -19,7 +19,19 @@ ROOT=$(cd "$JOURNEY_DIR/../../.." && pwd)
 . "$JOURNEY_DIR/../lib/runner.sh"
 
 LOGS=${NK_JOURNEY_LOGS:-$B/journey}
+# The guest's architecture: the host's, or NK_E2E_ARCH=aarch64 (make
+# journey-arm64: arm64.sh sets QEMU, the console, the firmware, the images
+# and the stand-in's busybox for it).
+ARCH=${NK_E2E_ARCH:-$(uname -m)}
 QEMU=${NK_QEMU:-qemu-system-x86_64}
+CONSOLE=ttyS0
+# Extra QEMU arguments of the cloud VM (arm64: its UEFI firmware).
+VM_FIRMWARE=()
+# image.sh's kinds are cloud$IMAGE_SUFFIX and second$IMAGE_SUFFIX.
+IMAGE_SUFFIX=""
+# How prepare_disk runs a program of the cloud image (chroot; arm64:
+# through foreign.sh).
+IMAGE_CHROOT=(chroot)
 BUSYBOX=${NK_BUSYBOX:-/bin/busybox}
 VM_TIMEOUT=${NK_JOURNEY_TIMEOUT:-420}
 # QEMU exits when the guest reboots, except in the revert scenario, where a
@@ -38,7 +50,6 @@ STATIC_IP=10.0.2.20
 # hostfwd sends the harness when the VM starts with no fixed address).
 VM_MAC2=52:54:00:12:34:57
 DHCP_IP=10.0.2.15
-ARCH=$(uname -m)
 # A 256 MiB translation cache instead of QEMU's 1 GiB: TCG keeps translated
 # code until its cache fills, and every write into a page that still holds
 # translated code takes the slow path. After a kexec the new kernel writes
@@ -162,6 +173,28 @@ wait_first_sshd() {
 	done
 }
 
+# Waits up to LIMIT s for the sshd of a system that took over after time
+# AFTER (the old one is gone by then): its "Started ssh.service" line on the
+# console, or its banner on SSH_PORT; prints the time. The console line was
+# seen missing in the arm64 stand-in (systemd printed "Starting" only).
+wait_sshd_after() {
+	local after=$1 limit=$2 t0=$SECONDS t
+	while :; do
+		if t=$(t_of "$LOG" "Started (ssh|sshd)\.service" "$after"); then
+			printf '%s\n' "$t"
+			return 0
+		fi
+		if sshd_answers "$SSH_PORT"; then
+			note "sshd answers on $SSH_PORT (no console line)"
+			now_rel
+			return 0
+		fi
+		vm_alive || return 1
+		[ $((SECONDS - t0)) -lt "$limit" ] || return 1
+		sleep 1
+	done
+}
+
 # --- the VM ---
 
 # Boots the cloud VM from DIR/disk.qcow2 and DIR/seed.iso in the background;
@@ -186,12 +219,12 @@ start_vm() {
 	stamp "$VM_T0" <"$DIR/console.fifo" >"$LOG" &
 	E2E_BG_PIDS+=("$!")
 	timeout -k 5 "$VM_TIMEOUT" "$QEMU" "${E2E_ACCEL[@]}" -m "${NK_JOURNEY_MEM:-1024}" -smp 1 \
-		-nodefaults -display none -serial stdio "${NO_REBOOT[@]}" -monitor none \
+		-nodefaults -display none -serial stdio "${NO_REBOOT[@]}" -monitor none "${VM_FIRMWARE[@]}" \
 		-drive "file=$DIR/disk.qcow2,if=virtio,format=qcow2" \
 		-drive "file=$DIR/seed.iso,if=virtio,format=raw,readonly=on" \
 		"${nic[@]}" -device virtio-rng-pci \
 		-kernel "$WORK/cloud/vmlinuz" -initrd "$WORK/cloud/initrd.img" \
-		-append "root=/dev/vda rw console=ttyS0" \
+		-append "root=/dev/vda rw console=$CONSOLE" \
 		</dev/null >"$DIR/console.fifo" 2>"$DIR/qemu.err" &
 	VM_PID=$!
 	E2E_BG_PIDS+=("$VM_PID")
@@ -378,7 +411,7 @@ check_second() {
 	must "stage 1 failed: $(grep -a -m1 'NK-JOURNEY stage1 FAIL' "$LOG" || true)" \
 		lacks "$LOG" "NK-JOURNEY stage1 FAIL"
 	need "stage 1 found no handoff in the initrd" lacks "$LOG" "NK-JOURNEY stage1 handoff: none"
-	T_SSHD=$(wait_for "$LOG" "Started (ssh|sshd)\.service" "$t" 180) ||
+	T_SSHD=$(wait_sshd_after "$t" 180) ||
 		must "sshd did not start in the second system" false
 	ssh_retry "$DIR/second.ssh" "$limit" root \
 		'echo "JR cmdline=$(cat /proc/cmdline)"; echo "JR hostname=$(hostname)";
@@ -464,9 +497,9 @@ module_order() {
 prepare_images() {
 	local t0 p1 p2 rc=0
 	t0=$(e2e_now)
-	"$JOURNEY_DIR/image.sh" cloud >"$WORK/cloud.path" 2>"$LOGS/image-cloud.log" &
+	"$JOURNEY_DIR/image.sh" "cloud$IMAGE_SUFFIX" >"$WORK/cloud.path" 2>"$LOGS/image-cloud.log" &
 	p1=$!
-	"$JOURNEY_DIR/image.sh" second >"$WORK/second.path" 2>"$LOGS/image-second.log" &
+	"$JOURNEY_DIR/image.sh" "second$IMAGE_SUFFIX" >"$WORK/second.path" 2>"$LOGS/image-second.log" &
 	p2=$!
 	wait "$p1" || rc=1
 	wait "$p2" || rc=1
@@ -489,11 +522,11 @@ prepare_disk() {
 	KVER=$(basename "$r"/boot/vmlinuz-*)
 	KVER=${KVER#vmlinuz-}
 	install -D -m 0644 "$WORK/ca/ca.pem" "$r/usr/local/share/ca-certificates/nk-journey.crt"
-	chroot "$r" update-ca-certificates >/dev/null 2>&1
+	"${IMAGE_CHROOT[@]}" "$r" update-ca-certificates >/dev/null 2>&1
 	# The one-liner's user data must be valid cloud-config, as the image's
 	# own cloud-init sees it.
 	cp "$WORK/user-data" "$r/tmp/nk-user-data"
-	if ! chroot "$r" cloud-init schema -c /tmp/nk-user-data >"$LOGS/schema.log" 2>&1; then
+	if ! "${IMAGE_CHROOT[@]}" "$r" cloud-init schema -c /tmp/nk-user-data >"$LOGS/schema.log" 2>&1; then
 		note "cloud-init schema rejected the one-liner's user data:"
 		sed 's/^/  /' "$LOGS/schema.log" >&2
 		return 1
@@ -549,7 +582,7 @@ prepare_bundle() {
 	SECOND_NONCE=$(e2e_nonce)
 	mkdir -p "$WORK/www/nixos"
 	e2e_make_bundle "$WORK/cloud/vmlinuz" "$WORK/second.cpio" \
-		"console=ttyS0 nk.second=$SECOND_NONCE" "$WORK/key/nk.sec" "$WORK/www/nixos/$ARCH" >/dev/null
+		"console=$CONSOLE nk.second=$SECOND_NONCE" "$WORK/key/nk.sec" "$WORK/www/nixos/$ARCH" >/dev/null
 	rm -rf "$s" "$WORK/second.cpio"
 	TIMINGS+=("stand-in initrd and bundle $(e2e_since "$t0") s")
 }
@@ -685,6 +718,10 @@ journey_missing_tools() {
 	printf '%s\n' "${miss# }"
 }
 
+# What an architecture's runner fetches before the tools are checked
+# (arm64.sh: the arm64 busybox).
+journey_prepare_arch() { :; }
+
 # A journey runner's main, after e2e_select: picks the agent the VM runs
 # and where boot.sh comes from, checks this machine (skipping or failing
 # every scenario when it cannot run one), prepares and runs the scenarios.
@@ -713,12 +750,13 @@ journey_run() {
 	elif [ "$(id -u)" -ne 0 ]; then
 		e2e_skip_all "needs root (mmdebstrap --mode=root; file owners for mkfs.ext4 -d)"
 		return 0
-	elif [ "$ARCH" != x86_64 ]; then
-		e2e_skip_all "the journey's images are amd64; this machine is $ARCH"
+	elif [ "$(uname -m)" != x86_64 ]; then
+		e2e_skip_all "the journey's images are built on amd64; this machine is $(uname -m)"
 		return 0
 	fi
-	miss=$(journey_missing_tools)
 	mkdir -p "$LOGS"
+	journey_prepare_arch || { e2e_fail_all "could not prepare for $ARCH (see above)"; return 0; }
+	miss=$(journey_missing_tools)
 	if [ -n "$miss" ]; then
 		e2e_fail_all "missing: $miss (install tests/e2e/journey/packages)"
 	elif [ ! -x "$NK_AGENT" ] || [ ! -x "$B/nixos-kexec" ] || [ ! -x "$B/nixos-kexec-stub" ]; then

@@ -67,6 +67,10 @@
 #                      then the success line, SSH gone, a root login with
 #                      its key, os-release ID=nixos VARIANT_ID=installer
 #                      (scenarios/nixos-anywhere.sh; issue 23)
+#   journey-arm64      with NK_E2E_ARCH=aarch64 only (make journey-arm64):
+#                      journey-curlpipe on an arm64 cloud VM booted through
+#                      UEFI firmware, boot.sh picking the aarch64 agent
+#                      (arm64.sh; issue 21)
 #
 # What runs: image.sh builds (or finds cached) a Debian cloud image and a
 # stand-in for NixOS (NixOS cannot be built here) that applies the handoff
@@ -102,9 +106,15 @@ B=$(cd "${B:-build}" && pwd)
 . "$HERE/lib.sh"
 
 e2e_runner JOURNEY journey .serial.log
-e2e_scenarios journey-cloudinit journey-curlpipe journey-refused report revert
+# NK_E2E_ARCH=aarch64 (make journey-arm64): the arm64 journey of arm64.sh
+# instead of these.
+case ${NK_E2E_ARCH:-x86_64} in
+x86_64) e2e_scenarios journey-cloudinit journey-curlpipe journey-refused report revert ;;
+aarch64) . "$HERE/arm64.sh" ;;
+*) echo "journey: NK_E2E_ARCH must be x86_64 or aarch64" >&2; exit 64 ;;
+esac
 # The result lines repeat these "<word> check:" lines of a passing scenario.
-E2E_CHECK_RE="host key|nonce|network|report|revert|ansible|self-test|bond|fallback|nixos-anywhere"
+E2E_CHECK_RE="host key|nonce|network|report|revert|ansible|self-test|bond|fallback|nixos-anywhere|arm64"
 
 # --- scenarios: each in its own subshell with set -e; DIR is its scratch
 # directory, LOG its serial log; failures go to REASONS (lib/runner.sh) ---
@@ -306,7 +316,7 @@ scenario_revert() {
 }
 
 # Scenarios in files of their own (fleet-ansible, bond, dhcp-fallback, ...).
-e2e_scenario_files "$HERE/scenarios"
+[ "${NK_E2E_ARCH:-x86_64}" != x86_64 ] || e2e_scenario_files "$HERE/scenarios"
 
 main() {
 	e2e_select "$@" || exit 64
