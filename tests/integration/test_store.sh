@@ -76,7 +76,12 @@ expect 0 "--store auto: initrd" && { why=$(store_member_ok) && it_pass || it_fai
 
 it_case "store: boot --store auto at 100 MiB: stage1, says why, the store not fetched, hash and key in the handoff"
 before=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
-run auto-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-host-keys --stage-dir "$T"
+# A mirror with credentials (on a port nothing listens on): boot.json lists
+# it redacted after the source.
+DEAD=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+	LocalPort => 0, Listen => 1)->sockport, "\n"')
+run auto-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-host-keys --stage-dir "$T" \
+	--mirror "https://fleet:s3cr3t@127.0.0.1:$DEAD/b/"
 after=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
 expect 0 "--store auto: stage1: nix-store.squashfs ($((24 << 20)) bytes) is left to the new system's stage 1" \
 	"the RAM needs it" && {
@@ -87,6 +92,9 @@ expect 0 "--store auto: stage1: nix-store.squashfs ($((24 << 20)) bytes) is left
 		it_fail "no boot.json in the handoff"
 	elif ! grep -qF "\"store\":{\"name\":\"nix-store.squashfs\",\"size\":$((24 << 20)),\"sha256\":\"$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)\",\"mode\":\"stage1\"" "$T/boot.json"; then
 		it_fail "boot.json: $(cat "$T/boot.json")"
+	elif ! grep -qF "\"sources\":[\"$STUB_URL/b/\",\"https://***@127.0.0.1:$DEAD/b/\"]" "$T/boot.json" ||
+		grep -q s3cr3t "$T/boot.json"; then
+		it_fail "boot.json's sources: $(cat "$T/boot.json")"
 	elif ! tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | gzip -dc 2>/dev/null |
 		cpio -i --quiet --to-stdout nixos-kexec/handoff/bundle-keys 2>/dev/null |
 		grep -qxF "$(tail -n 1 "$T/pub")"; then
@@ -108,14 +116,30 @@ stage1() { # NAME: store.sh on SR's handoff, the agent on PATH; RC, OUT set
 	RC=$?
 	OUT=$T/log/$1
 }
-it_case "store: stage 1 (stage1 mode) fetches the store with the agent and checks the carried hash"
+set_sources() { # boot.json's "sources" becomes [LIST]
+	sed -i 's|"sources":\[[^]]*\]|"sources":['"$1"']|' "$SR/nixos-kexec/handoff/boot.json"
+}
+it_case "store: stage 1 (stage1 mode) fetches the store with the agent and checks the carried hash, skipping the redacted mirror"
 stage1 s1-good
-expect 0 "nix-store.squashfs verified ($((24 << 20)) bytes" && {
+expect 0 "nix-store.squashfs verified ($((24 << 20)) bytes" \
+	"skipping https://***@127.0.0.1:$DEAD/b/: its credentials were not handed over" && {
 	cmp -s "$SR/store" "$T/nix-store.squashfs" && [ ! -e "$SR/store.bundle" ] && it_pass ||
 		it_fail "the store differs, or the bundle directory was left"; }
 
+it_case "store: stage 1 moves on to the next of boot.json's sources when the first does not answer"
+set_sources "\"https://127.0.0.1:$DEAD/b/\",\"$STUB_URL/b/\""
+stage1 s1-mirror
+expect 0 "(mirrors: $STUB_URL/b/)" "nix-store.squashfs verified" && {
+	cmp -s "$SR/store" "$T/nix-store.squashfs" && it_pass || it_fail "the store differs"; }
+
+it_case "store: stage 1 with only redacted sources refuses (nothing it could fetch from)"
+set_sources "\"https://***@127.0.0.1:$DEAD/b/\",\"$STUB_URL/b/?***\""
+stage1 s1-redacted
+expect 1 "boot.json names no source to fetch the store from" "rebooting into the old system" &&
+	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
+
 it_case "store: stage 1 refuses a served store whose bytes differ from the manifest"
-sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/bad/"|' "$SR/nixos-kexec/handoff/boot.json"
+set_sources "\"$STUB_URL/bad/\""
 stage1 s1-bad
 expect 1 "fetching the bundle from $STUB_URL/bad/ failed" "rebooting into the old system" &&
 	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
@@ -125,7 +149,7 @@ mkdir -p "$T/o" && head -c $((24 << 20)) /dev/urandom >"$T/o/nix-store.squashfs"
 "$B/nixos-kexec" bundle --kernel "$T/bzImage" --initrd "$T/initrd" --store "$T/o/nix-store.squashfs" \
 	--cmdline "console=ttyS0" --version 8 -o "$T/root/b8" >/dev/null
 minisign -S -s "$T/sec" -m "$T/root/b8/manifest" >/dev/null
-sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b8/"|' "$SR/nixos-kexec/handoff/boot.json"
+set_sources "\"$STUB_URL/b8/\""
 stage1 s1-other
 expect 1 "nix-store.squashfs has sha256 $(sha256sum <"$T/o/nix-store.squashfs" | cut -c1-64), the manifest verified before the kexec says" &&
 	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
@@ -134,7 +158,7 @@ it_case "store: stage 1 refuses a bundle signed by a key boot did not trust"
 minisign -G -W -p "$T/pub2" -s "$T/sec2" >/dev/null
 cp -r "$T/root/b" "$T/root/b-other-key"
 minisign -S -s "$T/sec2" -m "$T/root/b-other-key/manifest" >/dev/null
-sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b-other-key/"|' "$SR/nixos-kexec/handoff/boot.json"
+set_sources "\"$STUB_URL/b-other-key/\""
 stage1 s1-key
 expect 1 "rebooting into the old system" && it_pass
 
