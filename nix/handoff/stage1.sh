@@ -26,7 +26,8 @@
 # when boot.json has a "store", brings it to OUT (the squashfs the store, or
 # the stand-in's root, is then loop-mounted from) with store.sh; in its
 # "stage1" mode first the handed-over network with stage1-net.sh (unless
-# NIXOS_KEXEC_NET=networkd: systemd's stage 1 runs networkd on the units),
+# NIXOS_KEXEC_NET=networkd: systemd's stage 1 runs networkd on the units,
+# and NIXOS_KEXEC_WAIT_ONLINE, when set, is the command that waits for it),
 # taken down again after the fetch. store.sh and stage1-net.sh are in
 # NIXOS_KEXEC_SCRIPTS (default PREFIX/etc/nixos-kexec). A store that cannot
 # be fetched or is not the one verified before the kexec: the reason on the
@@ -46,6 +47,12 @@ if [ "${1-}" = --store ]; then
 		nk_net=1
 		sh "$nk_d/stage1-net.sh" up "$nk_p" ||
 			echo "nixos-kexec: stage 1 has no network of its own; the fetch will say why it fails"
+	elif [ -n "${NIXOS_KEXEC_WAIT_ONLINE-}" ] && [ -f "$nk_p/nixos-kexec/handoff/boot.json" ] &&
+		grep -q '"store":{[^}]*"mode":"stage1"' "$nk_p/nixos-kexec/handoff/boot.json"; then
+		# networkd's: wait for it only when the store is to be fetched.
+		# shellcheck disable=SC2086 # a command and its arguments
+		$NIXOS_KEXEC_WAIT_ONLINE ||
+			echo "nixos-kexec: stage 1's network is not online; the fetch will say why it fails"
 	fi
 	nk_rc=0
 	sh "$nk_d/store.sh" "$nk_p" "$nk_out" "$@" || nk_rc=$?

@@ -179,7 +179,7 @@ printf '[Match]\nMACAddress=52:54:00:00:00:01\n\n[Link]\nMTUBytes=9000\n\n[Netwo
 printf '[Match]\nMACAddress=52:54:00:00:00:02\n\n[Network]\nDHCP=ipv4\n' >"$NET/10-nixos-kexec-ens4.network"
 printf '[Match]\nPermanentMACAddress=52:54:00:00:00:03\n\n[Network]\nBond=bond0\n' >"$NET/10-nixos-kexec-ens5.network"
 printf '[Match]\nMACAddress=52:54:00:00:00:09\n\n[Network]\nAddress=192.0.2.99/24\n' >"$NET/10-nixos-kexec-gone.network"
-for c in ip udhcpc reboot; do
+for c in ip udhcpc reboot wait-online; do
 	printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$T/stubs.log" >"$T/stubs/$c"
 	chmod +x "$T/stubs/$c"
 done
@@ -230,11 +230,11 @@ stage1_store s1sh-other
 RC=$((RC == 0 ? 0 : 1))
 expect 1 "the manifest verified before the kexec says" "rebooting into the old system" && logged "reboot -f" && it_pass
 
-it_case "stage1.sh --store: NIXOS_KEXEC_NET=networkd leaves the network to networkd (no ip run)"
+it_case "stage1.sh --store: NIXOS_KEXEC_NET=networkd leaves the network to networkd (no ip run), waits with NIXOS_KEXEC_WAIT_ONLINE"
 set_sources "\"$STUB_URL/b/\""
-NIXOS_KEXEC_NET=networkd stage1_store s1sh-networkd
-expect 0 "nix-store.squashfs verified" && { [ ! -s "$T/stubs.log" ] && it_pass ||
-	it_fail "ran: $(cat "$T/stubs.log")"; }
+NIXOS_KEXEC_NET=networkd NIXOS_KEXEC_WAIT_ONLINE="wait-online --any --timeout=90" stage1_store s1sh-networkd
+expect 0 "nix-store.squashfs verified" && {
+	[ "$(cat "$T/stubs.log")" = "wait-online --any --timeout=90" ] && it_pass || it_fail "ran: $(cat "$T/stubs.log")"; }
 
 it_case "stage1.sh --store: no store in the handoff: status 3, no network, no reboot"
 mkdir -p "$T/nostore2/nixos-kexec/handoff" "$T/nostore2/etc/nixos-kexec"
