@@ -151,7 +151,7 @@ mkdir -p "$T/o" && head -c $((24 << 20)) /dev/urandom >"$T/o/nix-store.squashfs"
 minisign -S -s "$T/sec" -m "$T/root/b8/manifest" >/dev/null
 set_sources "\"$STUB_URL/b8/\""
 stage1 s1-other
-expect 1 "nix-store.squashfs has sha256 $(sha256sum <"$T/o/nix-store.squashfs" | cut -c1-64), the manifest verified before the kexec says" &&
+expect 1 "lists 'store nix-store.squashfs $((24 << 20)) sha256:$(sha256sum <"$T/o/nix-store.squashfs" | cut -c1-64)', the manifest verified before the kexec says 'store nix-store.squashfs $((24 << 20)) sha256:$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)'" &&
 	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
 
 it_case "store: stage 1 refuses a bundle signed by a key boot did not trust"
