@@ -213,8 +213,8 @@ void
 linkdns_split(const struct net_state *s, struct net_dns *global, struct net_dns *per,
     struct linkdns_split *out)
 {
-	size_t i, j, n = s->nlinks < NET_LINKS_MAX ? s->nlinks : NET_LINKS_MAX;
-	int owner, via;
+	size_t i, j, n = s->nlinks < NET_LINKS_MAX ? s->nlinks : NET_LINKS_MAX, routed = 0;
+	int owner, via, all_routed;
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < global->nservers;) {
@@ -232,12 +232,16 @@ linkdns_split(const struct net_state *s, struct net_dns *global, struct net_dns 
 		if (via >= 0) {
 			record(out, via, global->family[i], global->addr[i], 1);
 			remove_server(global, i);
+			routed++;
 			continue;
 		}
 		i++;
 	}
+	/* Every server of resolv.conf only reached through links left behind
+	 * (a VPN client or Tailscale wrote it): its search list is theirs too. */
+	all_routed = routed > 0 && global->nservers == 0 && out->owned == 0;
 	for (i = 0; i < global->ndomains;) {
-		if (uncarried_domain(s, per, global->domains[i])) {
+		if (all_routed || uncarried_domain(s, per, global->domains[i])) {
 			memmove(global->domains[i], global->domains[i + 1],
 			    (global->ndomains - i - 1) * sizeof(global->domains[0]));
 			global->ndomains--;

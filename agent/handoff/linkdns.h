@@ -52,9 +52,11 @@ struct linkdns_split {
 /* Splits the DNS by link. per[i] holds what s->links[i]'s state files
  * name. A global server (resolv.conf and its upstreams) that a link's
  * state names leaves global: it is that link's. One only routed through
- * a link that gets no unit is dropped. The per-link servers of links that
- * get no unit are dropped and per[i] cleared, and their search domains
- * leave global too. What was dropped is listed in out. */
+ * a link that gets no unit is dropped; when that leaves no global server
+ * (and no link's state named one), the global search domains go too: the
+ * VPN client that wrote resolv.conf wrote them. The per-link servers of
+ * links that get no unit are dropped and per[i] cleared, and their search
+ * domains leave global too. What was dropped is listed in out. */
 void linkdns_split(const struct net_state *s, struct net_dns *global, struct net_dns *per,
     struct linkdns_split *out);
 

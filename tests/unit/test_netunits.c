@@ -1580,11 +1580,19 @@ t_linkdns_split_tailscale_resolv(void **st)
 	assert_int_equal(sp.drop[0].routed, 1);
 	assert_int_equal(sp.drop[0].family, AF_INET);
 	assert_memory_equal(sp.drop[0].addr, "\x64\x64\x64\x64", 4);
-	/* Without per-link state the search domain's owner is unknown: kept. */
-	assert_int_equal(g.ndomains, 1);
+	/* Tailscale wrote the search list with the server: it goes too. */
+	assert_int_equal(g.ndomains, 0);
+	assert_int_equal(sp.domains_dropped, 1);
 	assert_string_equal(render(0, &g), HDR("eth0", 2) "[Match]\nMACAddress=52:54:00:12:34:56\n\n"
-	    "[Network]\nAddress=192.0.2.10/24\nDomains=tail1234.ts.net\n\n[Route]\n"
-	    "Gateway=192.0.2.1\n");
+	    "[Network]\nAddress=192.0.2.10/24\n\n[Route]\nGateway=192.0.2.1\n");
+	/* With a server of its own left, resolv.conf's search list stays. */
+	memset(per, 0, sizeof(per));
+	parse("nameserver 100.100.100.100\nnameserver 192.0.2.53\nsearch example.org\n", &g);
+	linkdns_split(&S, &g, per, &sp);
+	assert_int_equal(g.nservers, 1);
+	assert_string_equal(server(&g, 0), "192.0.2.53");
+	assert_int_equal(g.ndomains, 1);
+	assert_int_equal(sp.domains_dropped, 0);
 }
 
 /* resolved with a VPN link's server: its upstream file lists both; the
