@@ -21,6 +21,9 @@ static const char handoff_help[] =
     "\n"
     "options:\n"
     "  --dump DIR           where to write the files (required)\n"
+    "  --root DIR           read /etc, /run and home directories under DIR instead\n"
+    "                       of / (a copy of a machine's files; the network\n"
+    "                       interfaces and routes are still this machine's)\n"
     HANDOFF_OPTIONS_HELP
     "\n"
     "Keys come from /root/.ssh/authorized_keys, the invoking user's\n"
@@ -31,10 +34,11 @@ static const char handoff_help[] =
     "example:\n"
     "  nixos-kexec handoff --dump /tmp/handoff --ssh-key \"$(cat ~/.ssh/id_ed25519.pub)\"\n";
 
-enum { OPT_DUMP = 256, OPT_KEY, OPT_KEYFILE, OPT_NOHOSTKEYS, OPT_HELP };
+enum { OPT_DUMP = 256, OPT_ROOT, OPT_KEY, OPT_KEYFILE, OPT_NOHOSTKEYS, OPT_HELP };
 
 static const struct option handoff_opts_long[] = {
 	{ "dump", required_argument, NULL, OPT_DUMP },
+	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "ssh-key", required_argument, NULL, OPT_KEY },
 	{ "ssh-key-file", required_argument, NULL, OPT_KEYFILE },
 	{ "no-host-keys", no_argument, NULL, OPT_NOHOSTKEYS },
@@ -49,7 +53,7 @@ cmd_handoff(int argc, char **argv)
 	struct handoff_opts o;
 	struct handoff *h = NULL;
 	struct nk_err e = { "" };
-	const char *dir = NULL;
+	const char *dir = NULL, *root = NULL;
 	size_t i;
 	int c, rc;
 
@@ -61,6 +65,9 @@ cmd_handoff(int argc, char **argv)
 		switch (c) {
 		case OPT_DUMP:
 			dir = optarg;
+			break;
+		case OPT_ROOT:
+			root = optarg;
 			break;
 		case OPT_KEY:
 			rc = handoff_cli_ssh_key(&cli, optarg, &e);
@@ -88,7 +95,11 @@ cmd_handoff(int argc, char **argv)
 		return cmd_usage("handoff", "--dump DIR is required");
 	if (dir[0] == '\0')
 		return cmd_usage("handoff", "--dump: empty directory name");
+	if (root != NULL && (root[0] != '/' || strcmp(root, "/") == 0))
+		return cmd_usage("handoff", "--root: an absolute directory other than / is needed");
 	handoff_cli_to_opts(&cli, &o);
+	if (root != NULL)
+		o.root = root;
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return cmd_die(NK_E_NOMEM, "out of memory");
 	rc = handoff_collect(&o, h, &e);

@@ -25,6 +25,7 @@
 #include "cpio.h"
 #include "fileio.h"
 #include "json.h"
+#include "linkdns.h"
 #include "netunits.h"
 #include "sshdconf.h"
 #include "sshkey.h"
@@ -664,42 +665,128 @@ collect_forwarder(const struct handoff_opts *o, struct handoff *h, struct net_dn
 	}
 }
 
-/* resolv.conf, and where it only names systemd-resolved's stub, the
- * upstream servers resolved itself uses. */
+/* Each link's own servers and search domains, from networkd's and
+ * resolved's state files (resolved's holds what was set over D-Bus:
+ * NetworkManager's, a VPN client's, Tailscale's). Returns how many
+ * servers they name. */
+static size_t
+collect_link_dns(const struct handoff_opts *o, const struct net_state *s, struct net_dns *per)
+{
+	static const char *const dirs[] = { "/run/systemd/netif/links",
+		"/run/systemd/resolve/netif" };
+	char path[64];
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t i, k, len, total = 0;
+
+	for (i = 0; i < s->nlinks && i < NET_LINKS_MAX; i++) {
+		for (k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
+			snprintf(path, sizeof(path), "%s/%d", dirs[k], s->links[i].index);
+			if (read_rooted(o->root, path, LINKDNS_STATE_MAX_BYTES, &buf, &len, &re) != 0)
+				continue;
+			linkdns_parse_state(buf, len, &per[i]);
+			free(buf);
+			buf = NULL;
+		}
+		total += per[i].nservers;
+	}
+	return total;
+}
+
+/* resolv.conf names only a local resolver and nothing upstream was found:
+ * NetworkManager's copy with the servers it learnt, where it runs. */
 static void
-collect_dns(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns)
+collect_nm(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns)
+{
+	static const char nm[] = "/run/NetworkManager/no-stub-resolv.conf";
+	struct nk_err re = { "" };
+	uint8_t *buf = NULL;
+	size_t len, before = dns->nservers;
+
+	if (read_rooted(o->root, nm, NETUNITS_RESOLV_MAX_BYTES, &buf, &len, &re) != 0)
+		return;
+	netunits_parse_resolv(buf, len, dns);
+	free(buf);
+	if (dns->nservers > before)
+		note(h, "dns: resolv.conf names a local resolver; %zu server%s from %s (what "
+		    "NetworkManager learnt) carried instead", dns->nservers - before,
+		    dns->nservers - before > 1 ? "s" : "", nm);
+}
+
+/* What linkdns_split left out, one note per link and reason. */
+static void
+note_dns_drops(struct handoff *h, const struct net_state *s, const struct linkdns_split *sp)
+{
+	char list[HANDOFF_NOTE_MAX_BYTES / 2], a[INET6_ADDRSTRLEN];
+	size_t i, j, n;
+	int done[LINKDNS_DROPS_MAX] = { 0 };
+
+	for (i = 0; i < sp->ndrops; i++) {
+		if (done[i])
+			continue;
+		list[0] = '\0';
+		for (j = i, n = 0; j < sp->ndrops; j++) {
+			if (sp->drop[j].link != sp->drop[i].link ||
+			    sp->drop[j].routed != sp->drop[i].routed)
+				continue;
+			done[j] = 1;
+			if (inet_ntop(sp->drop[j].family, sp->drop[j].addr, a, sizeof(a)) == NULL)
+				continue;
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			    n++ ? " " : "", a);
+		}
+		if (sp->drop[i].routed)
+			note(h, "dns: %s left out: reached only through %s, which is not carried",
+			    list, s->links[sp->drop[i].link].name);
+		else
+			note(h, "dns: %s is not carried; its server%s %s left out",
+			    s->links[sp->drop[i].link].name, n > 1 ? "s" : "", list);
+	}
+	if (sp->drops_over > 0)
+		note(h, "dns: %zu more servers of links that are not carried left out",
+		    sp->drops_over);
+	if (sp->domains_dropped > 0)
+		note(h, "dns: %zu search domain%s of links that are not carried left out",
+		    sp->domains_dropped, sp->domains_dropped > 1 ? "s" : "");
+}
+
+/* The DNS the machine uses: per link where networkd's or resolved's state
+ * names it; globally from resolv.conf, and where that names only a local
+ * resolver, from what it forwards to (resolved's upstream file,
+ * NetworkManager's, dnsmasq's or unbound's configuration). Then split by
+ * link (linkdns_split): servers of links that are not carried are left
+ * out, and said so. */
+static void
+collect_dns(const struct handoff_opts *o, struct handoff *h, const struct net_state *s,
+    struct net_dns *dns, struct net_dns *per)
 {
 	static const char upstream[] = "/run/systemd/resolve/resolv.conf";
+	struct linkdns_split sp;
 	struct net_dns up;
 	struct nk_err re = { "" };
 	uint8_t *buf = NULL;
-	size_t len, i;
+	size_t len, i, nper, carried = 0;
 
 	memset(dns, 0, sizeof(*dns));
+	memset(per, 0, NET_LINKS_MAX * sizeof(*per));
+	nper = collect_link_dns(o, s, per);
 	if (read_rooted(o->root, "/etc/resolv.conf", NETUNITS_RESOLV_MAX_BYTES, &buf, &len,
 	    &re) != 0) {
-		note(h, "dns: %s; no DNS servers carried", re.msg);
-		return;
+		note(h, "dns: %s; no DNS servers carried from it", re.msg);
+	} else {
+		netunits_parse_resolv(buf, len, dns);
+		free(buf);
+		buf = NULL;
 	}
-	netunits_parse_resolv(buf, len, dns);
-	free(buf);
-	buf = NULL;
 	if (dns->stub) {
 		memset(&up, 0, sizeof(up));
 		if (read_rooted(o->root, upstream, NETUNITS_RESOLV_MAX_BYTES, &buf, &len, &re) != 0) {
-			note(h, "dns: resolv.conf names systemd-resolved's stub, and %s", re.msg);
+			note(h, "dns: resolv.conf names systemd-resolved's stub, and %s%s", re.msg,
+			    nper > 0 ? "; the links' own state names servers" : "");
 		} else {
 			netunits_parse_resolv(buf, len, &up);
 			free(buf);
-			for (i = 0; i < up.nservers; i++) {
-				char line[80];
-				char a[64];
-
-				/* Through the parser again: one dedup and cap rule. */
-				snprintf(line, sizeof(line), "nameserver %s\n",
-				    inet_ntop(up.family[i], up.addr[i], a, sizeof(a)) ? a : "");
-				netunits_parse_resolv((const uint8_t *)line, strlen(line), dns);
-			}
+			netunits_merge_dns(dns, &up);
 			if (up.ndomains > 0) {
 				memcpy(dns->domains, up.domains, sizeof(dns->domains));
 				dns->ndomains = up.ndomains;
@@ -708,7 +795,9 @@ collect_dns(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns
 			dns->over += up.over;
 		}
 	}
-	if (dns->nservers == 0 && dns->local > 0)
+	if (dns->nservers == 0 && nper == 0 && (dns->stub || dns->local > 0))
+		collect_nm(o, h, dns);
+	if (dns->nservers == 0 && nper == 0 && dns->local > 0)
 		collect_forwarder(o, h, dns);
 	if (dns->local > 0)
 		note(h, "dns: %zu nameserver%s on loopback or link-local left out (a local "
@@ -716,29 +805,32 @@ collect_dns(const struct handoff_opts *o, struct handoff *h, struct net_dns *dns
 	if (dns->over > 0)
 		note(h, "dns: more than %d nameservers or %d search domains; the rest left out",
 		    NETUNITS_DNS_MAX, NETUNITS_DOMAINS_MAX);
-	if (dns->nservers == 0)
+	linkdns_split(s, dns, per, &sp);
+	note_dns_drops(h, s, &sp);
+	for (i = 0; i < s->nlinks && i < NET_LINKS_MAX; i++) {
+		if (per[i].nservers == 0)
+			continue;
+		carried += per[i].nservers;
+		note(h, "dns: %s: %zu server%s of its own (networkd's or resolved's state) in its "
+		    "unit", s->links[i].name, per[i].nservers, per[i].nservers > 1 ? "s" : "");
+	}
+	if (dns->nservers == 0 && carried == 0)
 		note(h, "dns: no usable nameserver; the new system relies on DHCP or its own "
 		    "configuration");
 }
 
+/* The units, and resolv.conf with every server carried: the global ones
+ * and the carried links' own (without resolved, nothing reads DNS=). */
 static int
-collect_network(const struct handoff_opts *o, struct handoff *h, const struct net_dns *dns,
-    struct nk_err *e)
+collect_network(const struct net_state *s, struct handoff *h, const struct net_dns *dns,
+    const struct net_dns *per, struct nk_err *e)
 {
-	const struct net_state *s = o->net;
-	struct net_state *own = NULL;
 	char *text = NULL, name[NETUNITS_NAME_MAX_BYTES], path[HANDOFF_PATH_MAX_BYTES];
+	struct net_dns all;
 	const char *why;
 	size_t i, len;
 	int rc = 0;
 
-	if (s == NULL) {
-		if ((own = malloc(sizeof(*own))) == NULL)
-			return nk_fail(e, NK_E_NOMEM, "out of memory");
-		if ((rc = netlink_dump(own, e)) != 0)
-			goto out;
-		s = own;
-	}
 	if ((text = malloc(NETUNITS_UNIT_MAX_BYTES)) == NULL) {
 		rc = nk_fail(e, NK_E_NOMEM, "out of memory");
 		goto out;
@@ -762,7 +854,8 @@ collect_network(const struct handoff_opts *o, struct handoff *h, const struct ne
 				goto out;
 		}
 		if ((rc = netunits_name(s, i, name, sizeof(name), e)) != 0 ||
-		    (rc = netunits_render(s, i, dns, text, NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
+		    (rc = netunits_render(s, i, dns, i < NET_LINKS_MAX ? &per[i] : NULL, text,
+		    NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
 			goto out;
 		snprintf(path, sizeof(path), "network/%s", name);
 		if ((rc = add_file(h, path, 0644, text, len, 0, e)) != 0)
@@ -780,14 +873,16 @@ collect_network(const struct handoff_opts *o, struct handoff *h, const struct ne
 		    s->routes_multipath > 1 ? "s" : "");
 	if (h->nunits == 0)
 		note(h, "network: no interface to carry; the new system configures its own");
-	if (dns->nservers > 0 || dns->ndomains > 0) {
-		if ((rc = netunits_render_resolv(dns, text, NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
+	all = *dns;
+	for (i = 0; i < s->nlinks && i < NET_LINKS_MAX; i++)
+		netunits_merge_dns(&all, &per[i]);
+	if (all.nservers > 0 || all.ndomains > 0) {
+		if ((rc = netunits_render_resolv(&all, text, NETUNITS_UNIT_MAX_BYTES, &len, e)) != 0)
 			goto out;
 		rc = add_file(h, "resolv.conf", 0644, text, len, 0, e);
 	}
 out:
 	free(text);
-	free(own);
 	return rc;
 }
 
@@ -917,7 +1012,9 @@ set_nonce(const struct handoff_opts *o, struct handoff *h)
 int
 handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *e)
 {
-	struct net_dns *dns = NULL;
+	const struct net_state *s = o->net;
+	struct net_state *own = NULL;
+	struct net_dns *dns = NULL, *per = NULL;
 	int rc;
 
 	memset(h, 0, sizeof(*h));
@@ -930,21 +1027,35 @@ handoff_collect(const struct handoff_opts *o, struct handoff *h, struct nk_err *
 		return nk_fail(e, NK_E_INTERNAL, "libsodium failed to initialise");
 	set_nonce(o, h);
 	h->time = o->now != 0 ? o->now : (uint64_t)time(NULL);
-	if ((dns = malloc(sizeof(*dns))) == NULL)
-		return nk_fail(e, NK_E_NOMEM, "out of memory");
+	if ((dns = malloc(sizeof(*dns))) == NULL ||
+	    (per = calloc(NET_LINKS_MAX, sizeof(*per))) == NULL) {
+		rc = nk_fail(e, NK_E_NOMEM, "out of memory");
+		goto out;
+	}
 	if ((rc = collect_bootjson(o, h, e)) != 0 ||
 	    (rc = collect_bundle_keys(o, h, e)) != 0 ||
 	    (rc = collect_report_ca(o, h, e)) != 0 ||
 	    (rc = collect_identity(o, h, e)) != 0)
 		goto out;
-	collect_dns(o, h, dns);
-	if ((rc = collect_network(o, h, dns, e)) != 0 ||
+	if (s == NULL) {
+		if ((own = malloc(sizeof(*own))) == NULL) {
+			rc = nk_fail(e, NK_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = netlink_dump(own, e)) != 0)
+			goto out;
+		s = own;
+	}
+	collect_dns(o, h, s, dns, per);
+	if ((rc = collect_network(s, h, dns, per, e)) != 0 ||
 	    (rc = collect_keys(o, h, e)) != 0)
 		goto out;
 	if (!o->no_host_keys && (rc = collect_host_keys(o, h, e)) != 0)
 		goto out;
 	rc = collect_sshd_ports(o, h, e);
 out:
+	free(own);
+	free(per);
 	free(dns);
 	return rc;
 }

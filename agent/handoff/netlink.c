@@ -542,6 +542,18 @@ parse_route(const uint8_t *p, size_t len, struct net_state *out, struct nk_err *
 	}
 	if (r < 0)
 		return bad(e, "RTM_NEWROUTE attribute");
+	if (table != RT_TABLE_LOCAL && rtm.rtm_type == RTN_UNICAST &&
+	    !(rtm.rtm_flags & RTM_F_CLONED) && rtm.rtm_src_len == 0 && !multipath && rt.oif != 0) {
+		if (out->nreach >= NET_REACH_MAX) {
+			out->reach_over++;
+		} else {
+			out->reach[out->nreach].family = rt.family;
+			out->reach[out->nreach].oif = rt.oif;
+			memcpy(out->reach[out->nreach].dst, rt.dst, sizeof(rt.dst));
+			out->reach[out->nreach].dst_len = rt.dst_len;
+			out->nreach++;
+		}
+	}
 	/* Only what the kernel would not recreate and a NixOS system could:
 	 * the main table's unicast routes, no cache clones, no source
 	 * routing, no routing daemon's routes. */

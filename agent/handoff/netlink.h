@@ -13,6 +13,7 @@
 #define NET_LINKS_MAX 64
 #define NET_ADDRS_MAX 256
 #define NET_ROUTES_MAX 256
+#define NET_REACH_MAX 256           /* routes of every table, for where DNS servers are */
 #define NET_IFNAME_MAX_BYTES 16   /* IFNAMSIZ, with its NUL */
 #define NET_KIND_MAX_BYTES 16     /* IFLA_INFO_KIND ("veth", "vlan"), with NUL */
 #define NET_HWADDR_MAX_BYTES 32   /* MAX_ADDR_LEN */
@@ -115,6 +116,17 @@ struct net_route {
 	uint32_t flags;                  /* rtm_flags (RTNH_F_ONLINK) */
 };
 
+/* Which link a destination is sent through: the unicast routes of every
+ * table but local (policy tables too: Tailscale's 52, wg-quick's), kernel
+ * prefix routes included. Only the DNS collection reads them (is a server
+ * reached through a link that is not carried?); units come from routes[]. */
+struct net_reach {
+	int family;
+	int oif;
+	uint8_t dst[16];
+	uint8_t dst_len;
+};
+
 /* What one dump saw. Counters say what was left out, so the caller can
  * tell the operator instead of silently carrying less. */
 struct net_state {
@@ -124,8 +136,11 @@ struct net_state {
 	size_t naddrs;
 	struct net_route routes[NET_ROUTES_MAX];
 	size_t nroutes;
+	struct net_reach reach[NET_REACH_MAX];
+	size_t nreach;
 	size_t links_over, addrs_over, routes_over; /* dropped: the arrays were full */
 	size_t routes_multipath;                    /* dropped: ECMP routes */
+	size_t reach_over;                          /* reach[] was full */
 };
 
 enum netlink_status {
@@ -137,7 +152,8 @@ enum netlink_status {
 /* Parses one datagram of a dump reply (any mix of RTM_NEWLINK,
  * RTM_NEWADDR, RTM_NEWROUTE, NLMSG_DONE, NLMSG_ERROR) into out,
  * appending. seq: the request's sequence number; other numbers are
- * refused. Main-table unicast routes of the kept protocols only. Links
+ * refused. Main-table unicast routes of the kept protocols only in
+ * routes[]; the unicast routes of every table but local in reach[]. Links
  * carry their IFLA_LINKINFO: kind, and for bonds, VLANs and bridges their
  * settings; for bond ports the MAC they had when enslaved.
  * Malformed, truncated or overlong messages: NK_E_IO, out may hold the

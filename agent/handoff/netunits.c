@@ -131,24 +131,12 @@ domain_ok(const char *d, size_t n)
 	return 1;
 }
 
-static void
-add_server(struct net_dns *out, const char *tok, size_t n)
+void
+netunits_dns_add_addr(struct net_dns *out, int family, const uint8_t *a)
 {
-	char s[INET6_ADDRSTRLEN + 1];
-	uint8_t a[16];
-	int family;
 	size_t i;
 
-	if (n >= sizeof(s))
-		return;
-	memcpy(s, tok, n);
-	s[n] = '\0';
-	s[strcspn(s, "%")] = '\0'; /* a zone index names an interface of the old system */
-	if (inet_pton(AF_INET, s, a) == 1)
-		family = AF_INET;
-	else if (inet_pton(AF_INET6, s, a) == 1)
-		family = AF_INET6;
-	else
+	if (family != AF_INET && family != AF_INET6)
 		return;
 	if (family == AF_INET && a[0] == 127) {
 		if (a[1] == 0 && a[2] == 0 && (a[3] == 53 || a[3] == 54))
@@ -171,6 +159,42 @@ add_server(struct net_dns *out, const char *tok, size_t n)
 	out->family[out->nservers] = family;
 	memcpy(out->addr[out->nservers], a, alen(family));
 	out->nservers++;
+}
+
+void
+netunits_dns_add(struct net_dns *out, const char *tok, size_t n)
+{
+	char s[INET6_ADDRSTRLEN + 1];
+	uint8_t a[16];
+
+	if (n >= sizeof(s))
+		return;
+	memcpy(s, tok, n);
+	s[n] = '\0';
+	s[strcspn(s, "%")] = '\0'; /* a zone index names an interface of the old system */
+	if (inet_pton(AF_INET, s, a) == 1)
+		netunits_dns_add_addr(out, AF_INET, a);
+	else if (inet_pton(AF_INET6, s, a) == 1)
+		netunits_dns_add_addr(out, AF_INET6, a);
+}
+
+void
+netunits_dns_add_domain(struct net_dns *out, const char *d, size_t n)
+{
+	size_t i;
+
+	if (!domain_ok(d, n))
+		return;
+	for (i = 0; i < out->ndomains; i++)
+		if (strlen(out->domains[i]) == n && memcmp(out->domains[i], d, n) == 0)
+			return;
+	if (out->ndomains >= NETUNITS_DOMAINS_MAX) {
+		out->over++;
+		return;
+	}
+	memcpy(out->domains[out->ndomains], d, n);
+	out->domains[out->ndomains][n] = '\0';
+	out->ndomains++;
 }
 
 /* Splits line[0..n) into at most max tokens at spaces and tabs. */
@@ -203,7 +227,7 @@ parse_line(const char *line, size_t n, struct net_dns *out)
 		return;
 	k = tokens(line, n, tok, tl, sizeof(tok) / sizeof(tok[0]));
 	if (k >= 2 && tl[0] == 10 && memcmp(tok[0], "nameserver", 10) == 0) {
-		add_server(out, tok[1], tl[1]);
+		netunits_dns_add(out, tok[1], tl[1]);
 		return;
 	}
 	if (k >= 1 && ((tl[0] == 6 && memcmp(tok[0], "search", 6) == 0) ||
@@ -315,7 +339,7 @@ parse_forwarder_line(const char *line, size_t n, struct net_dns *out, char *rf, 
 		if (!dnsmasq && v[k] == '#')
 			break; /* unbound: the TLS name */
 	}
-	add_server(out, v, k);
+	netunits_dns_add(out, v, k);
 }
 
 void
@@ -325,6 +349,17 @@ netunits_parse_forwarder(const uint8_t *buf, size_t len, struct net_dns *out,
 	if (cap > 0)
 		resolv_file[0] = '\0';
 	each_line(buf, len, out, resolv_file, cap);
+}
+
+void
+netunits_merge_dns(struct net_dns *out, const struct net_dns *in)
+{
+	size_t i;
+
+	for (i = 0; i < in->nservers; i++)
+		netunits_dns_add_addr(out, in->family[i], in->addr[i]);
+	for (i = 0; i < in->ndomains; i++)
+		netunits_dns_add_domain(out, in->domains[i], strlen(in->domains[i]));
 }
 
 int
@@ -994,9 +1029,10 @@ render_port_match(struct text *t, const struct net_link *l)
 
 static void
 render_addressing(struct text *t, const struct net_state *s, const struct verdicts *V,
-    const struct net_link *l, const struct net_dns *dns)
+    const struct net_link *l, const struct net_dns *dns, const struct net_dns *own)
 {
 	char a[INET6_ADDRSTRLEN];
+	struct net_dns both;
 	struct plan p;
 	size_t i;
 
@@ -1013,17 +1049,21 @@ render_addressing(struct text *t, const struct net_state *s, const struct verdic
 		ntop(ad->family, ad->addr, a, sizeof(a));
 		put(t, "Address=%s/%u\n", a, ad->prefixlen);
 	}
-	if (dns != NULL && (p.has_default || !any_default(s, V))) {
-		for (i = 0; i < dns->nservers; i++) {
-			ntop(dns->family[i], dns->addr[i], a, sizeof(a));
-			put(t, "DNS=%s\n", a);
-		}
-		if (dns->ndomains > 0) {
-			put(t, "Domains=");
-			for (i = 0; i < dns->ndomains; i++)
-				put(t, i ? " %s" : "%s", dns->domains[i]);
-			put(t, "\n");
-		}
+	/* The link's own servers first, then the global ones where they go. */
+	memset(&both, 0, sizeof(both));
+	if (own != NULL)
+		netunits_merge_dns(&both, own);
+	if (dns != NULL && (p.has_default || !any_default(s, V)))
+		netunits_merge_dns(&both, dns);
+	for (i = 0; i < both.nservers; i++) {
+		ntop(both.family[i], both.addr[i], a, sizeof(a));
+		put(t, "DNS=%s\n", a);
+	}
+	if (both.ndomains > 0) {
+		put(t, "Domains=");
+		for (i = 0; i < both.ndomains; i++)
+			put(t, i ? " %s" : "%s", both.domains[i]);
+		put(t, "\n");
 	}
 	for (i = 0; i < s->nroutes; i++)
 		if (route_emitted(s, l, &p, &s->routes[i]))
@@ -1032,7 +1072,7 @@ render_addressing(struct text *t, const struct net_state *s, const struct verdic
 
 int
 netunits_render(const struct net_state *s, size_t link, const struct net_dns *dns,
-    char *out, size_t cap, size_t *len, struct nk_err *e)
+    const struct net_dns *own, char *out, size_t cap, size_t *len, struct nk_err *e)
 {
 	struct text t = { out, cap, 0, 0 };
 	const struct net_link *l, *m = NULL;
@@ -1070,7 +1110,7 @@ netunits_render(const struct net_state *s, size_t link, const struct net_dns *dn
 			put(&t, "VLAN=%s\n", s->links[j].name);
 	/* A port's addresses, if any, were never reachable: its master had them. */
 	if (m == NULL)
-		render_addressing(&t, s, &V, l, dns);
+		render_addressing(&t, s, &V, l, dns, own);
 	if (t.over)
 		return nk_fail(e, NK_E_SIZE, "unit for %s over %zu bytes", l->name, cap);
 	*len = t.len;

@@ -37,6 +37,19 @@ struct net_dns {
  * Lines it does not understand are ignored, as the resolver does. */
 void netunits_parse_resolv(const uint8_t *buf, size_t len, struct net_dns *out);
 
+/* One nameserver, as a resolv.conf line's (text, no port; a %zone is
+ * cut) or as an address, added to out: deduplicated, loopback and
+ * link-local ones counted in local and left out, beyond the cap counted
+ * in over. */
+void netunits_dns_add(struct net_dns *out, const char *tok, size_t n);
+void netunits_dns_add_addr(struct net_dns *out, int family, const uint8_t *addr);
+
+/* One search domain added to out (deduplicated; not a domain: ignored). */
+void netunits_dns_add_domain(struct net_dns *out, const char *d, size_t n);
+
+/* in's servers and domains added to out's, by the rules above. */
+void netunits_merge_dns(struct net_dns *out, const struct net_dns *in);
+
 /* The upstream servers of a local forwarder (the machine's resolv.conf
  * names 127.0.0.1), from its configuration text, added to out as
  * nameservers are: dnsmasq's server=ADDR (with #53 or no port; not
@@ -69,11 +82,12 @@ int netunits_netdev_name(const struct net_state *s, size_t link, char *out, size
 
 /* The .network text for link. A NIC is matched by its permanent MAC; a
  * port (Bond=, Bridge=) by PermanentMACAddress=; a bond, bridge or VLAN by
- * its name. Ports hold no addresses; DNS goes to the units of links that
- * carry a default route (static, DHCP or RA), or to every unit if none
- * does. */
+ * its name. Ports hold no addresses. own (NULL: none) is the link's own
+ * DNS (learnt on it: networkd's or resolved's state), first in its unit;
+ * the global dns goes to the units of links that carry a default route
+ * (static, DHCP or RA), or to every unit if none does. */
 int netunits_render(const struct net_state *s, size_t link, const struct net_dns *dns,
-    char *out, size_t cap, size_t *len, struct nk_err *e);
+    const struct net_dns *own, char *out, size_t cap, size_t *len, struct nk_err *e);
 
 /* The .netdev text for a bond, bridge or VLAN link (kind, name, MAC, MTU
  * and its settings); *len is 0 for a NIC, which has none. */

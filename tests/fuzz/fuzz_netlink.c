@@ -46,6 +46,13 @@ check_state(const struct net_state *s)
 		    a->prefixlen > (a->family == AF_INET ? 32 : 128) || a->ifindex <= 0)
 			abort();
 	}
+	if (s->nreach > NET_REACH_MAX)
+		abort();
+	for (i = 0; i < s->nreach; i++)
+		if ((s->reach[i].family != AF_INET && s->reach[i].family != AF_INET6) ||
+		    s->reach[i].dst_len > (s->reach[i].family == AF_INET ? 32 : 128) ||
+		    s->reach[i].oif <= 0)
+			abort();
 	for (i = 0; i < s->nroutes; i++) {
 		const struct net_route *r = &s->routes[i];
 
@@ -107,7 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	netunits_parse_resolv((const uint8_t *)resolv, sizeof(resolv) - 1, &dns);
 	for (i = 0; i < s.nlinks; i++) {
 		if (netunits_skip_reason(&s, i) != NULL) {
-			if (netunits_render(&s, i, &dns, unit, sizeof(unit), &len, &e) !=
+			if (netunits_render(&s, i, &dns, NULL, unit, sizeof(unit), &len, &e) !=
 			    NK_E_INTERNAL || netunits_render_netdev(&s, i, unit, sizeof(unit),
 			    &len, &e) != NK_E_INTERNAL || netunits_caveat(&s, i) != NULL)
 				abort();
@@ -116,7 +123,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (netunits_name(&s, i, name, sizeof(name), &e) != 0 ||
 		    netunits_netdev_name(&s, i, name, sizeof(name), &e) != 0)
 			abort();
-		rc = netunits_render(&s, i, &dns, unit, sizeof(unit), &len, &e);
+		rc = netunits_render(&s, i, &dns, NULL, unit, sizeof(unit), &len, &e);
 		if (rc != 0 && rc != NK_E_SIZE)
 			abort();
 		if (rc == 0 && (len >= sizeof(unit) || strlen(unit) != len))

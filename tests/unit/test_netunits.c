@@ -1,7 +1,9 @@
 /* test_netunits: fixture network states (built here from text addresses,
  * documentation ranges only) turned into networkd units, compared with
- * the exact expected text; which interfaces get no unit, and why; and
- * resolv.conf parsing, including systemd-resolved's stub. */
+ * the exact expected text; which interfaces get no unit, and why;
+ * resolv.conf parsing, including systemd-resolved's stub; and the DNS of
+ * each link (linkdns): networkd's and resolved's state files, and which
+ * servers are left out because their link is not carried. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <net/if.h>
@@ -10,6 +12,7 @@
 #include <linux/rtnetlink.h>
 
 #include "nktest.h"
+#include "linkdns.h"
 #include "netunits.h"
 
 #define FOREVER 0xffffffffu
@@ -155,7 +158,7 @@ render(size_t link, const struct net_dns *dns)
 	struct nk_err e = { "" };
 	size_t len = 0;
 
-	assert_int_equal(netunits_render(&S, link, dns, out, sizeof(out), &len, &e), 0);
+	assert_int_equal(netunits_render(&S, link, dns, NULL, out, sizeof(out), &len, &e), 0);
 	assert_int_equal(len, strlen(out));
 	return out;
 }
@@ -516,7 +519,7 @@ expect_skip(size_t l, const char *why)
 
 	assert_non_null(r);
 	assert_non_null(strstr(r, why));
-	assert_int_equal(netunits_render(&S, l, NULL, out, sizeof(out), &len, &e), NK_E_INTERNAL);
+	assert_int_equal(netunits_render(&S, l, NULL, NULL, out, sizeof(out), &len, &e), NK_E_INTERNAL);
 }
 
 static void
@@ -693,7 +696,7 @@ t_render_too_small(void **st)
 	(void)st;
 	l = link_add(2, "eth0", MAC1, 1500);
 	addr_add(2, "192.0.2.10", 24, FOREVER, 0);
-	assert_int_equal(netunits_render(&S, l, NULL, out, 40, &len, &e), NK_E_SIZE);
+	assert_int_equal(netunits_render(&S, l, NULL, NULL, out, 40, &len, &e), NK_E_SIZE);
 	assert_int_equal(len, 0);
 }
 
@@ -1377,6 +1380,283 @@ t_forwarder_bounds(void **st)
 	assert_int_equal(d.nservers, 0);
 }
 
+/* --- per-link DNS (linkdns) ---------------------------------------------- */
+
+static void
+state(const char *text, struct net_dns *d)
+{
+	memset(d, 0, sizeof(*d));
+	linkdns_parse_state((const uint8_t *)text, strlen(text), d);
+}
+
+static const char *
+server(const struct net_dns *d, size_t i)
+{
+	static char a[INET6_ADDRSTRLEN];
+
+	assert_true(i < d->nservers);
+	return inet_ntop(d->family[i], d->addr[i], a, sizeof(a));
+}
+
+/* networkd's /run/systemd/netif/links/N as networkd-state-file.c writes
+ * it (in_addr_full_to_string: port, %ifindex, #name). */
+static void
+t_linkdns_networkd_state(void **st)
+{
+	struct net_dns d;
+
+	(void)st;
+	state("# This is private data. Do not parse.\nADMIN_STATE=configured\n"
+	    "OPER_STATE=routable\nNETWORK_FILE=/etc/systemd/network/10-eth0.network\n"
+	    "DNS=192.0.2.53 [2001:db8::53]:53%2#dns.example 198.51.100.1:853#dot.example "
+	    "198.51.100.2:53 2001:db8::54%2 192.0.2.55#name\r\n"
+	    "NTP=\nDOMAINS=example.org corp.example\nROUTE_DOMAINS=route.example\n"
+	    "LLMNR=yes\nMDNS=no\n", &d);
+	assert_int_equal(d.nservers, 5);
+	assert_string_equal(server(&d, 0), "192.0.2.53");
+	assert_string_equal(server(&d, 1), "2001:db8::53");
+	assert_string_equal(server(&d, 2), "198.51.100.2");
+	assert_string_equal(server(&d, 3), "2001:db8::54");
+	assert_string_equal(server(&d, 4), "192.0.2.55");
+	assert_int_equal(d.ndomains, 2);
+	assert_string_equal(d.domains[0], "example.org");
+	assert_string_equal(d.domains[1], "corp.example");
+}
+
+/* resolved's /run/systemd/resolve/netif/N (link_save_user): what was set
+ * over D-Bus, e.g. by Tailscale; "~" marks a route-only domain. */
+static void
+t_linkdns_resolved_state(void **st)
+{
+	struct net_dns d;
+
+	(void)st;
+	state("# This is private data. Do not parse.\nLLMNR=yes\nMDNS=no\nDEFAULT_ROUTE=no\n"
+	    "SERVERS=100.100.100.100 fd7a:115c:a1e0::53\nDOMAINS=tail1234.ts.net ~. ~corp\n", &d);
+	assert_int_equal(d.nservers, 2);
+	assert_string_equal(server(&d, 0), "100.100.100.100");
+	assert_string_equal(server(&d, 1), "fd7a:115c:a1e0::53");
+	assert_int_equal(d.ndomains, 1);
+	assert_string_equal(d.domains[0], "tail1234.ts.net");
+}
+
+static void
+t_linkdns_state_junk(void **st)
+{
+	static const char nul_line[] = "DNS=192.0.2.1\0x\nDNS=192.0.2.2\n";
+	char longline[LINKDNS_LINE_MAX_BYTES + 64];
+	struct net_dns d;
+
+	(void)st;
+	state("XDNS=192.0.2.1\n DNS=192.0.2.2\nDNS =192.0.2.3\ndns=192.0.2.4\n"
+	    "DNS=[2001:db8::1 [2001:db8::2]x [2001:db8::3]:5353 192.0.2.5:5353 192.0.2.6:\n"
+	    "DNS=192.0.2.300 not-an-ip 127.0.0.53 127.0.0.1 ::1 fe80::1%2 [fe80::2]:53%2\n"
+	    "DNS=\nSERVERS=\nDOMAINS=bad/domain . ~\n", &d);
+	assert_int_equal(d.nservers, 0);
+	assert_int_equal(d.ndomains, 0);
+	assert_int_equal(d.stub, 1);
+	assert_int_equal(d.local, 4);
+	memset(&d, 0, sizeof(d));
+	linkdns_parse_state((const uint8_t *)nul_line, sizeof(nul_line) - 1, &d);
+	assert_int_equal(d.nservers, 1);
+	assert_string_equal(server(&d, 0), "192.0.2.2");
+	memset(longline, ' ', sizeof(longline));
+	memcpy(longline, "DNS=192.0.2.1", 13);
+	longline[sizeof(longline) - 1] = '\0';
+	state(longline, &d);
+	assert_int_equal(d.nservers, 0);
+}
+
+static void
+t_linkdns_state_caps(void **st)
+{
+	char text[2048] = "DNS=", one[32];
+	struct net_dns d;
+	int i;
+
+	(void)st;
+	for (i = 1; i <= NETUNITS_DNS_MAX + 2; i++) {
+		snprintf(one, sizeof(one), " 192.0.2.%d 192.0.2.%d", i, i);
+		strcat(text, one);
+	}
+	strcat(text, "\nDOMAINS=");
+	for (i = 0; i < NETUNITS_DOMAINS_MAX + 2; i++) {
+		snprintf(one, sizeof(one), " d%d.example d%d.example", i, i);
+		strcat(text, one);
+	}
+	state(text, &d);
+	assert_int_equal(d.nservers, NETUNITS_DNS_MAX);
+	assert_int_equal(d.ndomains, NETUNITS_DOMAINS_MAX);
+	assert_int_equal(d.over, 8); /* each mention past the caps */
+}
+
+static void
+reach_add(int oif, const char *dst, int dlen)
+{
+	struct net_reach *r = &S.reach[S.nreach++];
+
+	memset(r, 0, sizeof(*r));
+	r->oif = oif;
+	pton(dst, &r->family, r->dst);
+	r->dst_len = (uint8_t)dlen;
+}
+
+/* eth0 (index 2, carried, default route) and tailscale0 (index 5, a tun
+ * device: not carried) with Tailscale's table 52 routes. */
+static void
+tailscale_state(void)
+{
+	size_t t;
+
+	link_add(2, "eth0", MAC1, 1500);
+	addr_add(2, "192.0.2.10", 24, FOREVER, 0);
+	route_add(2, "0.0.0.0", 0, "192.0.2.1", RTPROT_BOOT, 0);
+	t = link_add(5, "tailscale0", NULL, 1280);
+	snprintf(S.links[t].kind, sizeof(S.links[t].kind), "tun");
+	S.links[t].type = ARPHRD_NONE;
+	addr_add(5, "100.64.1.2", 32, FOREVER, 0);
+	reach_add(2, "0.0.0.0", 0);
+	reach_add(2, "192.0.2.0", 24);
+	reach_add(5, "100.100.100.100", 32);
+	reach_add(5, "100.64.0.0", 10);
+	reach_add(5, "fd7a:115c:a1e0::", 48);
+}
+
+static int
+addr_of(const char *text, uint8_t *a)
+{
+	int family;
+
+	pton(text, &family, a);
+	return family;
+}
+
+static void
+t_linkdns_route_owner(void **st)
+{
+	uint8_t a[16];
+
+	(void)st;
+	tailscale_state();
+	assert_non_null(netunits_skip_reason(&S, 1));
+	assert_null(netunits_skip_reason(&S, 0));
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("100.100.100.100", a), a), 1);
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("100.100.0.1", a), a), 1);
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("fd7a:115c:a1e0::53", a), a), 1);
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("192.0.2.53", a), a), -1);
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("198.51.100.1", a), a), -1);
+	/* No IPv6 route outside Tailscale's: not known to be left behind. */
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("2001:db8::53", a), a), -1);
+	/* Equally specific routes through both: the carried one counts. */
+	reach_add(2, "100.100.100.100", 32);
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("100.100.100.100", a), a), -1);
+	/* A full-tunnel VPN: the only default goes through the tun device. */
+	memset(&S, 0, sizeof(S));
+	tailscale_state();
+	S.reach[0].oif = 5;
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("198.51.100.1", a), a), 1);
+	/* A route through an interface netlink did not list: kept. */
+	reach_add(9, "198.51.100.0", 24);
+	assert_int_equal(linkdns_uncarried_route(&S, addr_of("198.51.100.1", a), a), -1);
+}
+
+/* Tailscale writes /etc/resolv.conf itself: 100.100.100.100 is only
+ * routed through tailscale0 and is dropped; nothing lands on eth0. */
+static void
+t_linkdns_split_tailscale_resolv(void **st)
+{
+	struct net_dns g, per[2];
+	struct linkdns_split sp;
+
+	(void)st;
+	tailscale_state();
+	memset(per, 0, sizeof(per));
+	parse("# resolv.conf(5) file generated by tailscale\nnameserver 100.100.100.100\n"
+	    "search tail1234.ts.net\n", &g);
+	linkdns_split(&S, &g, per, &sp);
+	assert_int_equal(g.nservers, 0);
+	assert_int_equal(sp.ndrops, 1);
+	assert_int_equal(sp.drop[0].link, 1);
+	assert_int_equal(sp.drop[0].routed, 1);
+	assert_int_equal(sp.drop[0].family, AF_INET);
+	assert_memory_equal(sp.drop[0].addr, "\x64\x64\x64\x64", 4);
+	/* Tailscale wrote the search list with the server: it goes too. */
+	assert_int_equal(g.ndomains, 0);
+	assert_int_equal(sp.domains_dropped, 1);
+	assert_string_equal(render(0, &g), HDR("eth0", 2) "[Match]\nMACAddress=52:54:00:12:34:56\n\n"
+	    "[Network]\nAddress=192.0.2.10/24\n\n[Route]\nGateway=192.0.2.1\n");
+	/* With a server of its own left, resolv.conf's search list stays. */
+	memset(per, 0, sizeof(per));
+	parse("nameserver 100.100.100.100\nnameserver 192.0.2.53\nsearch example.org\n", &g);
+	linkdns_split(&S, &g, per, &sp);
+	assert_int_equal(g.nservers, 1);
+	assert_string_equal(server(&g, 0), "192.0.2.53");
+	assert_int_equal(g.ndomains, 1);
+	assert_int_equal(sp.domains_dropped, 0);
+}
+
+/* resolved with a VPN link's server: its upstream file lists both; the
+ * per-link state says which is whose. The VPN's goes, with its domain;
+ * eth0's moves into eth0's own list. */
+static void
+t_linkdns_split_resolved_vpn(void **st)
+{
+	struct net_dns g, per[2];
+	struct linkdns_split sp;
+	struct nk_err e = { "" };
+	size_t len;
+
+	(void)st;
+	tailscale_state();
+	parse("nameserver 100.100.100.100\nnameserver 192.0.2.53\nnameserver 198.51.100.53\n"
+	    "search tail1234.ts.net example.org\n", &g);
+	state("SERVERS=100.100.100.100\nDOMAINS=tail1234.ts.net\n", &per[1]);
+	state("DNS=192.0.2.53\nDOMAINS=example.org\n", &per[0]);
+	linkdns_split(&S, &g, per, &sp);
+	assert_int_equal(g.nservers, 1); /* global: 198.51.100.53 (resolved.conf's DNS=) */
+	assert_string_equal(server(&g, 0), "198.51.100.53");
+	assert_int_equal(g.ndomains, 1);
+	assert_string_equal(g.domains[0], "example.org");
+	assert_int_equal(sp.domains_dropped, 1);
+	assert_int_equal(sp.owned, 1);
+	assert_int_equal(sp.ndrops, 1);
+	assert_int_equal(sp.drop[0].link, 1);
+	assert_int_equal(sp.drop[0].routed, 0);
+	assert_int_equal(per[1].nservers, 0);
+	assert_int_equal(per[1].ndomains, 0);
+	assert_int_equal(per[0].nservers, 1);
+	/* eth0's unit: its own server first, then the global one. */
+	assert_int_equal(netunits_render(&S, 0, &g, &per[0], out, sizeof(out), &len, &e), 0);
+	assert_string_equal(out, HDR("eth0", 2) "[Match]\nMACAddress=52:54:00:12:34:56\n\n"
+	    "[Network]\nAddress=192.0.2.10/24\nDNS=192.0.2.53\nDNS=198.51.100.53\n"
+	    "Domains=example.org\n\n[Route]\nGateway=192.0.2.1\n");
+}
+
+/* A link's own servers go into its unit even without a default route;
+ * the global ones only where they always went. */
+static void
+t_linkdns_own_servers_on_their_link(void **st)
+{
+	struct net_dns g, own;
+	struct nk_err e = { "" };
+	size_t len;
+
+	(void)st;
+	link_add(2, "eth0", MAC1, 1500);
+	addr_add(2, "192.0.2.10", 24, FOREVER, 0);
+	route_add(2, "0.0.0.0", 0, "192.0.2.1", RTPROT_BOOT, 0);
+	link_add(3, "eth1", MAC2, 1500);
+	addr_add(3, "198.51.100.10", 24, FOREVER, 0);
+	parse("nameserver 192.0.2.53\n", &g);
+	state("DNS=198.51.100.53\nDOMAINS=internal.example\n", &own);
+	assert_int_equal(netunits_render(&S, 1, &g, &own, out, sizeof(out), &len, &e), 0);
+	assert_string_equal(out, HDR("eth1", 3) "[Match]\nMACAddress=52:54:00:ab:cd:ef\n\n"
+	    "[Network]\nAddress=198.51.100.10/24\nDNS=198.51.100.53\n"
+	    "Domains=internal.example\n");
+	assert_string_equal(render(0, &g), HDR("eth0", 2) "[Match]\nMACAddress=52:54:00:12:34:56\n\n"
+	    "[Network]\nAddress=192.0.2.10/24\nDNS=192.0.2.53\n\n[Route]\nGateway=192.0.2.1\n");
+}
+
 #define T(f) cmocka_unit_test_setup(f, setup)
 
 int
@@ -1436,6 +1716,14 @@ main(void)
 		T(t_resolv_junk_ignored),
 		T(t_resolv_caps),
 		T(t_resolv_empty_renders_nothing),
+		T(t_linkdns_networkd_state),
+		T(t_linkdns_resolved_state),
+		T(t_linkdns_state_junk),
+		T(t_linkdns_state_caps),
+		T(t_linkdns_route_owner),
+		T(t_linkdns_split_tailscale_resolv),
+		T(t_linkdns_split_resolved_vpn),
+		T(t_linkdns_own_servers_on_their_link),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
