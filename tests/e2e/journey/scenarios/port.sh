@@ -5,7 +5,7 @@
 # Sourced by tests/e2e/journey/run.sh (lib.sh's helpers, lib/runner.sh's
 # need/must/timing).
 
-e2e_scenarios --extra journey-port
+e2e_scenarios journey-port
 
 PORT_SSHD=2222
 
