@@ -81,6 +81,12 @@ if grep -qE '^e2e: FAIL setup: setup step failed: false' <<<"$out" && [ ! -e "$w
 it_case "scenario files register themselves into the default set"
 if grep -qE '^e2e: PASS from-file \(from a file; total' <<<"$out"; then it_pass; else it_fail "$out"; fi
 
+it_case "the failed scenarios are named again at the end, before the counts"
+if tail -n4 <<<"$out" | grep -qx 'e2e: failed: fail: first reason' &&
+	tail -n4 <<<"$out" | grep -qx 'e2e: failed: must: stopped here' &&
+	tail -n4 <<<"$out" | grep -qE '^e2e: failed: setup: setup step failed: false'; then
+	it_pass; else it_fail "$(tail -n4 <<<"$out")"; fi
+
 it_case "counts, exit status 1, the scratch directory removed"
 if grep -qx 'e2e: total: 2 passed, 3 failed, 1 skipped' <<<"$out" && [ "$rc" -eq 1 ] &&
 	[ -n "$w" ] && [ ! -e "$w" ]; then it_pass; else it_fail "rc $rc, work '$w': $out"; fi

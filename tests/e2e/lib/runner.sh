@@ -43,7 +43,7 @@ E2E_DEFAULT=() E2E_KNOWN=() SCENARIOS=()
 E2E_CHECK_RE=""
 WORK="" LOGS=""
 NPASS=0 NFAIL=0 NSKIP=0
-TIMINGS=()
+TIMINGS=() FAILED=()
 SCENARIO_PID=""
 
 # e2e_runner PREFIX LOGNAME [SERIAL_SUFFIX]: the runner's environment
@@ -193,6 +193,7 @@ e2e_run_scenario() {
 	[ ! -s "$DIR/detail" ] || TIMINGS+=("  $(cat "$DIR/detail")")
 	if [ -s "$REASONS" ]; then
 		NFAIL=$((NFAIL + 1))
+		FAILED+=("$name: $(head -n1 "$REASONS")")
 		say "FAIL $name: $(head -n1 "$REASONS") ($sec s)"
 		sed '1d; s/^/  - /' "$REASONS"
 		e2e_show_logs "$name"
@@ -240,6 +241,8 @@ e2e_summary() {
 	local t
 	say "timings:"
 	for t in "${TIMINGS[@]+"${TIMINGS[@]}"}"; do echo "  $t"; done
+	# Once more at the very end: a CI log is often read from its tail.
+	for t in "${FAILED[@]+"${FAILED[@]}"}"; do say "failed: $t"; done
 	say "total: $NPASS passed, $NFAIL failed, $NSKIP skipped"
 	[ "$NFAIL" -eq 0 ]
 }
