@@ -7,7 +7,7 @@
 # Sourced by tests/e2e/journey/run.sh (lib.sh's helpers, lib/runner.sh's
 # need/must/timing).
 
-e2e_scenarios --extra dns-local-resolver
+e2e_scenarios dns-local-resolver
 
 DNS_STATIC_IP=10.0.2.21
 
