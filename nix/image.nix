@@ -24,6 +24,7 @@
     ./module.nix
     ./installer.nix
     ./zswap.nix
+    ./store.nix
   ];
 
   boot.kernelParams =

@@ -27,6 +27,12 @@ let
 
   kernel = "${config.system.build.kernel}/${config.system.boot.loader.kernelFile}";
   initrd = "${config.system.build.netbootRamdisk}/initrd";
+  # A lean bundle (manifest format 2, issue 22): the initrd without the
+  # store (stage 1, the static agent, ./store.nix's scripts), and the store
+  # squashfs as an artifact of its own; netboot.nix's netbootRamdisk is
+  # exactly these two, the second at /nix-store.squashfs.
+  leanInitrd = "${config.system.build.initialRamdisk}/${config.system.boot.loader.initrdFile}";
+  store = "${config.system.build.squashfsStore}";
   # What nixpkgs' own kexec script passes (system.build.kexecScript). The
   # system travels inside the initrd; naming it without its string context
   # (as nixpkgs' kexec module did) keeps the whole system out of the
@@ -44,6 +50,7 @@ let
     {
       out,
       expiresIn ? null,
+      lean ? false,
     }:
     lib.escapeShellArgs (
       [
@@ -52,7 +59,13 @@ let
         "--kernel"
         kernel
         "--initrd"
-        initrd
+        (if lean then leanInitrd else initrd)
+      ]
+      ++ lib.optionals lean [
+        "--store"
+        store
+      ]
+      ++ [
         "--cmdline"
         cmdline
         "--version"
@@ -69,10 +82,16 @@ let
     )
     + " -o ${out}";
 
-  # The unsigned bundle: kernel, initrd, manifest.
+  # The unsigned bundle, lean: kernel, the initrd without the store, the
+  # store squashfs (nix-store.squashfs), manifest (format 2). The bundles
+  # carried with an agent below stay format 1: booted from a directory,
+  # they have no source stage 1 could fetch a store from.
   bundle = pkgs.runCommand "nixos-kexec-bundle-${system}" {
     nativeBuildInputs = [ tool ];
-  } (mkBundle { out = "$out"; });
+  } (mkBundle {
+    out = "$out";
+    lean = true;
+  });
 
   # result/bin/nixos-kexec boots the bundle in result/share/nixos-kexec.
   nixos-kexec =

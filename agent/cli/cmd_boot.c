@@ -271,6 +271,8 @@ make_handoff(struct manifest_ctx *c, const struct manifest *m, struct nk_err *e)
 	o.bundle_name = m->name;
 	o.bundle_version = m->version;
 	o.source = c->source;
+	o.sources = c->cli->opts.sources;
+	o.nsources = c->cli->opts.nsources;
 	o.nonce = fleet_nonce(c->fl);
 	o.report = c->cli->fleet.report;
 	o.report_cacert = c->cli->fleet.report != NULL ? c->cli->opts.http.cacert : NULL;

@@ -33,7 +33,7 @@
 
 #define HANDOFF_DIRS_MAX 8
 #define HANDOFF_USER_MAX_BYTES 32
-#define HANDOFF_BOOTJSON_MAX_BYTES 8192
+#define HANDOFF_BOOTJSON_MAX_BYTES 16384
 #define HANDOFF_MACHINE_ID_HEX 32
 
 /* --- notes and files ----------------------------------------------------- */
@@ -906,6 +906,45 @@ bootjson_store(const struct handoff_opts *o, char *out, size_t cap)
 	    "null");
 }
 
+/* boot.json's "sources" array: source first, then the other sources in
+ * order, each once, https URLs only (a directory or another scheme cannot
+ * be fetched from stage 1), credentials redacted (the requests of the old
+ * system kept them; stage 1 skips a redacted one). At most
+ * HANDOFF_SOURCES_MAX. -1 when it does not fit in cap. */
+static int
+bootjson_sources(const struct handoff_opts *o, char *out, size_t cap)
+{
+	const char *list[HANDOFF_SOURCES_MAX + 1];
+	char red[URL_MAX_BYTES + 1], esc[2 * URL_MAX_BYTES + 3];
+	struct nk_err ign;
+	size_t i, j, n = 0, len = 0;
+
+	if (o->source != NULL)
+		list[n++] = o->source;
+	for (i = 0; i < o->nsources && o->sources != NULL && n < HANDOFF_SOURCES_MAX; i++) {
+		for (j = 0; j < n && strcmp(list[j], o->sources[i]) != 0; j++)
+			;
+		if (j == n)
+			list[n++] = o->sources[i];
+	}
+	if (cap < 3)
+		return -1;
+	out[len++] = '[';
+	for (i = 0; i < n; i++) {
+		if (url_https_check(list[i], &ign) != 0)
+			continue;
+		url_redact(list[i], red, sizeof(red));
+		if (json_str(esc, sizeof(esc), red) >= sizeof(esc) ||
+		    len + strlen(esc) + 3 > cap)
+			return -1;
+		len += (size_t)snprintf(out + len, cap - len, "%s%s", out[len - 1] == '[' ? "" : ",",
+		    esc);
+	}
+	out[len++] = ']';
+	out[len] = '\0';
+	return 0;
+}
+
 /* bundle-keys: the trusted public keys, for a stage 1 that fetches the
  * store (public: nothing to wipe). */
 static int
@@ -936,6 +975,7 @@ collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 	char source[HANDOFF_BOOTJSON_MAX_BYTES / 4], report[HANDOFF_BOOTJSON_MAX_BYTES / 4];
 	char host[URL_HOST_MAX_BYTES + 1], hostj[2 * URL_HOST_MAX_BYTES + 3], port[8], iso[32];
 	char src[HANDOFF_BOOTJSON_MAX_BYTES / 4];
+	char sources[HANDOFF_SOURCES_MAX * (URL_MAX_BYTES + 3) + 3];
 	char store[MANIFEST_FILE_MAX_BYTES + SHA256_HEX_BYTES + 160];
 	unsigned p;
 	struct tm tm;
@@ -948,8 +988,9 @@ collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 		url_redact(o->source, src, sizeof(src));
 	if (json_str(name, sizeof(name), o->bundle_name) >= sizeof(name) ||
 	    json_str(source, sizeof(source), o->source ? src : NULL) >= sizeof(source) ||
-	    json_str(report, sizeof(report), o->report) >= sizeof(report))
-		return nk_fail(e, NK_E_USAGE, "handoff: bundle name, source or report URL too "
+	    json_str(report, sizeof(report), o->report) >= sizeof(report) ||
+	    bootjson_sources(o, sources, sizeof(sources)) != 0)
+		return nk_fail(e, NK_E_USAGE, "handoff: bundle name, sources or report URL too "
 		    "long for boot.json");
 	if (gmtime_r(&t, &tm) == NULL || strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(iso, sizeof(iso), "unknown");
@@ -967,9 +1008,11 @@ collect_bootjson(const struct handoff_opts *o, struct handoff *h, struct nk_err 
 	}
 	bootjson_store(o, store, sizeof(store));
 	n = (size_t)snprintf(js, sizeof(js), "{\"format\":1,\"bundle\":%s,\"nonce\":\"%s\","
-	    "\"time\":%" PRIu64 ",\"time_utc\":\"%s\",\"source\":%s,\"source_host\":%s,"
+	    "\"time\":%" PRIu64 ",\"time_utc\":\"%s\",\"source\":%s,\"sources\":%s,"
+	    "\"source_host\":%s,"
 	    "\"source_port\":%s,\"report\":%s,\"revert_after\":%" PRIu64 "%s}\n",
-	    bundle, h->nonce, h->time, iso, source, hostj, port, report, o->revert_after, store);
+	    bundle, h->nonce, h->time, iso, source, sources, hostj, port, report, o->revert_after,
+	    store);
 	if (n >= sizeof(js))
 		return nk_fail(e, NK_E_INTERNAL, "handoff: boot.json over %zu bytes", sizeof(js));
 	return add_file(h, "boot.json", 0644, js, n, 0, e);

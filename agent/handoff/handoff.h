@@ -34,6 +34,7 @@
 #define HANDOFF_NONCE_BYTES 16              /* printed as 32 hex digits */
 #define HANDOFF_NAME_MAX_BYTES 64           /* hostname (HOST_NAME_MAX) */
 #define HANDOFF_CA_MAX_BYTES (1024 * 1024)  /* report-ca.pem */
+#define HANDOFF_SOURCES_MAX 9               /* boot.json's "sources": SOURCE and 8 mirrors */
 
 struct handoff_file {
 	char path[HANDOFF_PATH_MAX_BYTES]; /* relative: "ssh/authorized_keys" */
@@ -71,6 +72,12 @@ struct handoff_opts {
 	const char *bundle_name;           /* NULL: unknown (handoff --dump) */
 	uint64_t bundle_version;
 	const char *source;                /* the URL or directory that served the bundle */
+	/* Every source of the run (SOURCE, then the mirrors; NULL: none):
+	 * boot.json's "sources" lists the https ones, source first, the others
+	 * in this order, credentials redacted, for stage 1 to fetch the store
+	 * from any of them. */
+	const char *const *sources;
+	size_t nsources;
 	const char *nonce;                 /* the run's nonce (32 hex digits); NULL: fresh */
 	const char *report;                /* --report URL for the new system, NULL: none */
 	const char *report_cacert;         /* --cacert, carried as report-ca.pem; NULL: none */

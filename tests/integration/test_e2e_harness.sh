@@ -141,7 +141,7 @@ it_expect_eq "$(defaults "$top/tests/e2e/run.sh")" \
 	"boot delay tampered lockdown fallback signal bond-dump"
 it_case "tests/e2e/journey/run.sh registers its scenarios, files included"
 it_expect_eq "$(defaults "$top/tests/e2e/journey/run.sh")" \
-	"journey-cloudinit journey-curlpipe journey-refused report revert bond dhcp-fallback dns-local-resolver fleet-ansible nixos-anywhere journey-port"
+	"journey-cloudinit journey-curlpipe journey-refused report revert bond dhcp-fallback dns-local-resolver fleet-ansible nixos-anywhere journey-port small-1g"
 
 # Every VM's user network is restricted, whichever runner starts it.
 it_case "e2e_netdev: restrict=on, guestfwd to loopback, hostfwd from loopback"

@@ -76,7 +76,12 @@ expect 0 "--store auto: initrd" && { why=$(store_member_ok) && it_pass || it_fai
 
 it_case "store: boot --store auto at 100 MiB: stage1, says why, the store not fetched, hash and key in the handoff"
 before=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
-run auto-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-host-keys --stage-dir "$T"
+# A mirror with credentials (on a port nothing listens on): boot.json lists
+# it redacted after the source.
+DEAD=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+	LocalPort => 0, Listen => 1)->sockport, "\n"')
+run auto-small 100 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-host-keys --stage-dir "$T" \
+	--mirror "https://fleet:s3cr3t@127.0.0.1:$DEAD/b/"
 after=$(served bad/nix-store.squashfs; served b/nix-store.squashfs)
 expect 0 "--store auto: stage1: nix-store.squashfs ($((24 << 20)) bytes) is left to the new system's stage 1" \
 	"the RAM needs it" && {
@@ -87,6 +92,9 @@ expect 0 "--store auto: stage1: nix-store.squashfs ($((24 << 20)) bytes) is left
 		it_fail "no boot.json in the handoff"
 	elif ! grep -qF "\"store\":{\"name\":\"nix-store.squashfs\",\"size\":$((24 << 20)),\"sha256\":\"$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)\",\"mode\":\"stage1\"" "$T/boot.json"; then
 		it_fail "boot.json: $(cat "$T/boot.json")"
+	elif ! grep -qF "\"sources\":[\"$STUB_URL/b/\",\"https://***@127.0.0.1:$DEAD/b/\"]" "$T/boot.json" ||
+		grep -q s3cr3t "$T/boot.json"; then
+		it_fail "boot.json's sources: $(cat "$T/boot.json")"
 	elif ! tail -c +$((I + 1)) "$NK_FAKE_LOG.initrd" | gzip -dc 2>/dev/null |
 		cpio -i --quiet --to-stdout nixos-kexec/handoff/bundle-keys 2>/dev/null |
 		grep -qxF "$(tail -n 1 "$T/pub")"; then
@@ -108,14 +116,30 @@ stage1() { # NAME: store.sh on SR's handoff, the agent on PATH; RC, OUT set
 	RC=$?
 	OUT=$T/log/$1
 }
-it_case "store: stage 1 (stage1 mode) fetches the store with the agent and checks the carried hash"
+set_sources() { # boot.json's "sources" becomes [LIST]
+	sed -i 's|"sources":\[[^]]*\]|"sources":['"$1"']|' "$SR/nixos-kexec/handoff/boot.json"
+}
+it_case "store: stage 1 (stage1 mode) fetches the store with the agent and checks the carried hash, skipping the redacted mirror"
 stage1 s1-good
-expect 0 "nix-store.squashfs verified ($((24 << 20)) bytes" && {
+expect 0 "nix-store.squashfs verified ($((24 << 20)) bytes" \
+	"skipping https://***@127.0.0.1:$DEAD/b/: its credentials were not handed over" && {
 	cmp -s "$SR/store" "$T/nix-store.squashfs" && [ ! -e "$SR/store.bundle" ] && it_pass ||
 		it_fail "the store differs, or the bundle directory was left"; }
 
+it_case "store: stage 1 moves on to the next of boot.json's sources when the first does not answer"
+set_sources "\"https://127.0.0.1:$DEAD/b/\",\"$STUB_URL/b/\""
+stage1 s1-mirror
+expect 0 "(mirrors: $STUB_URL/b/)" "nix-store.squashfs verified" && {
+	cmp -s "$SR/store" "$T/nix-store.squashfs" && it_pass || it_fail "the store differs"; }
+
+it_case "store: stage 1 with only redacted sources refuses (nothing it could fetch from)"
+set_sources "\"https://***@127.0.0.1:$DEAD/b/\",\"$STUB_URL/b/?***\""
+stage1 s1-redacted
+expect 1 "boot.json names no source to fetch the store from" "rebooting into the old system" &&
+	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
+
 it_case "store: stage 1 refuses a served store whose bytes differ from the manifest"
-sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/bad/"|' "$SR/nixos-kexec/handoff/boot.json"
+set_sources "\"$STUB_URL/bad/\""
 stage1 s1-bad
 expect 1 "fetching the bundle from $STUB_URL/bad/ failed" "rebooting into the old system" &&
 	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
@@ -125,18 +149,101 @@ mkdir -p "$T/o" && head -c $((24 << 20)) /dev/urandom >"$T/o/nix-store.squashfs"
 "$B/nixos-kexec" bundle --kernel "$T/bzImage" --initrd "$T/initrd" --store "$T/o/nix-store.squashfs" \
 	--cmdline "console=ttyS0" --version 8 -o "$T/root/b8" >/dev/null
 minisign -S -s "$T/sec" -m "$T/root/b8/manifest" >/dev/null
-sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b8/"|' "$SR/nixos-kexec/handoff/boot.json"
+set_sources "\"$STUB_URL/b8/\""
 stage1 s1-other
-expect 1 "nix-store.squashfs has sha256 $(sha256sum <"$T/o/nix-store.squashfs" | cut -c1-64), the manifest verified before the kexec says" &&
+expect 1 "lists 'store nix-store.squashfs $((24 << 20)) sha256:$(sha256sum <"$T/o/nix-store.squashfs" | cut -c1-64)', the manifest verified before the kexec says 'store nix-store.squashfs $((24 << 20)) sha256:$(sha256sum <"$T/nix-store.squashfs" | cut -c1-64)'" &&
 	{ [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
 
 it_case "store: stage 1 refuses a bundle signed by a key boot did not trust"
 minisign -G -W -p "$T/pub2" -s "$T/sec2" >/dev/null
 cp -r "$T/root/b" "$T/root/b-other-key"
 minisign -S -s "$T/sec2" -m "$T/root/b-other-key/manifest" >/dev/null
-sed -i 's|"source":"[^"]*"|"source":"'"$STUB_URL"'/b-other-key/"|' "$SR/nixos-kexec/handoff/boot.json"
+set_sources "\"$STUB_URL/b-other-key/\""
 stage1 s1-key
 expect 1 "rebooting into the old system" && it_pass
+
+# --- stage1.sh --store: network, fetch, refusal and reboot ----------------
+# The handoff of the boot above with a crafted network: a static NIC (MAC
+# 52:54:00:00:00:01) and a DHCP one (52:54:00:00:00:02), a bond port
+# (left to stage 2) and a unit whose NIC is not there. `ip`, `udhcpc` and
+# `reboot` are stubs on PATH that log their arguments (nothing of this
+# machine's network is touched); sys/class/net is PREFIX's. The fetch is
+# real, over HTTPS on loopback.
+STAGE1_SH=$(dirname "$0")/../../nix/handoff/stage1.sh
+NET=$SR/nixos-kexec/handoff/network
+rm -rf "$NET" && mkdir -p "$NET" "$SR/sys/class/net/ens3" "$SR/sys/class/net/ens4" "$T/stubs"
+echo 52:54:00:00:00:01 >"$SR/sys/class/net/ens3/address"
+echo 52:54:00:00:00:02 >"$SR/sys/class/net/ens4/address"
+printf '[Match]\nMACAddress=52:54:00:00:00:01\n\n[Link]\nMTUBytes=9000\n\n[Network]\nAddress=192.0.2.10/24\nDNS=192.0.2.53\n\n[Route]\nGateway=192.0.2.1\nGatewayOnLink=yes\n\n[Route]\nDestination=198.51.100.0/24\nGateway=192.0.2.254\nMetric=50\n' \
+	>"$NET/10-nixos-kexec-ens3.network"
+printf '[Match]\nMACAddress=52:54:00:00:00:02\n\n[Network]\nDHCP=ipv4\n' >"$NET/10-nixos-kexec-ens4.network"
+printf '[Match]\nPermanentMACAddress=52:54:00:00:00:03\n\n[Network]\nBond=bond0\n' >"$NET/10-nixos-kexec-ens5.network"
+printf '[Match]\nMACAddress=52:54:00:00:00:09\n\n[Network]\nAddress=192.0.2.99/24\n' >"$NET/10-nixos-kexec-gone.network"
+for c in ip udhcpc reboot wait-online; do
+	printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$c" "$T/stubs.log" >"$T/stubs/$c"
+	chmod +x "$T/stubs/$c"
+done
+mkdir -p "$SR/etc/nixos-kexec"
+cp "$(dirname "$0")/../../nix/handoff/store.sh" "$(dirname "$0")/../../nix/handoff/stage1-net.sh" "$SR/etc/nixos-kexec/"
+stage1_store() { # NAME: stage1.sh --store with PREFIX SR; RC, OUT set
+	rm -f "$SR/store" "$T/stubs.log"
+	: >"$T/stubs.log"
+	PATH=$T/stubs:$BIN:$PATH sh "$STAGE1_SH" --store "$SR/store" "$SR" --cacert "$T/ca.pem" >"$T/log/$1" 2>&1
+	RC=$?
+	OUT=$T/log/$1
+}
+logged() { grep -qxF -- "$1" "$T/stubs.log" || { it_fail "not run: '$1' (ran: $(tr '\n' ';' <"$T/stubs.log"))"; return 1; }; }
+set_sources "\"$STUB_URL/b/\""
+
+it_case "stage1.sh --store: brings up the handed-over NICs (address, MTU, routes, DNS, DHCP), fetches, verifies, takes the network down, no reboot"
+stage1_store s1sh-good
+expect 0 "nix-store.squashfs verified" "bond, bridge, VLAN or port is not made in stage 1" "no NIC with MAC 52:54:00:00:00:09" &&
+	logged "ip link set dev ens3 mtu 9000" && logged "ip addr add 192.0.2.10/24 dev ens3" &&
+	logged "ip -4 route add default via 192.0.2.1 dev ens3 onlink" &&
+	logged "ip -4 route add 198.51.100.0/24 via 192.0.2.254 dev ens3 metric 50" &&
+	logged "udhcpc -i ens4 -n -q -t 5 -T 2 -s $(realpath "$SR/etc/nixos-kexec/stage1-net.sh")" &&
+	logged "ip addr flush dev ens3" && logged "ip link set dev ens4 down" && {
+	if ! cmp -s "$SR/store" "$T/nix-store.squashfs"; then
+		it_fail "the store differs"
+	elif grep -q "^reboot" "$T/stubs.log"; then
+		it_fail "reboot was run"
+	elif ! grep -qx "nameserver 192.0.2.53" "$SR/etc/resolv.conf"; then
+		it_fail "resolv.conf: $(cat "$SR/etc/resolv.conf" 2>&1)"
+	else
+		it_pass
+	fi
+}
+
+it_case "stage1.sh --store: a served store whose bytes differ is refused, said on the console, reboot -f run"
+set_sources "\"$STUB_URL/bad/\""
+stage1_store s1sh-bad
+if [ "$RC" -eq 0 ]; then
+	it_fail "status 0"
+else
+	RC=1 expect 1 "nix-store.squashfs: sha256 mismatch" "cannot boot without its store: rebooting into the old system" &&
+		logged "reboot -f" && { [ ! -e "$SR/store" ] && it_pass || it_fail "a store was left"; }
+fi
+
+it_case "stage1.sh --store: a validly signed other store refused by the carried hash, reboot -f run"
+set_sources "\"$STUB_URL/b8/\""
+stage1_store s1sh-other
+RC=$((RC == 0 ? 0 : 1))
+expect 1 "the manifest verified before the kexec says" "rebooting into the old system" && logged "reboot -f" && it_pass
+
+it_case "stage1.sh --store: NIXOS_KEXEC_NET=networkd leaves the network to networkd (no ip run), waits with NIXOS_KEXEC_WAIT_ONLINE"
+set_sources "\"$STUB_URL/b/\""
+NIXOS_KEXEC_NET=networkd NIXOS_KEXEC_WAIT_ONLINE="wait-online --any --timeout=90" stage1_store s1sh-networkd
+expect 0 "nix-store.squashfs verified" && {
+	[ "$(cat "$T/stubs.log")" = "wait-online --any --timeout=90" ] && it_pass || it_fail "ran: $(cat "$T/stubs.log")"; }
+
+it_case "stage1.sh --store: no store in the handoff: status 3, no network, no reboot"
+mkdir -p "$T/nostore2/nixos-kexec/handoff" "$T/nostore2/etc/nixos-kexec"
+cp "$SR/etc/nixos-kexec/"* "$T/nostore2/etc/nixos-kexec/"
+echo '{"format":1,"revert_after":0}' >"$T/nostore2/nixos-kexec/handoff/boot.json"
+: >"$T/stubs.log"
+PATH=$T/stubs:$PATH sh "$STAGE1_SH" --store "$T/nostore2/store" "$T/nostore2" >"$T/log/s1sh-none" 2>&1
+RC=$? OUT=$T/log/s1sh-none
+expect 3 && { [ ! -s "$T/stubs.log" ] && [ ! -e "$T/nostore2/store" ] && it_pass || it_fail "ran: $(cat "$T/stubs.log")"; }
 
 it_case "store: stage 1 (initrd mode) takes the appended store when its bytes match, refuses one changed"
 IR=$T/stage1-initrd

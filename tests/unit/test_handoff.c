@@ -457,7 +457,7 @@ t_collect_fixture(void **st)
 	snprintf(json, sizeof(json), "{\"format\":1,\"bundle\":{\"name\":\"nixos-25.11-x86_64\","
 	    "\"version\":20261124001},\"nonce\":\"%s\",\"time\":%u,"
 	    "\"time_utc\":\"2026-11-24T13:35:43Z\",\"source\":\"https://example.org/nixos/\\\"x\\\"\","
-	    "\"source_host\":\"example.org\",\"source_port\":443,\"report\":null,"
+	    "\"sources\":[],\"source_host\":\"example.org\",\"source_port\":443,\"report\":null,"
 	    "\"revert_after\":0}\n", h.nonce, NOW);
 	assert_string_equal((const char *)f->data, json);
 	assert_int_equal(f->mode, 0644);
@@ -857,6 +857,56 @@ t_store_field(void **st)
 	handoff_free(&h);
 }
 
+/* Issue 22: boot.json's "sources" lists where stage 1 may fetch the store:
+ * the source that served the manifest first, then the others in order,
+ * each once, https only (a directory is left out), credentials redacted;
+ * at most HANDOFF_SOURCES_MAX. */
+static void
+t_sources_field(void **st)
+{
+	static struct handoff h;
+	struct handoff_opts o;
+	struct nk_err e = { "" };
+	const char *src[] = { "https://fleet:s3cr3t@a.example/b/", "/srv/bundle/",
+		"https://m2.example:8443/b/", "https://m3.example/b/?X-Amz-Signature=abc#f" };
+	const char *many[HANDOFF_SOURCES_MAX + 3];
+	char urls[HANDOFF_SOURCES_MAX + 3][64];
+	const char *js;
+	size_t i;
+
+	(void)st;
+	opts_fixture(&o);
+	o.source = src[2]; /* the mirror that served the manifest */
+	o.sources = src;
+	o.nsources = 4;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	js = (const char *)file(&h, "boot.json")->data;
+	assert_non_null(strstr(js, "\"sources\":[\"https://m2.example:8443/b/\","
+	    "\"https://***@a.example/b/\",\"https://m3.example/b/?***\"],"));
+	assert_null(strstr(js, "s3cr3t"));
+	assert_null(strstr(js, "abc"));
+	handoff_free(&h);
+	for (i = 0; i < HANDOFF_SOURCES_MAX + 3; i++) {
+		snprintf(urls[i], sizeof(urls[i]), "https://m%zu.example/", i);
+		many[i] = urls[i];
+	}
+	o.source = many[0];
+	o.sources = many;
+	o.nsources = HANDOFF_SOURCES_MAX + 3;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	js = (const char *)file(&h, "boot.json")->data;
+	assert_non_null(strstr(js, "\"https://m8.example/\"],"));
+	assert_null(strstr(js, "m9.example"));
+	handoff_free(&h);
+	/* none: an empty list */
+	opts_fixture(&o);
+	o.source = NULL;
+	assert_int_equal(handoff_collect(&o, &h, &e), 0);
+	assert_non_null(strstr((const char *)file(&h, "boot.json")->data,
+	    "\"source\":null,\"sources\":[],"));
+	handoff_free(&h);
+}
+
 /* Issue 12: the run's nonce is the boot nonce; boot.json carries the
  * report URL, the safety net's delay and the source's host and port; the
  * CA the agent reported with goes along as report-ca.pem. */
@@ -884,7 +934,7 @@ t_fleet_fields(void **st)
 	/* Issue 19.2: the source without its credentials */
 	assert_null(strstr((const char *)f->data, "s3cr3t"));
 	assert_non_null(strstr((const char *)f->data, "\"source\":\"https://***@10.0.2.100:8443/nixos/\","
-	    "\"source_host\":\"10.0.2.100\",\"source_port\":8443,"
+	    "\"sources\":[\"https://***@10.0.2.100:8443/nixos/\"],\"source_host\":\"10.0.2.100\",\"source_port\":8443,"
 	    "\"report\":\"https://collect.example/r?a=1\",\"revert_after\":600}\n"));
 	assert_non_null(f = file(&h, "report-ca.pem"));
 	assert_string_equal((const char *)f->data, "web-1\n");
@@ -1134,6 +1184,7 @@ main(void)
 		TF(t_nonce_fresh_each_time),
 		TF(t_fleet_fields),
 		TF(t_store_field),
+		TF(t_sources_field),
 		TF(t_archive),
 		TF(t_dump),
 		cmocka_unit_test(t_dump_all_or_nothing),

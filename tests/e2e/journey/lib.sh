@@ -384,7 +384,7 @@ check_second() {
 	T_KEXEC=$(t_last "$LOG" "kexec_core: Starting new kernel" "$after") || T_KEXEC=$T_KERNEL
 	T_INIT=$(wait_for "$LOG" "NK-JOURNEY stage1 start" "$T_KERNEL" 180) ||
 		must "the stand-in's stage 1 did not start" false
-	t=$(wait_for "$LOG" "NK-JOURNEY stage1 (done|FAIL)" "$T_INIT" 60) ||
+	t=$(wait_for "$LOG" "NK-JOURNEY stage1 (done|FAIL)" "$T_INIT" "${STAGE1_LIMIT:-60}") ||
 		must "the stand-in's stage 1 did not finish" false
 	must "stage 1 failed: $(grep -a -m1 'NK-JOURNEY stage1 FAIL' "$LOG" || true)" \
 		lacks "$LOG" "NK-JOURNEY stage1 FAIL"
@@ -569,7 +569,8 @@ prepare_bundle() {
 	mkdir -p "$s"/{bin,dev,proc,sys,run,etc/nixos-kexec}
 	cp "$BUSYBOX" "$s/bin/busybox"
 	install -m 0755 "$JOURNEY_DIR/second/init" "$s/init"
-	install -m 0755 "$ROOT/nix/handoff/stage1.sh" "$s/etc/nixos-kexec/stage1.sh"
+	install -m 0755 "$ROOT/nix/handoff/stage1.sh" "$ROOT/nix/handoff/store.sh" \
+		"$ROOT/nix/handoff/stage1-net.sh" "$s/etc/nixos-kexec/"
 	mknod -m 600 "$s/dev/console" c 5 1
 	cp "$SECOND_SQUASHFS" "$s/root.squashfs"
 	(cd "$s" && find . -mindepth 1 | LC_ALL=C sort |

@@ -80,6 +80,14 @@
 # Every login into a second system also resolves a name of the test
 # network's zone (check_second): dnsmasq on the host's loopback, its own
 # zone only, reached by every VM over TCP at 10.0.2.100:53 (lib.sh).
+#   small-1g           the 1 GiB VM and a lean bundle with a 440 MB store:
+#                      the curl-pipe one-liner with --store auto, the agent
+#                      choosing stage1 and saying so, stage 1 fetching the
+#                      store over the handed-over network and checking it,
+#                      the usual checks; small-1g-refused (run by name
+#                      only): a store whose bytes differ, stage 1 refuses
+#                      and reboots into the first system
+#                      (scenarios/small-1g.sh; issue 22)
 #
 # What runs: image.sh builds (or finds cached) a Debian cloud image and a
 # stand-in for NixOS (NixOS cannot be built here) that applies the handoff

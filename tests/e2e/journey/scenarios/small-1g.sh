@@ -1,0 +1,154 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # STUB_PORT and STAGE1_LIMIT are lib.sh's
+# Scenario small-1g of the journey test (issue 22): a 1 GiB cloud VM and a
+# lean bundle whose store (the stand-in's root squashfs, padded with
+# incompressible bytes) is over 400 MB. The curl-pipe one-liner with
+# `--store auto`: the agent finds the RAM too small for the store in the
+# initrd, chooses stage1 by itself and says so; the new system's stage 1
+# (tests/e2e/journey/second/init running nix/handoff/stage1.sh --store)
+# brings up the handed-over network, fetches the store with the static
+# agent, checks it against boot.json's hash, mounts it as its root; then
+# the usual checks of the second system.
+# Sourced by tests/e2e/journey/run.sh (lib.sh's helpers, lib/runner.sh's
+# need/must/timing).
+
+e2e_scenarios small-1g
+E2E_CHECK_RE+="|store"
+
+# The store's size: the squashfs and random bytes after it (squashfs reads
+# only what its superblock counts), 420 MiB in all (440 MB).
+SMALL_STORE_BYTES=$((420 << 20))
+
+# The lean stand-in: the journey's initrd without root.squashfs, plus the
+# static agent (stage 1 fetches with it) and the run's CA where the agent
+# looks for a CA bundle first (a real image has its CA bundle there); the
+# store is the padded squashfs. Published beside a copy of the release tree
+# (boot.sh, bin/, key) in DIR/www. Sets SMALL_STORE_SHA.
+small_bundle() {
+	local w=$DIR/www/nixos in=$DIR/lean initrd pad
+	mkdir -p "$w" "$in/etc/ssl/certs" "$in/bin"
+	cp -al "$WORK/www/nixos/." "$w/"
+	rm -rf "${w:?}/$ARCH"
+	initrd=$WORK/www/nixos/$ARCH/$(e2e_manifest_file "$WORK/www/nixos/$ARCH" initrd)
+	(cd "$in" && cpio -i -d -m --quiet -f 'root.squashfs' <"$initrd")
+	cp "$STATIC_DIR/$ARCH/nixos-kexec" "$in/bin/nixos-kexec"
+	cp "$WORK/ca/ca.pem" "$in/etc/ssl/certs/ca-certificates.crt"
+	(cd "$in" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --reproducible --quiet) >"$DIR/lean.cpio"
+	rm -rf "$in"
+	cp "$SECOND_SQUASHFS" "$DIR/nix-store.squashfs"
+	pad=$((SMALL_STORE_BYTES - $(stat -c %s "$SECOND_SQUASHFS")))
+	head -c "$pad" /dev/urandom >>"$DIR/nix-store.squashfs"
+	"$B/nixos-kexec" bundle --kernel "$WORK/cloud/vmlinuz" --initrd "$DIR/lean.cpio" \
+		--store "$DIR/nix-store.squashfs" --cmdline "console=ttyS0 nk.second=$SECOND_NONCE" \
+		--version 1 -o "$w/$ARCH" >"$DIR/bundle.log" 2>&1 || return 1
+	"$B/nixos-kexec" sign -s "$WORK/key/nk.sec" "$w/$ARCH" >>"$DIR/bundle.log" 2>&1 || return 1
+	SMALL_STORE_SHA=$(sha256sum "$DIR/nix-store.squashfs" | cut -c1-64)
+	rm -f "$DIR/lean.cpio" "$DIR/nix-store.squashfs"
+	echo "lean bundle: kernel $(stat -c %s "$WORK/cloud/vmlinuz"), initrd $(stat -c %s "$w/$ARCH/$(e2e_manifest_file "$w/$ARCH" initrd)"), store $SMALL_STORE_BYTES bytes (sha256 $SMALL_STORE_SHA)"
+}
+
+# The lean bundle, the stub serving it (STUB-ARGS: its faults), and the
+# 1 GiB cloud VM up to its first system's sshd, recorded.
+small_first() {
+	local t0
+	[ -x "$STATIC_DIR/$ARCH/nixos-kexec" ] ||
+		must "no static agent for the stand-in's stage 1 ($STATIC_DIR/$ARCH/nixos-kexec: make static)" false
+	t0=$(e2e_now)
+	small_bundle || must "cannot make the lean bundle: $(tail -n 3 "$DIR/bundle.log" 2>/dev/null)" false
+	timing "lean bundle with a $((SMALL_STORE_BYTES >> 20)) MiB store $(e2e_since "$t0") s"
+	e2e_start_stub "$DIR/www" "$WORK/ca" "$DIR/stub.log" "$@"
+	STUB_PORT=$E2E_STUB_PORT
+	make_seed "#cloud-config" ""
+	start_vm ""
+	wait_first_sshd 300 ||
+		must "the cloud VM's sshd did not start" false
+	record_first 0
+}
+
+# The curl-pipe one-liner with --store auto; the agent must choose stage1.
+small_oneliner() {
+	local cmd
+	cmd=$(curlpipe_with "--store auto") ||
+		must "the curl-pipe one-liner does not end in '| sudo sh'" false
+	run_oneliner "$cmd"
+	must "the agent did not choose stage1 by itself for the $SMALL_STORE_BYTES-byte store" \
+		grep -qF -- "--store auto: stage1: nix-store.squashfs ($SMALL_STORE_BYTES bytes) is left to the new system's stage 1" \
+		"$DIR/oneliner.out"
+}
+
+scenario_small_1g() {
+	local t_fetch t_ok mem
+	mem=${NK_JOURNEY_MEM:-1024}
+	must "small-1g runs the cloud VM with -m 1024 (NK_JOURNEY_MEM is $mem)" [ "$mem" = 1024 ]
+	# The store's fetch in stage 1 on top of a journey's time.
+	VM_TIMEOUT=$((VM_TIMEOUT + 240))
+	small_first
+	small_oneliner
+	need "the agent does not say the RAM needs it" grep -qF "the RAM needs it" "$DIR/oneliner.out"
+	echo "store check: the agent chose stage1: $(grep -o -- '--store auto: stage1: .*' "$DIR/oneliner.out" | head -n 1 | cut -c1-160)"
+	need "the first system downloaded the store" lacks "$DIR/stub.log" "GET /nixos/$ARCH/nix-store.squashfs"
+	# Stage 1 fetches over the slirp link: give it time under TCG.
+	STAGE1_LIMIT=300
+	check_second "$NONCE" "$T_START" ""
+	t_fetch=$(t_of "$LOG" "nixos-kexec: stage 1 store: fetching nix-store.squashfs \\($SMALL_STORE_BYTES bytes\\) from $BASE_URL/$ARCH/") ||
+		need "stage 1 did not say it fetches the store from $BASE_URL/$ARCH/" false
+	t_ok=$(t_of "$LOG" "nixos-kexec: stage 1 store: nix-store.squashfs verified \\($SMALL_STORE_BYTES bytes, sha256 $SMALL_STORE_SHA, stage1\\)") ||
+		need "stage 1 did not verify the store against sha256 $SMALL_STORE_SHA" false
+	need "stage 1 did not mount the verified store as its root" \
+		grep -aq "NK-JOURNEY stage1 store: /root.squashfs is the verified store" "$LOG"
+	need "the store was not served to stage 1" grep -q "GET /nixos/$ARCH/nix-store.squashfs" "$DIR/stub.log"
+	echo "store check: stage 1 fetched and verified the $SMALL_STORE_BYTES-byte store (sha256 $SMALL_STORE_SHA) in $(secs "${t_fetch:-0}" "${t_ok:-0}") s"
+	timing "VM start to one-liner $T_START s"
+	timing "kexec to stage 1 $(secs "$T_KEXEC" "$T_INIT") s"
+	timing "store fetch and check in stage 1 $(secs "${t_fetch:-0}" "${t_ok:-0}") s"
+	timing "kexec to sshd $(secs "$T_KEXEC" "$T_SSHD") s"
+	timing "one-liner to root shell $(secs "$T_START" "$T_ROOT") s"
+}
+
+# small-1g-refused (not in `make e2e`: a second 1 GiB VM with a fetch of
+# the store; run it by name): the same, but the stub flips one bit of the
+# store (at 200 MB) whenever it serves it. The first system never fetches
+# the store (stage1 mode), so it loads and kexecs; stage 1 refuses the
+# store, says so on the console and reboots; QEMU (without -no-reboot)
+# brings the first system back from its disk: a marker written there
+# before, the first system's host name, no nk.second.
+e2e_scenarios --extra small-1g-refused
+
+scenario_small_1g_refused() {
+	local mark t_kernel t_refused t_back t_up rc=0
+	NO_REBOOT=()
+	VM_TIMEOUT=$((VM_TIMEOUT + 300))
+	small_first --fault "corrupt:200000000@nix-store.squashfs"
+	mark=$(e2e_nonce 8)
+	ssh_retry "$DIR/mark.ssh" 30 debian "echo $mark | sudo -n tee /var/lib/nk-journey-marker && sync" ||
+		must "cannot write the marker into the first system: $(tail -n1 "$DIR/mark.ssh")" false
+	small_oneliner
+	t_kernel=$(wait_for "$LOG" "Linux version" "$T_START" 240) ||
+		must "no second kernel (no kexec)" false
+	t_refused=$(wait_for "$LOG" "stage 1 cannot boot without its store: rebooting into the old system" "$t_kernel" 400) ||
+		must "stage 1 did not refuse the changed store (serial)" false
+	need "stage 1 did not say the store's sha256 is wrong" \
+		grep -aqE "nix-store\.squashfs: sha256 mismatch" "$LOG"
+	need "stage 1 mounted a store although it refused it" \
+		lacks "$LOG" "NK-JOURNEY stage1 store: /root.squashfs is the verified store"
+	t_back=$(wait_for "$LOG" "Linux version" "$t_refused" 120) ||
+		must "no kernel booted after the refusal (did QEMU reboot?)" false
+	t_up=$(wait_for "$LOG" "Started (ssh|sshd)\.service" "$t_back" 300) ||
+		must "sshd did not start after the refusal" false
+	# shellcheck disable=SC2016 # expanded in the VM
+	ssh_retry "$DIR/back.ssh" 60 debian \
+		'echo "JR cmdline=$(cat /proc/cmdline)"; echo "JR hostname=$(hostname)";
+		 echo "JR marker=$(cat /var/lib/nk-journey-marker)"' || rc=$?
+	cat "$DIR/back.ssh"
+	must "no login as debian after the refusal (ssh exit $rc): $(tail -n1 "$DIR/back.ssh")" [ "$rc" -eq 0 ]
+	need "after the refusal the marker on the first system's disk is not $mark" \
+		grep -qx "JR marker=$mark" "$DIR/back.ssh"
+	need "after the refusal the kernel command line is the bundle's (nk.second)" \
+		lacks "$DIR/back.ssh" "nk.second="
+	need "after the refusal the host name is not the first system's $FIRST_HOSTNAME" \
+		grep -qx "JR hostname=$FIRST_HOSTNAME" "$DIR/back.ssh"
+	echo "store check: stage 1 refused the changed store at $t_refused s and rebooted; the first system is back (marker $mark)"
+	timing "second kernel to refusal $(secs "$t_kernel" "$t_refused") s"
+	timing "refusal to first system's sshd $(secs "$t_refused" "$t_up") s"
+}
