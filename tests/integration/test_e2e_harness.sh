@@ -141,7 +141,7 @@ it_expect_eq "$(defaults "$top/tests/e2e/run.sh")" \
 	"boot delay tampered lockdown fallback signal bond-dump"
 it_case "tests/e2e/journey/run.sh registers its scenarios, files included"
 it_expect_eq "$(defaults "$top/tests/e2e/journey/run.sh")" \
-	"journey-cloudinit journey-curlpipe journey-refused report revert bond dhcp-fallback fleet-ansible nixos-anywhere small-1g"
+	"journey-cloudinit journey-curlpipe journey-refused report revert bond dhcp-fallback dns-local-resolver fleet-ansible nixos-anywhere journey-port small-1g"
 it_case "NK_E2E_ARCH=aarch64: the journey runner registers journey-arm64 only"
 it_expect_eq "$(NK_E2E_ARCH=aarch64 defaults "$top/tests/e2e/journey/run.sh")" "journey-arm64"
 

@@ -49,15 +49,19 @@ die() { log "error: $*"; exit 1; }
 
 # The packages of each system. The cloud image has what a Debian cloud image
 # has that the journey touches; libsodium23 lets a dynamically linked agent
-# run there until the static one (build/static/) is the only one used.
+# run there until the static one (build/static/) is the only one used;
+# unbound, disabled, is the local forwarder dns-local-resolver turns on.
 CLOUD_PKGS=(systemd systemd-sysv udev dbus openssh-server cloud-init
 	ca-certificates curl iproute2 e2fsprogs linux-image-ARCH initramfs-tools
-	zstd kmod sudo libcurl4 libsodium23)
+	zstd kmod sudo libcurl4 libsodium23 unbound)
 # usr-is-merged: what stands for usrmerge once it has done its work.
 # iputils-ping and mawk for the network self-test (nix/handoff/selftest.sh;
-# the essential variant has no awk).
+# the essential variant has no awk). systemd-resolved and libnss-resolve:
+# NixOS turns resolved on with networkd (nixos/modules/system/boot/
+# resolved.nix: the unit wanted by sysinit.target, /etc/resolv.conf the stub's
+# file, "resolve [!UNAVAIL=return]" in nsswitch's hosts).
 SECOND_PKGS=(systemd systemd-sysv udev dbus openssh-server iproute2 kmod usr-is-merged
-	curl ca-certificates iputils-ping mawk)
+	curl ca-certificates iputils-ping mawk systemd-resolved libnss-resolve)
 
 # Files whose content goes into a result besides this script.
 SECOND_FILES=("$HERE/second/nixos-kexec-handoff.service" "$ROOT/nix/handoff/stage2.sh"
@@ -207,9 +211,15 @@ build_cloud() {
 		rm -f "$1/var/lib/dbus/machine-id"
 		printf "localhost\n" >"$1/etc/hostname"
 		printf "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n" >"$1/etc/hosts"
-		printf "# no DNS on the test network\n" >"$1/etc/resolv.conf"
+		# The test network'"'"'s DNS server is the harness'"'"'s dnsmasq
+		# behind the guestfwd at E2E_GUEST_SERVER (journey/lib.sh,
+		# serve): TCP only (QEMU user networking with restrict=on forwards
+		# nothing else), so use-vc makes glibc ask over TCP.
+		printf "nameserver 10.0.2.100\noptions use-vc\n" >"$1/etc/resolv.conf"
 		printf "/dev/vda / ext4 defaults 0 1\n" >"$1/etc/fstab"
 		chroot "$1" systemctl enable systemd-networkd.service
+		chroot "$1" systemctl disable unbound.service
+		rm -f "$1/etc/unbound/unbound.conf.d/root-auto-trust-anchor-file.conf"
 		rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/apt/archives/*.deb'
 	log "building the cloud image ($suite; ${CLOUD_PKGS[*]})"
 	mmdebstrap --mode=root --variant=apt --include="$inc" \
@@ -250,9 +260,14 @@ build_second() {
 		printf "NAME=NixOS\nID=nixos\nVARIANT_ID=installer\nPRETTY_NAME=\"stand-in for NixOS (journey test)\"\n" \
 			>"$1/etc/os-release"
 		printf "127.0.0.1 localhost\n::1 localhost\n" >"$1/etc/hosts"
-		printf "# no DNS on the test network\n" >"$1/etc/resolv.conf"
+		ln -sfn ../run/systemd/resolve/stub-resolv.conf "$1/etc/resolv.conf"
+		grep -q "^hosts:.*resolve" "$1/etc/nsswitch.conf" ||
+			sed -i "s/^hosts:\(.*\) dns/hosts:\1 resolve [!UNAVAIL=return] dns/" "$1/etc/nsswitch.conf"
 		mkdir -p "$1/etc/ssh/sshd_config.d"
+		# services.openssh.ports (default [22]) as Port lines; the
+		# handed-over ports come from nixos-kexec.conf beside this file.
 		cat >"$1/etc/ssh/sshd_config.d/nixos.conf" <<EOF
+Port 22
 AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/authorized_keys.d/%u /run/nixos-kexec/authorized_keys.d/%u
 HostKey /etc/ssh/ssh_host_ed25519_key
 HostKey /etc/ssh/ssh_host_ecdsa_key
@@ -289,7 +304,7 @@ EOF
 		chmod 0755 "$1/usr/local/bin/nixos-kexec-confirm"
 		install -m 0644 "'"$TMP"'/nixos-kexec-report-up.service" "'"$TMP"'/nixos-kexec-revert.service" \
 			"'"$TMP"'/nixos-kexec-selftest.service" "$1/etc/systemd/system/"
-		chroot "$1" systemctl enable systemd-networkd.service nixos-kexec-handoff.service \
+		chroot "$1" systemctl enable systemd-networkd.service systemd-resolved.service nixos-kexec-handoff.service \
 			nixos-kexec-report-up.service nixos-kexec-revert.service nixos-kexec-selftest.service
 		chroot "$1" systemctl mask systemd-networkd-wait-online.service
 		# Without the hardware database (20 MB) udev still names devices.

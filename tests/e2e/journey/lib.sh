@@ -50,6 +50,15 @@ STATIC_IP=10.0.2.20
 # hostfwd sends the harness when the VM starts with no fixed address).
 VM_MAC2=52:54:00:12:34:57
 DHCP_IP=10.0.2.15
+# The test network's DNS: dnsmasq on the host's loopback (dns_serve), its
+# own zone only (no upstream, never the host's resolver), reached from
+# every VM at $E2E_GUEST_SERVER:53 through a guestfwd, so over TCP only
+# (restrict=on forwards nothing else). The cloud image's resolv.conf names
+# it (image.sh); check_second resolves DNS_PROBE in every second system.
+DNS_ZONE=nk-journey.test
+DNS_PROBE=probe.$DNS_ZONE
+DNS_PROBE_ADDR=198.51.100.53
+DNS_COLLECTOR=collector.$DNS_ZONE
 # A 256 MiB translation cache instead of QEMU's 1 GiB: TCG keeps translated
 # code until its cache fills, and every write into a page that still holds
 # translated code takes the slow path. After a kexec the new kernel writes
@@ -198,14 +207,16 @@ wait_sshd_after() {
 # --- the VM ---
 
 # Boots the cloud VM from DIR/disk.qcow2 and DIR/seed.iso in the background;
-# its console goes, stamped, to LOG. Sets VM_PID, VM_T0, SSH_PORT.
+# its console goes, stamped, to LOG. Sets VM_PID, VM_T0, SSH_PORT (to the
+# guest's SSH_GUEST_PORT, default 22); EXTRA_FWD: more e2e_netdev forwards.
 # GUEST_IP: the address hostfwd forwards to (empty: slirp's DHCP one).
 # NICS: 1 (default) or 2 (VM_MAC and VM_MAC2 on the same user network).
 start_vm() {
 	local guest_ip=$1 nics=${2:-1} net nic E2E_ACCEL
 	SSH_PORT=$(e2e_free_port)
 	e2e_accel "$TCG_OPTS"
-	net=$(e2e_netdev n0 "host:$SSH_PORT:$guest_ip:22" "guest:443:$STUB_PORT")
+	net=$(e2e_netdev n0 "host:$SSH_PORT:$guest_ip:${SSH_GUEST_PORT:-22}" "guest:443:$STUB_PORT" \
+		${DNS_PORT:+"guest:53:$DNS_PORT"} ${EXTRA_FWD[@]+"${EXTRA_FWD[@]}"})
 	nic=(-netdev "$net" -device "virtio-net-pci,romfile=,netdev=n0,mac=$VM_MAC")
 	if [ "$nics" = 2 ]; then
 		# Each user netdev is a network of its own (DHCP, forwards); a
@@ -263,7 +274,7 @@ static_netcfg() {
 	      - to: 0.0.0.0/0
 	        via: 10.0.2.2
 	    nameservers:
-	      addresses: [10.0.2.3]
+	      addresses: [$E2E_GUEST_SERVER]
 	EOF
 }
 
@@ -454,12 +465,29 @@ check_second() {
 	need "machine-id differs from the first system's $FIRST_MACHINE_ID" \
 		grep -qx "JR machine-id=$FIRST_MACHINE_ID" "$DIR/second.ssh"
 	need "nixos-kexec-handoff.service not active" grep -qx "JR handoff-unit=active" "$DIR/second.ssh"
+	# Name resolution as every program does it (NSS: resolved's module,
+	# else its stub), while the self-test runs.
+	local dns_ssh
+	ssh_bg "$DIR/dns.ssh" root 'SECONDS=0 i=0
+		until a=$(timeout 10 getent hosts '"$DNS_PROBE"'); do
+			i=$((i + 1)); [ "$SECONDS" -lt '"${NK_JOURNEY_DNS_WAIT:-90}"' ] || break; sleep 1; done
+		echo "JR dns-answer=$a"; echo "JR dns-after=$SECONDS s, $i failed tries"
+		echo "JR dns-servers=$(resolvectl dns 2>&1 | tr "\n" " ")"'
+	dns_ssh=$BG_SSH
 	if T_SELFTEST=$(wait_for "$LOG" "$SELFTEST result " "$T_KERNEL" 150); then
 		need "the network self-test failed: $(grep -a -m1 "$SELFTEST result" "$LOG" | unstamp || true)" \
 			grep -aq "$SELFTEST result ok" "$LOG"
 		echo "self-test check: $(grep -a -m1 "$SELFTEST result" "$LOG" | unstamp)"
 	else
 		need "the network self-test printed no result on the console" false
+	fi
+	wait "$dns_ssh" || true
+	sleep 0.2
+	unstamp "$DIR/dns.ssh"
+	if unstamp "$DIR/dns.ssh" | grep -qE "^JR dns-answer=$DNS_PROBE_ADDR +$DNS_PROBE\$"; then
+		echo "dns check: $DNS_PROBE is $DNS_PROBE_ADDR in the second system ($(unstamp "$DIR/dns.ssh" | sed -n 's/^JR dns-after=//p'))"
+	else
+		need "$DNS_PROBE does not resolve to $DNS_PROBE_ADDR in the second system: $(unstamp "$DIR/dns.ssh" | grep "^JR dns-" | tr '\n' ' ' || true)" false
 	fi
 }
 
@@ -618,7 +646,8 @@ JOURNEY_VARS="CLOUD_TAR SECOND_SQUASHFS KVER PUBKEY USERDATA_CLOUDINIT CURLPIPE
 journey_prepare() {
 	ssh-keygen -q -t ed25519 -N "" -C "journey-user" -f "$WORK/id"
 	e2e_make_key "$WORK/key" >/dev/null
-	e2e_make_ca "$WORK/ca"
+	# The collector also by name, for the DNS scenarios.
+	it_make_ca "$WORK/ca" "IP:$E2E_GUEST_SERVER" "DNS:$DNS_COLLECTOR" >/dev/null
 	PUBKEY=$(sed -n '/^untrusted comment:/d; p; q' "$WORK/key/nk.pub")
 	prepare_www
 	USERDATA_CLOUDINIT=$(fill "$(oneliner cloud-init)" url,key) || {
@@ -644,6 +673,26 @@ agent_nonce() { sed -n 's/.*boot nonce \([0-9a-f]\{32\}\).*/\1/p; T; q' "$1"; }
 serve() {
 	e2e_start_stub "$WORK/www" "$WORK/ca" "$DIR/stub.log" "$@"
 	STUB_PORT=$E2E_STUB_PORT
+	dns_serve
+}
+
+# The test network's DNS server (above: DNS_ZONE): dnsmasq on 127.0.0.1,
+# TCP and UDP, answering for its zone only, every query logged in
+# DIR/dns.log. Sets DNS_PORT.
+dns_serve() {
+	local t0=$SECONDS
+	DNS_PORT=$(e2e_free_port)
+	dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+		--listen-address=127.0.0.1 --bind-interfaces --port="$DNS_PORT" --pid-file= \
+		--log-queries --log-facility="$DIR/dns.log" --local="/$DNS_ZONE/" \
+		--host-record="$DNS_PROBE,$DNS_PROBE_ADDR" \
+		--host-record="$DNS_COLLECTOR,$E2E_GUEST_SERVER" 2>>"$DIR/dns.log" &
+	E2E_BG_PIDS+=("$!")
+	until grep -qs "using only locally-known addresses for $DNS_ZONE" "$DIR/dns.log"; do
+		kill -0 "$!" 2>/dev/null && [ $((SECONDS - t0)) -lt 10 ] ||
+			must "dnsmasq did not start: $(tail -n 2 "$DIR/dns.log" || true)" false
+		sleep 0.2
+	done
 }
 
 # Where the time between the agent's answer and sshd went (the summary).
@@ -712,7 +761,7 @@ first_root_sh() {
 journey_missing_tools() {
 	local miss usage
 	miss=$(e2e_missing_tools mmdebstrap genisoimage mksquashfs qemu-img mkfs.ext4 ssh \
-		ssh-keyscan ssh-keygen cpio zstd openssl perl)
+		ssh-keyscan ssh-keygen cpio zstd openssl perl dnsmasq)
 	[ -x "$BUSYBOX" ] || miss+=" $BUSYBOX"
 	usage=$(mkfs.ext4 2>&1 || true)
 	[[ $usage == *"-d root-directory"* ]] || miss+=" mkfs.ext4 with -d (e2fsprogs >= 1.43)"

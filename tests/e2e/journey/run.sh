@@ -67,6 +67,19 @@
 #                      then the success line, SSH gone, a root login with
 #                      its key, os-release ID=nixos VARIANT_ID=installer
 #                      (scenarios/nixos-anywhere.sh; issue 23)
+#   dns-local-resolver the first system has a static address and resolves
+#                      through unbound on 127.0.0.1 (its upstream the test
+#                      network's DNS server, over TCP); the agent carries the
+#                      upstream; the second system, running systemd-resolved
+#                      as NixOS does, resolves the zone's names, its
+#                      self-test says dns ok, report.sh reaches the collector
+#                      by name (scenarios/dns-local-resolver.sh; issue 20)
+#   journey-port       the first system's sshd listens on 2222 only (port 22
+#                      silent); after the curl-pipe one-liner the root login
+#                      is on 2222 (scenarios/port.sh; issue 20)
+# Every login into a second system also resolves a name of the test
+# network's zone (check_second): dnsmasq on the host's loopback, its own
+# zone only, reached by every VM over TCP at 10.0.2.100:53 (lib.sh).
 #   small-1g           the 1 GiB VM and a lean bundle with a 440 MB store:
 #                      the curl-pipe one-liner with --store auto, the agent
 #                      choosing stage1 and saying so, stage 1 fetching the
@@ -122,7 +135,7 @@ aarch64) . "$HERE/arm64.sh" ;;
 *) echo "journey: NK_E2E_ARCH must be x86_64 or aarch64" >&2; exit 64 ;;
 esac
 # The result lines repeat these "<word> check:" lines of a passing scenario.
-E2E_CHECK_RE="host key|nonce|network|report|revert|ansible|self-test|bond|fallback|nixos-anywhere|arm64"
+E2E_CHECK_RE="host key|nonce|network|report|revert|ansible|self-test|bond|fallback|nixos-anywhere|arm64|dns|port"
 
 # --- scenarios: each in its own subshell with set -e; DIR is its scratch
 # directory, LOG its serial log; failures go to REASONS (lib/runner.sh) ---
