@@ -397,6 +397,38 @@ record_first() {
 
 # --- the second system ---
 
+# Writes a marker only the first system's disk keeps (MARK), before a
+# scenario that expects that system back (revert, a refused store).
+first_marker() {
+	MARK=$(e2e_nonce 8)
+	ssh_retry "$DIR/mark.ssh" 30 debian "echo $MARK | sudo -n tee /var/lib/nk-journey-marker && sync" ||
+		must "cannot write the marker into the first system: $(tail -n1 "$DIR/mark.ssh")" false
+}
+
+# back_to_first WHAT T: after WHAT (at T) QEMU, without -no-reboot, brought
+# the first system back from its disk: a kernel booted, its sshd, a login as
+# debian, first_marker's MARK, its host name, no nk.second. T_BACK: the
+# time its sshd was up.
+back_to_first() {
+	local what=$1 t=$2 t_back rc=0
+	t_back=$(wait_for "$LOG" "Linux version" "$t" 120) ||
+		must "no kernel booted after the $what (did QEMU reboot?)" false
+	T_BACK=$(wait_sshd_after "$t_back" 300) ||
+		must "sshd did not start after the $what" false
+	# shellcheck disable=SC2016 # expanded in the VM
+	ssh_retry "$DIR/back.ssh" 60 debian \
+		'echo "JR cmdline=$(cat /proc/cmdline)"; echo "JR hostname=$(hostname)";
+		 echo "JR marker=$(cat /var/lib/nk-journey-marker)"' || rc=$?
+	cat "$DIR/back.ssh"
+	must "no login as debian after the $what (ssh exit $rc): $(tail -n1 "$DIR/back.ssh")" [ "$rc" -eq 0 ]
+	need "after the $what the marker on the first system's disk is not $MARK" \
+		grep -qx "JR marker=$MARK" "$DIR/back.ssh"
+	need "after the $what the kernel command line is the bundle's (nk.second)" \
+		lacks "$DIR/back.ssh" "nk.second="
+	need "after the $what the host name is not the first system's $FIRST_HOSTNAME" \
+		grep -qx "JR hostname=$FIRST_HOSTNAME" "$DIR/back.ssh"
+}
+
 # check_second NONCE AFTER WANT_IP [UNIT_RE [LIMIT]]: after the kexec, the
 # new kernel, its stage 1, sshd; then a root login with
 # StrictHostKeyChecking=yes against the key recorded before, tried for

@@ -297,14 +297,11 @@ scenario_report() {
 }
 
 scenario_revert() {
-	local cmd mark t_armed t_revert t_back t_sshd rc=0
+	local cmd t_armed t_revert
 	NO_REBOOT=()
 	VM_TIMEOUT=$((VM_TIMEOUT + 360))
 	first_with_collector
-	# A marker only the first system's disk has.
-	mark=$(e2e_nonce 8)
-	ssh_retry "$DIR/mark.ssh" 30 debian "echo $mark | sudo -n tee /var/lib/nk-journey-marker && sync" ||
-		must "cannot write the marker into the first system: $(tail -n1 "$DIR/mark.ssh")" false
+	first_marker
 	cmd=$(curlpipe_with "--report $REPORT_URL --cacert $REPORT_CA --revert-after 150") ||
 		must "the curl-pipe one-liner does not end in '| sudo sh'" false
 	run_oneliner "$cmd"
@@ -315,29 +312,14 @@ scenario_revert() {
 	# No one confirms.
 	t_revert=$(wait_for "$LOG" "nixos-kexec revert: not confirmed within 150 s" "$t_armed" 210) ||
 		must "revert.sh did not give up after 150 s (serial)" false
-	t_back=$(wait_for "$LOG" "Linux version" "$t_revert" 120) ||
-		must "no kernel booted after the revert (did QEMU reboot?)" false
-	t_sshd=$(wait_for "$LOG" "Started (ssh|sshd)\.service" "$t_back" 300) ||
-		must "sshd did not start after the revert" false
-	ssh_retry "$DIR/back.ssh" 60 debian \
-		'echo "JR cmdline=$(cat /proc/cmdline)"; echo "JR hostname=$(hostname)";
-		 echo "JR marker=$(cat /var/lib/nk-journey-marker)";
-		 echo "JR kexec_loaded=$(cat /sys/kernel/kexec_loaded)"' || rc=$?
-	cat "$DIR/back.ssh"
-	must "no login as debian after the revert (ssh exit $rc): $(tail -n1 "$DIR/back.ssh")" [ "$rc" -eq 0 ]
-	need "after the revert the marker on the first system's disk is not $mark" \
-		grep -qx "JR marker=$mark" "$DIR/back.ssh"
-	need "after the revert the kernel command line is the bundle's (nk.second)" \
-		lacks "$DIR/back.ssh" "nk.second="
-	need "after the revert the host name is not the first system's $FIRST_HOSTNAME" \
-		grep -qx "JR hostname=$FIRST_HOSTNAME" "$DIR/back.ssh"
+	back_to_first revert "$t_revert"
 	need "the collector has no 'revert' with the nonce $NONCE" collected "$COLLECT" revert "$NONCE"
 	need "the collector has 'confirmed' although no one confirmed" \
 		lacks "$COLLECT" '"event":"confirmed"'
-	echo "revert check: armed at $t_armed s, gave up at $t_revert s, first system back (marker $mark) at $(now_rel) s"
+	echo "revert check: armed at $t_armed s, gave up at $t_revert s, first system back (marker $MARK) at $(now_rel) s"
 	timing "kexec to armed $(secs "$T_KERNEL" "$t_armed") s"
 	timing "armed to reboot $(secs "$t_armed" "$t_revert") s"
-	timing "reboot to first system's sshd $(secs "$t_revert" "$t_sshd") s"
+	timing "reboot to first system's sshd $(secs "$t_revert" "$T_BACK") s"
 }
 
 # Scenarios in files of their own (fleet-ansible, bond, dhcp-fallback, ...).

@@ -116,13 +116,11 @@ scenario_small_1g() {
 e2e_scenarios --extra small-1g-refused
 
 scenario_small_1g_refused() {
-	local mark t_kernel t_refused t_back t_up rc=0
+	local t_kernel t_refused
 	NO_REBOOT=()
 	VM_TIMEOUT=$((VM_TIMEOUT + 300))
 	small_first --fault "corrupt:200000000@nix-store.squashfs"
-	mark=$(e2e_nonce 8)
-	ssh_retry "$DIR/mark.ssh" 30 debian "echo $mark | sudo -n tee /var/lib/nk-journey-marker && sync" ||
-		must "cannot write the marker into the first system: $(tail -n1 "$DIR/mark.ssh")" false
+	first_marker
 	small_oneliner
 	t_kernel=$(wait_for "$LOG" "Linux version" "$T_START" 240) ||
 		must "no second kernel (no kexec)" false
@@ -132,23 +130,8 @@ scenario_small_1g_refused() {
 		grep -aqE "nix-store\.squashfs: sha256 mismatch" "$LOG"
 	need "stage 1 mounted a store although it refused it" \
 		lacks "$LOG" "NK-JOURNEY stage1 store: /root.squashfs is the verified store"
-	t_back=$(wait_for "$LOG" "Linux version" "$t_refused" 120) ||
-		must "no kernel booted after the refusal (did QEMU reboot?)" false
-	t_up=$(wait_for "$LOG" "Started (ssh|sshd)\.service" "$t_back" 300) ||
-		must "sshd did not start after the refusal" false
-	# shellcheck disable=SC2016 # expanded in the VM
-	ssh_retry "$DIR/back.ssh" 60 debian \
-		'echo "JR cmdline=$(cat /proc/cmdline)"; echo "JR hostname=$(hostname)";
-		 echo "JR marker=$(cat /var/lib/nk-journey-marker)"' || rc=$?
-	cat "$DIR/back.ssh"
-	must "no login as debian after the refusal (ssh exit $rc): $(tail -n1 "$DIR/back.ssh")" [ "$rc" -eq 0 ]
-	need "after the refusal the marker on the first system's disk is not $mark" \
-		grep -qx "JR marker=$mark" "$DIR/back.ssh"
-	need "after the refusal the kernel command line is the bundle's (nk.second)" \
-		lacks "$DIR/back.ssh" "nk.second="
-	need "after the refusal the host name is not the first system's $FIRST_HOSTNAME" \
-		grep -qx "JR hostname=$FIRST_HOSTNAME" "$DIR/back.ssh"
-	echo "store check: stage 1 refused the changed store at $t_refused s and rebooted; the first system is back (marker $mark)"
+	back_to_first refusal "$t_refused"
+	echo "store check: stage 1 refused the changed store at $t_refused s and rebooted; the first system is back (marker $MARK)"
 	timing "second kernel to refusal $(secs "$t_kernel" "$t_refused") s"
-	timing "refusal to first system's sshd $(secs "$t_refused" "$t_up") s"
+	timing "refusal to first system's sshd $(secs "$t_refused" "$T_BACK") s"
 }
