@@ -702,8 +702,10 @@ journey_prepare() {
 
 agent_nonce() { sed -n 's/.*boot nonce \([0-9a-f]\{32\}\).*/\1/p; T; q' "$1"; }
 
+# The stub serving WWW (default WORK/www) with STUB-ARGS (its faults), and
+# the test network's DNS server beside it: every VM needs both.
 serve() {
-	e2e_start_stub "$WORK/www" "$WORK/ca" "$DIR/stub.log" "$@"
+	e2e_start_stub "${WWW:-$WORK/www}" "$WORK/ca" "$DIR/stub.log" "$@"
 	STUB_PORT=$E2E_STUB_PORT
 	dns_serve
 }

@@ -57,8 +57,7 @@ small_first() {
 	t0=$(e2e_now)
 	small_bundle || must "cannot make the lean bundle: $(tail -n 3 "$DIR/bundle.log" 2>/dev/null)" false
 	timing "lean bundle with a $((SMALL_STORE_BYTES >> 20)) MiB store $(e2e_since "$t0") s"
-	e2e_start_stub "$DIR/www" "$WORK/ca" "$DIR/stub.log" "$@"
-	STUB_PORT=$E2E_STUB_PORT
+	WWW=$DIR/www serve "$@"
 	make_seed "#cloud-config" ""
 	start_vm ""
 	wait_first_sshd 300 ||
