@@ -8,20 +8,7 @@
 # The option and unit names themselves are checked against nixpkgs in
 # docs/nix.md ("What was verified").
 let
-  lib = {
-    mkIf = condition: content: {
-      _type = "if";
-      inherit condition content;
-    };
-    mkMerge = contents: {
-      _type = "merge";
-      inherit contents;
-    };
-    mkDefault = x: x;
-    mkBefore = x: x;
-    optional = c: x: if c then [ x ] else [ ];
-    makeBinPath = _: "/stub/bin";
-  };
+  lib = import ./stub-lib.nix;
   pkgs = {
     runCommand = name: _: _: "/stub/${name}";
     runtimeShell = "/stub/sh";

@@ -4,21 +4,7 @@
 # tests/nix/store-units.expected.json: where the store goes, which network
 # each stage 1 uses, what the systemd unit is ordered against.
 let
-  lib = {
-    mkIf = condition: content: {
-      _type = "if";
-      inherit condition content;
-    };
-    mkMerge = contents: {
-      _type = "merge";
-      inherit contents;
-    };
-    mkDefault = x: x;
-    mkOption = o: o;
-    types.bool = "bool";
-    optionalString = c: s: if c then s else "";
-    escapeShellArg = s: "'${s}'";
-  };
+  lib = import ./stub-lib.nix;
   pkgs = {
     runCommand = name: _: _: "/stub/${name}";
     pkgsStatic.callPackage = _: _: "/stub/agent";
