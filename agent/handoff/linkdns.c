@@ -118,17 +118,6 @@ same_prefix(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return 1;
 }
 
-static int
-link_position(const struct net_state *s, int ifindex)
-{
-	size_t i;
-
-	for (i = 0; i < s->nlinks; i++)
-		if (s->links[i].index == ifindex)
-			return (int)i;
-	return -1;
-}
-
 int
 linkdns_uncarried_route(const struct net_state *s, int family, const uint8_t *addr)
 {
@@ -137,6 +126,7 @@ linkdns_uncarried_route(const struct net_state *s, int family, const uint8_t *ad
 
 	for (i = 0; i < s->nreach && i < NET_REACH_MAX; i++) {
 		const struct net_reach *r = &s->reach[i];
+		const struct net_link *l;
 
 		if (r->family != family || r->dst_len > family_bytes(family) * 8 ||
 		    (int)r->dst_len < best || !same_prefix(r->dst, addr, r->dst_len))
@@ -146,7 +136,8 @@ linkdns_uncarried_route(const struct net_state *s, int family, const uint8_t *ad
 			uncarried = -1;
 			carried = 0;
 		}
-		pos = link_position(s, r->oif);
+		l = netlink_link(s, r->oif);
+		pos = l != NULL ? (int)(l - s->links) : -1;
 		if (pos < 0 || netunits_skip_reason(s, (size_t)pos) == NULL)
 			carried = 1; /* an unknown link: not known to be left behind */
 		else if (uncarried < 0)
