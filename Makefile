@@ -58,7 +58,7 @@ Q = $(if $(V),,@)
 SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all deps test-deps test unit integration check check-san check-valgrind check-fuzz \
-        e2e e2e-busybox e2e-arm64 journey journey-arm64 demo bench fuzz static check-static release install clean nixparse
+        e2e e2e-busybox e2e-arm64 journey journey-images journey-arm64 demo bench fuzz static check-static release install clean nixparse
 
 all: $(B)/nixos-kexec $(B)/nixos-kexec-stub
 
@@ -150,6 +150,12 @@ e2e-busybox: all test-deps static
 
 journey: all test-deps static $(B)/.deps-journey
 	@B=$(B) tests/e2e/journey/run.sh $(E2E)
+
+# The journey's two VM images (tests/e2e/journey/image.sh), built or found
+# in the cache; make journey does it too, make check beside the static build.
+journey-images: test-deps $(B)/.deps-journey
+	@rc=0; tests/e2e/journey/image.sh cloud >/dev/null & p=$$!; \
+	tests/e2e/journey/image.sh second >/dev/null || rc=1; wait $$p || rc=1; exit $$rc
 
 # The aarch64 scenarios (tests/e2e/arm64.sh): Debian's arm64 kernel on
 # QEMU's arm64 virt machine, direct and UEFI boot, the static aarch64 agent.

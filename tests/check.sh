@@ -5,28 +5,38 @@
 #   MAKE=make B=build tests/check.sh
 #
 # The journey (one or two TCG VMs at a time, about half of the whole time)
-# runs in the background from the start; the CPU layers and the busybox e2e
-# scenarios run one after the other in the foreground meanwhile. A new
-# layer (say another e2e runner's make target) goes into whichever list
-# ends sooner: BACKGROUND or FOREGROUND below.
+# runs in the background; the CPU layers and the busybox e2e scenarios run
+# one after the other in the foreground meanwhile. A new layer (say another
+# e2e runner's make target) goes into whichever list ends sooner:
+# BACKGROUND or FOREGROUND below.
+#
+# The order is set by what is slow on a cold machine: the packages first
+# (prerequisites); then the static build (the first foreground layer, at
+# full priority) and the journey's VM images (the first background layer)
+# side by side, as each is mostly one process; the journey starts when
+# both are there. While the foreground runs, the journey runs one scenario
+# at a time; once the foreground is done and a core is free, two
+# (NK_CHECK_JOURNEY_JOBS; the runner reads NK_JOURNEY_JOBS_FILE).
 #
 # Each layer's output goes to $B/check/<layer>.log and is printed as one
 # block when the layer ends (the background layers' at the end), so the
 # streams never interleave; while the journey runs, the foreground layers
-# run at nice 10 (NK_CHECK_FG_NICE), as its VMs have boot deadlines and
-# they do not. NK_CHECK_SERIAL=1 runs everything in the
-# foreground, one layer after the other (the old order; for comparing
-# timings). The prerequisites the layers share (the build, the static
-# build, the packages) are made first, so that no two layers build the same
-# thing at once.
+# after the static build run at nice 10 (NK_CHECK_FG_NICE), as its VMs
+# have boot deadlines and they do not. NK_CHECK_SERIAL=1 runs everything
+# in the foreground, one layer after the other (the old order; for
+# comparing timings). No two layers build the same thing at once: the
+# packages and the build come first, the static build before any layer
+# that needs it.
 # Exit status: 0 if every layer passed.
 set -euo pipefail
 
 MAKE=${MAKE:-make}
 B=${B:-build}
 OUT=$B/check
-FOREGROUND=(test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox e2e-arm64)
-BACKGROUND=(journey)
+FOREGROUND=(static test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox e2e-arm64)
+BACKGROUND=(journey-images journey)
+# The background layers that need the static build wait for its result.
+NEEDS_STATIC=" journey "
 BG_PID=""
 LAYERS=() RESULTS=() WALLS=()
 
@@ -74,8 +84,11 @@ main() {
 	mkdir -p "$OUT"
 	rm -f "$OUT"/*.result
 	t_all=$(now)
-	layer prerequisites all test-deps static "$B/.deps-journey" "$B/.deps-arm64" || true
+	layer prerequisites all test-deps "$B/.deps-journey" "$B/.deps-arm64" || true
 	report prerequisites || return 1
+	echo 1 >"$OUT/journey.jobs"
+	NK_JOURNEY_JOBS_FILE=$(cd "$OUT" && pwd)/journey.jobs
+	export NK_JOURNEY_JOBS_FILE
 	if [ "${NK_CHECK_SERIAL:-0}" = 1 ]; then
 		fg+=("${bg[@]}")
 		bg=()
@@ -83,15 +96,23 @@ main() {
 	if [ ${#bg[@]} -gt 0 ]; then
 		# A process group of its own (set -m), to be stopped as one.
 		set -m
-		(for l in "${bg[@]}"; do layer "$l" || true; done) &
+		(for l in "${bg[@]}"; do
+			if [[ $NEEDS_STATIC == *" $l "* ]]; then
+				until [ -e "$OUT/static.result" ]; do sleep 0.2; done
+			fi
+			layer "$l" || true
+		done) &
 		BG_PID=$!
 		set +m
 		echo "make check: ${bg[*]} run(s) alongside (shown at the end; logs in $OUT/)"
 	fi
 	for l in "${fg[@]}"; do
-		LAYER_NICE=$([ -n "$BG_PID" ] && echo "${NK_CHECK_FG_NICE:-10}" || echo 0) layer "$l" || true
+		LAYER_NICE=$([ -n "$BG_PID" ] && [ "$l" != static ] && echo "${NK_CHECK_FG_NICE:-10}" || echo 0) \
+			layer "$l" || true
 		report "$l" || fail=1
 	done
+	# A core is free now: the journey may run two scenarios at once.
+	echo "${NK_CHECK_JOURNEY_JOBS:-2}" >"$OUT/journey.jobs"
 	if [ -n "$BG_PID" ]; then
 		wait "$BG_PID" || true
 		BG_PID=""

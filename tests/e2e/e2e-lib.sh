@@ -106,11 +106,12 @@ e2e_manifest_file() {
 
 # Starts the HTTPS stub on 127.0.0.1 serving ROOT with the certificate from
 # e2e_make_ca in CADIR; extra arguments are passed on (--fault ...).
-# Sets E2E_STUB_PID and E2E_STUB_PORT; its output goes to LOG.
+# Sets E2E_STUB_PID and E2E_STUB_PORT; its output goes to LOG, its port
+# to LOG.port (beside the log: scenarios running at once share CADIR).
 e2e_start_stub() {
 	local root=$1 cadir=$2 logf=$3
 	shift 3
-	local pf="$cadir/stub.port"
+	local pf="$logf.port"
 	rm -f "$pf"
 	"$B/nixos-kexec-stub" --root "$root" --cert "$cadir/server.pem" \
 		--key "$cadir/server.key" --listen 127.0.0.1:0 --port-file "$pf" \

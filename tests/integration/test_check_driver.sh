@@ -20,7 +20,13 @@ case $l in .deps-*) l=prerequisites ;; esac
 echo "$l start $(date +%s.%N)" >>"$FAKE_LOG"
 echo "$l line 1"
 case $l in
-journey) sleep "${FAKE_JOURNEY:-1.5}" ;;
+journey)
+	# The slots the journey runner would read: 1, then 2 once the
+	# foreground is done (noted with the time it changed).
+	echo "journey jobs $(cat "$NK_JOURNEY_JOBS_FILE")" >>"$FAKE_LOG"
+	for _ in $(seq 200); do [ "$(cat "$NK_JOURNEY_JOBS_FILE")" = 2 ] && break; sleep 0.05; done
+	echo "journey jobs2 $(date +%s.%N) $(cat "$NK_JOURNEY_JOBS_FILE")" >>"$FAKE_LOG"
+	sleep "${FAKE_JOURNEY:-1.5}" ;;
 check-fuzz) sleep 0.2; echo "$l line 2"; echo "$l end $(date +%s.%N)" >>"$FAKE_LOG"; exit 2 ;;
 *) sleep 0.2 ;;
 esac
@@ -35,10 +41,25 @@ before() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 FAKE_LOG=$T/log1 MAKE=$T/make B=$T/b bash "$top/tests/check.sh" >"$T/out1" 2>&1
 rc=$?
 
-it_case "the journey starts before the first foreground layer ends"
+it_case "the journey runs alongside the foreground's layers (starts before check-san ends)"
 js=$(t_of journey start "$T/log1")
-te=$(t_of test end "$T/log1")
-if [ -n "$js" ] && [ -n "$te" ] && before "$js" "$te"; then it_pass; else it_fail "journey $js, test end $te"; fi
+te=$(t_of check-san end "$T/log1")
+if [ -n "$js" ] && [ -n "$te" ] && before "$js" "$te"; then it_pass; else it_fail "journey $js, check-san end $te"; fi
+
+it_case "the static build and the VM images side by side, the journey after both"
+ss=$(t_of static start "$T/log1") se=$(t_of static end "$T/log1")
+is=$(t_of journey-images start "$T/log1") ie=$(t_of journey-images end "$T/log1")
+if [ -n "$ss" ] && [ -n "$is" ] && before "$is" "$se" && before "$ss" "$ie" &&
+	before "$se" "$js" && before "$ie" "$js"; then
+	it_pass; else it_fail "static $ss-$se, images $is-$ie, journey $js"; fi
+
+it_case "the journey runs one scenario at a time, two once the foreground is done"
+j1=$(t_of journey jobs "$T/log1")
+j2=$(t_of journey jobs2 "$T/log1")
+ae=$(t_of e2e-arm64 end "$T/log1")
+if [ "$j1" = 1 ] && [ -n "$j2" ] && [ -n "$ae" ] && before "$ae" "$j2" &&
+	grep -qE '^journey jobs2 [0-9.]+ 2$' "$T/log1"; then
+	it_pass; else it_fail "jobs at start '$j1', raised at '$j2', foreground's end $ae"; fi
 
 it_case "a failing layer fails the check, and the layers after it still run"
 if [ "$rc" -eq 1 ] && grep -qE '^  check-fuzz +[0-9.]+ min  FAIL \(exit 2\)$' "$T/out1" &&
@@ -53,10 +74,10 @@ if [ -z "$bad" ] && [ "$(grep -c '^journey line' "$T/out1")" -eq 2 ]; then it_pa
 
 it_case "the table lists every layer and the total"
 n=0
-for l in prerequisites test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox e2e-arm64 journey total; do
+for l in prerequisites static test check-san check-valgrind check-fuzz nixparse check-static e2e-busybox e2e-arm64 journey-images journey total; do
 	grep -qE "^  $l +[0-9.]+ min" "$T/out1" && n=$((n + 1))
 done
-it_expect_eq "$n" 11
+it_expect_eq "$n" 13
 
 it_case "NK_CHECK_SERIAL=1: the journey after the others; all passing: exit 0"
 sed -i 's/exit 2 ;;/;;/' "$T/make"

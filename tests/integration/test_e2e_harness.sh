@@ -21,7 +21,8 @@ B=$T/b
 . "$top/tests/e2e/lib/runner.sh"
 e2e_runner TOY toy .serial
 e2e_scenarios pass fail skip must setup
-e2e_scenarios --extra hang
+e2e_scenarios --extra hang one two three heavy
+e2e_weight heavy 2
 e2e_scenario_files "$T/scenarios"
 EOF
 cat >>"$T/runner.sh" <<'EOF'
@@ -37,6 +38,12 @@ scenario_hang() {
 	echo "$!" >"$WORK/hang.pid"
 	sleep 300
 }
+# Each notes its start and end in $T/slots.log.
+slot() { echo "$1 start $(date +%s.%N)" >>"$T/slots.log"; sleep "${2:-1}"; echo "$1 end $(date +%s.%N)" >>"$T/slots.log"; }
+scenario_one() { slot one; }
+scenario_two() { slot two 2; }
+scenario_three() { slot three 0.2; }
+scenario_heavy() { slot heavy; }
 E2E_CHECK_RE=toy
 main() {
 	e2e_select "$@" || exit 64
@@ -131,6 +138,67 @@ o=$(NK_TOY_KEEP=1 bash "$T/runner.sh" pass 2>&1)
 w=$(sed -n 's/^e2e: kept //p' <<<"$o")
 if [ -n "$w" ] && [ -d "$w/pass" ]; then it_pass; else it_fail "$o"; fi
 [ -z "$w" ] || rm -rf "$w"
+
+# Scenarios at once: NK_<P>_JOBS, a weight, NK_<P>_JOBS_FILE read again.
+t_of() { awk -v l="$1" -v w="$2" '$1 == l && $2 == w { print $3; exit }' "$T/slots.log"; }
+before() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+overlap() { before "$(t_of "$1" start)" "$(t_of "$2" end)" && before "$(t_of "$2" start)" "$(t_of "$1" end)"; }
+it_case "by default one scenario at a time, in the selection's order"
+rm -f "$T/slots.log"
+o=$(bash "$T/runner.sh" one two 2>&1)
+if ! overlap one two && before "$(t_of one end)" "$(t_of two start)" &&
+	grep -qx 'e2e: total: 2 passed, 0 failed, 0 skipped' <<<"$o"; then
+	it_pass; else it_fail "$(cat "$T/slots.log") $o"; fi
+
+it_case "NK_<P>_JOBS=2: two at once, each result when it ends, all counted"
+rm -f "$T/slots.log"
+o=$(NK_TOY_JOBS=2 bash "$T/runner.sh" one two three 2>&1)
+if overlap one two && overlap two three && ! overlap one three &&
+	[ "$(grep '^e2e: PASS' <<<"$o" | head -n1 | cut -d' ' -f3)" = one ] &&
+	grep -qx 'e2e: total: 3 passed, 0 failed, 0 skipped' <<<"$o"; then
+	it_pass; else it_fail "$(cat "$T/slots.log") $o"; fi
+
+it_case "a scenario of weight 2 waits for two free slots, and nothing starts beside it"
+rm -f "$T/slots.log"
+o=$(NK_TOY_JOBS=2 bash "$T/runner.sh" three heavy one 2>&1)
+if before "$(t_of three end)" "$(t_of heavy start)" && ! overlap heavy one &&
+	grep -qx 'e2e: total: 3 passed, 0 failed, 0 skipped' <<<"$o"; then
+	it_pass; else it_fail "$(cat "$T/slots.log") $o"; fi
+
+it_case "NK_<P>_JOBS_FILE is read again: raised from 1 to 2, the next one starts at once"
+rm -f "$T/slots.log"
+echo 1 >"$T/jobs"
+NK_TOY_JOBS_FILE=$T/jobs bash "$T/runner.sh" one two three >"$T/jobs.out" 2>&1 &
+rp=$!
+for _ in $(seq 50); do grep -qs '^one start' "$T/slots.log" && break; sleep 0.1; done
+sleep 0.2
+echo 2 >"$T/jobs"
+wait "$rp"
+r=$?
+if [ "$r" -eq 0 ] && overlap one two &&
+	grep -qx 'e2e: total: 3 passed, 0 failed, 0 skipped' "$T/jobs.out"; then
+	it_pass; else it_fail "rc $r: $(cat "$T/slots.log" "$T/jobs.out")"; fi
+
+it_case "TERM with two scenarios running: both stopped, the scratch directory removed"
+rm -f "$T/work.path"
+NK_TOY_JOBS=2 bash "$T/runner.sh" hang one >"$T/hang2.out" 2>&1 &
+rp=$!
+for _ in $(seq 100); do
+	w=$(cat "$T/work.path" 2>/dev/null) && [ -s "$w/hang.pid" ] && [ -d "$w/one" ] && break
+	sleep 0.1
+done
+hp=$(cat "$w/hang.pid" 2>/dev/null)
+kill -TERM "$rp"
+wait "$rp"
+r=$?
+sleep 0.3
+if [ -n "$hp" ] && [ "$r" -eq 130 ] && ! kill -0 "$hp" 2>/dev/null && [ ! -e "$w" ] &&
+	! pgrep -f "$T/runner.sh" >/dev/null; then
+	it_pass
+else
+	[ -z "$hp" ] || kill "$hp" 2>/dev/null
+	it_fail "rc $r, server pid '$hp', work '$w'"
+fi
 
 # The real runners register what their headers document, in that order.
 defaults() { # RUNNER: its default set (--list runs nothing)

@@ -27,9 +27,16 @@
 #     write there; a failed setup step is a reason too); its servers and
 #     VMs (E2E_BG_PIDS) die with it; a scenario that cannot run here writes
 #     why to DIR/skip and returns 0 (counted as skipped, not passed);
-#   cleanup on exit, INT and TERM: the running scenario and its children,
-#     background servers and QEMU (by pid), the scratch directory unless
-#     NK_<P>_KEEP=1.
+#   cleanup on exit, INT and TERM: the running scenarios and their
+#     children, background servers and QEMU (by pid), the scratch directory
+#     unless NK_<P>_KEEP=1;
+#   scenarios at once: NK_<P>_JOBS (default 1), or the number in the file
+#     NK_<P>_JOBS_FILE, read again whenever a scenario could start (make
+#     check's driver raises it once its other layers are done, when a
+#     core is free); a scenario that runs several VMs registers its weight
+#     (e2e_weight fleet 2) and starts only when that many slots are free
+#     (or nothing else runs); the selection's order is the start order, a
+#     result line comes when its scenario ends.
 
 # shellcheck source=tests/e2e/e2e-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e-lib.sh"
@@ -44,7 +51,8 @@ E2E_CHECK_RE=""
 WORK="" LOGS=""
 NPASS=0 NFAIL=0 NSKIP=0
 TIMINGS=() FAILED=()
-SCENARIO_PID=""
+# The running scenarios: pid by name, start time by name.
+declare -A E2E_RUNNING=() E2E_T0=() E2E_WEIGHTS=()
 
 # e2e_runner PREFIX LOGNAME [SERIAL_SUFFIX]: the runner's environment
 # prefix (NK_<PREFIX>_SCENARIOS, _LOGS, _KEEP), its log directory below
@@ -61,14 +69,16 @@ e2e_runner() {
 }
 
 e2e_runner_cleanup() {
-	local keepvar=NK_${E2E_PREFIX}_KEEP
-	if [ -n "$SCENARIO_PID" ]; then
+	local keepvar=NK_${E2E_PREFIX}_KEEP pid
+	for pid in ${E2E_RUNNING[@]+"${E2E_RUNNING[@]}"}; do
 		# Its children too: the scenario's shell defers its own trap while
 		# a command substitution or foreground command runs.
-		kill -TERM "$SCENARIO_PID" 2>/dev/null || true
-		pkill -TERM -P "$SCENARIO_PID" 2>/dev/null || true
-		wait "$SCENARIO_PID" 2>/dev/null || true
-	fi
+		kill -TERM "$pid" 2>/dev/null || true
+		pkill -TERM -P "$pid" 2>/dev/null || true
+	done
+	for pid in ${E2E_RUNNING[@]+"${E2E_RUNNING[@]}"}; do
+		wait "$pid" 2>/dev/null || true
+	done
 	e2e_cleanup
 	if [ -n "$WORK" ]; then
 		if [ "${!keepvar:-0}" = 1 ]; then
@@ -93,6 +103,9 @@ e2e_scenarios() {
 	E2E_KNOWN+=("$@")
 	[ "$extra" = 1 ] || E2E_DEFAULT+=("$@")
 }
+
+# e2e_weight NAME N: scenario NAME takes N of the slots (it runs N VMs).
+e2e_weight() { E2E_WEIGHTS[$1]=$2; }
 
 # Sources every DIR/*.sh (in name order): scenarios in files of their own,
 # each registering itself with e2e_scenarios.
@@ -158,14 +171,15 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- running scenarios ---
 
-# Runs one scenario and prints its result line.
-e2e_run_scenario() {
-	local name=$1 rc t0 sec times
+# Starts scenario NAME in the background: DIR, LOG and REASONS are its
+# own; E2E_RUNNING[NAME] is its pid.
+e2e_start_scenario() {
+	local name=$1
 	DIR="$WORK/$name" LOG="$LOGS/$name$E2E_SERIAL_SUFFIX" REASONS="$WORK/$name/reasons"
 	mkdir -p "$DIR"
 	: >"$REASONS"
 	rm -f "$LOG" "$LOGS/$name.host.log"
-	t0=$(e2e_now)
+	E2E_T0[$name]=$(e2e_now)
 	# A subshell with set -e of its own (a function called from a condition
 	# would run with -e silently off) and its own cleanup of the servers it
 	# started; in the background so that our INT/TERM trap runs at once.
@@ -176,11 +190,16 @@ e2e_run_scenario() {
 		trap 'echo "setup step failed: $BASH_COMMAND" >>"$REASONS"' ERR
 		"scenario_${name//-/_}"
 	) >"$LOGS/$name.host.log" 2>&1 &
-	SCENARIO_PID=$!
-	rc=0
-	wait "$SCENARIO_PID" || rc=$?
-	SCENARIO_PID=""
-	sec=$(e2e_since "$t0")
+	E2E_RUNNING[$name]=$!
+}
+
+# Waits for scenario NAME to end and prints its result line.
+e2e_finish_scenario() {
+	local name=$1 rc=0 sec times
+	wait "${E2E_RUNNING[$name]}" || rc=$?
+	unset "E2E_RUNNING[$name]"
+	DIR="$WORK/$name" REASONS="$WORK/$name/reasons"
+	sec=$(e2e_since "${E2E_T0[$name]}")
 	if [ "$rc" -eq 0 ] && [ -s "$DIR/skip" ] && [ ! -s "$REASONS" ]; then
 		NSKIP=$((NSKIP + 1))
 		say "SKIP $name: $(head -n1 "$DIR/skip")"
@@ -205,9 +224,42 @@ e2e_run_scenario() {
 	fi
 }
 
+# Runs one scenario and prints its result line.
+e2e_run_scenario() {
+	e2e_start_scenario "$1"
+	e2e_finish_scenario "$1"
+}
+
+# How many scenarios may run at once now (above: NK_<P>_JOBS[_FILE]).
+e2e_slots() {
+	local v=NK_${E2E_PREFIX}_JOBS f=NK_${E2E_PREFIX}_JOBS_FILE n
+	n=${!v:-1}
+	if [ -n "${!f:-}" ] && [ -s "${!f}" ]; then
+		n=$(head -n1 "${!f}" 2>/dev/null) || n=1
+	fi
+	[[ $n =~ ^[1-9][0-9]*$ ]] || n=1
+	echo "$n"
+}
+
+# Every selected scenario, in order, as many at once as there are slots.
 e2e_run_all() {
-	local s
-	for s in "${SCENARIOS[@]}"; do e2e_run_scenario "$s"; done
+	local queue=("${SCENARIOS[@]}") s used w
+	while [ ${#queue[@]} -gt 0 ] || [ ${#E2E_RUNNING[@]} -gt 0 ]; do
+		if [ ${#queue[@]} -gt 0 ]; then
+			used=0
+			for s in "${!E2E_RUNNING[@]}"; do used=$((used + ${E2E_WEIGHTS[$s]:-1})); done
+			w=${E2E_WEIGHTS[${queue[0]}]:-1}
+			if [ ${#E2E_RUNNING[@]} -eq 0 ] || [ $((used + w)) -le "$(e2e_slots)" ]; then
+				e2e_start_scenario "${queue[0]}"
+				queue=("${queue[@]:1}")
+				continue
+			fi
+		fi
+		for s in "${!E2E_RUNNING[@]}"; do
+			kill -0 "${E2E_RUNNING[$s]}" 2>/dev/null || e2e_finish_scenario "$s"
+		done
+		sleep 0.5
+	done
 }
 
 e2e_show_logs() {
@@ -272,9 +324,9 @@ e2e_run_prepare() {
 		# shellcheck disable=SC2086
 		declare -p $vars | sed 's/^declare -/declare -g -/' >"$WORK/prepared.vars"
 	) 2>"$LOGS/prepare.log" &
-	SCENARIO_PID=$!
-	wait "$SCENARIO_PID" || rc=$?
-	SCENARIO_PID=""
+	E2E_RUNNING[prepare]=$!
+	wait "${E2E_RUNNING[prepare]}" || rc=$?
+	unset "E2E_RUNNING[prepare]"
 	# shellcheck disable=SC2034 # the runner's
 	PREPARED=0
 	if [ "$rc" -eq 0 ]; then

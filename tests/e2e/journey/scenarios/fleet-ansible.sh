@@ -34,6 +34,7 @@
 # default 1200).
 
 e2e_scenarios fleet-ansible
+e2e_weight fleet-ansible 2 # two VMs at once
 
 FLEET_NAMES=(fleet-1 fleet-2)
 FLEET_MACS=(52:54:00:12:34:61 52:54:00:12:34:62)

@@ -23,9 +23,12 @@ SMALL_STORE_BYTES=$((420 << 20))
 # static agent (stage 1 fetches with it) and the run's CA where the agent
 # looks for a CA bundle first (a real image has its CA bundle there); the
 # store is the padded squashfs. Published beside a copy of the release tree
-# (boot.sh, bin/, key) in DIR/www. Sets SMALL_STORE_SHA.
+# (boot.sh, bin/, key) in DIR/www. Sets SMALL_STORE_SHA. With "inside"
+# (small-min): no store artifact, the padded squashfs is the initrd's
+# root.squashfs, as in a bundle of today's images. CMDLINE: more kernel
+# arguments.
 small_bundle() {
-	local w=$DIR/www/nixos in=$DIR/lean initrd pad
+	local where=${1:-artifact} extra=${2:-} w=$DIR/www/nixos in=$DIR/lean initrd pad store=()
 	mkdir -p "$w" "$in/etc/ssl/certs" "$in/bin"
 	cp -al "$WORK/www/nixos/." "$w/"
 	rm -rf "${w:?}/$ARCH"
@@ -33,30 +36,37 @@ small_bundle() {
 	(cd "$in" && cpio -i -d -m --quiet -f 'root.squashfs' <"$initrd")
 	cp "$STATIC_DIR/$ARCH/nixos-kexec" "$in/bin/nixos-kexec"
 	cp "$WORK/ca/ca.pem" "$in/etc/ssl/certs/ca-certificates.crt"
-	(cd "$in" && find . -mindepth 1 | LC_ALL=C sort |
-		cpio -o -H newc -R 0:0 --reproducible --quiet) >"$DIR/lean.cpio"
-	rm -rf "$in"
 	cp "$SECOND_SQUASHFS" "$DIR/nix-store.squashfs"
 	pad=$((SMALL_STORE_BYTES - $(stat -c %s "$SECOND_SQUASHFS")))
 	head -c "$pad" /dev/urandom >>"$DIR/nix-store.squashfs"
+	if [ "$where" = inside ]; then
+		mv "$DIR/nix-store.squashfs" "$in/root.squashfs"
+	else
+		store=(--store "$DIR/nix-store.squashfs")
+	fi
+	(cd "$in" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --reproducible --quiet) >"$DIR/lean.cpio"
+	rm -rf "$in"
 	"$B/nixos-kexec" bundle --kernel "$WORK/cloud/vmlinuz" --initrd "$DIR/lean.cpio" \
-		--store "$DIR/nix-store.squashfs" --cmdline "console=ttyS0 nk.second=$SECOND_NONCE" \
+		${store[@]+"${store[@]}"} --cmdline "console=ttyS0 nk.second=$SECOND_NONCE${extra:+ $extra}" \
 		--version 1 -o "$w/$ARCH" >"$DIR/bundle.log" 2>&1 || return 1
 	"$B/nixos-kexec" sign -s "$WORK/key/nk.sec" "$w/$ARCH" >>"$DIR/bundle.log" 2>&1 || return 1
-	SMALL_STORE_SHA=$(sha256sum "$DIR/nix-store.squashfs" | cut -c1-64)
+	SMALL_STORE_SHA=""
+	[ "$where" = inside ] || SMALL_STORE_SHA=$(sha256sum "$DIR/nix-store.squashfs" | cut -c1-64)
 	rm -f "$DIR/lean.cpio" "$DIR/nix-store.squashfs"
 	echo "lean bundle: kernel $(stat -c %s "$WORK/cloud/vmlinuz"), initrd $(stat -c %s "$w/$ARCH/$(e2e_manifest_file "$w/$ARCH" initrd)"), store $SMALL_STORE_BYTES bytes (sha256 $SMALL_STORE_SHA)"
 }
 
-# The lean bundle, the stub serving it (STUB-ARGS: its faults), and the
-# 1 GiB cloud VM up to its first system's sshd, recorded.
+# The lean bundle (SMALL_WHERE, SMALL_CMDLINE: small_bundle's arguments),
+# the stub serving it (STUB-ARGS: its faults), and the cloud VM up to its
+# first system's sshd, recorded.
 small_first() {
 	local t0
 	[ -x "$STATIC_DIR/$ARCH/nixos-kexec" ] ||
 		must "no static agent for the stand-in's stage 1 ($STATIC_DIR/$ARCH/nixos-kexec: make static)" false
 	t0=$(e2e_now)
-	small_bundle || must "cannot make the lean bundle: $(tail -n 3 "$DIR/bundle.log" 2>/dev/null)" false
-	timing "lean bundle with a $((SMALL_STORE_BYTES >> 20)) MiB store $(e2e_since "$t0") s"
+	small_bundle "${SMALL_WHERE:-artifact}" "${SMALL_CMDLINE:-}" || must "cannot make the lean bundle: $(tail -n 3 "$DIR/bundle.log" 2>/dev/null)" false
+	timing "bundle with a $((SMALL_STORE_BYTES >> 20)) MiB store $(e2e_since "$t0") s"
 	WWW=$DIR/www serve "$@"
 	make_seed "#cloud-config" ""
 	start_vm ""
@@ -133,4 +143,39 @@ scenario_small_1g_refused() {
 	echo "store check: stage 1 refused the changed store at $t_refused s and rebooted; the first system is back (marker $MARK)"
 	timing "second kernel to refusal $(secs "$t_kernel" "$t_refused") s"
 	timing "refusal to first system's sshd $(secs "$t_refused" "$T_BACK") s"
+}
+
+# small-min (run by name; tests/e2e/journey/minram.sh runs it at each -m
+# to find the smallest that passes, issue 22's table): the cloud VM with
+# -m NK_JOURNEY_MEM, a store of NK_SMALL_STORE_MB megabytes (10^6 bytes),
+# NK_SMALL_MODE: stage1 or initrd (the agent's --store), or inside (no
+# store artifact: the store is in the initrd, as in today's images). Passes
+# when the root login into the second system passes check_second. The
+# bundle's kernel has panic=-1, so a new system that runs out of memory
+# while unpacking its initrd ends the VM at once instead of waiting out
+# the deadlines.
+e2e_scenarios --extra small-min
+
+scenario_small_min() {
+	local mode=${NK_SMALL_MODE:-stage1} mb=${NK_SMALL_STORE_MB:-400} args=""
+	case $mode in
+	stage1 | initrd) args="--store $mode" ;;
+	inside) SMALL_WHERE=inside ;;
+	*) must "NK_SMALL_MODE=$mode: want stage1, initrd or inside" false ;;
+	esac
+	[[ $mb =~ ^[1-9][0-9]*$ ]] || must "NK_SMALL_STORE_MB=$mb: want a number" false
+	SMALL_STORE_BYTES=$((mb * 1000000))
+	SMALL_CMDLINE=panic=-1
+	VM_TIMEOUT=$((VM_TIMEOUT + 240))
+	echo "small-min: -m ${NK_JOURNEY_MEM:-1024}, store $SMALL_STORE_BYTES bytes, mode $mode"
+	small_first
+	if [ -n "$args" ]; then
+		run_oneliner "$(curlpipe_with "$args")"
+	else
+		run_oneliner "$CURLPIPE"
+	fi
+	STAGE1_LIMIT=300
+	check_second "$NONCE" "$T_START" ""
+	timing "-m ${NK_JOURNEY_MEM:-1024} store $mb MB $mode"
+	timing "one-liner to root shell $(secs "$T_START" "$T_ROOT") s"
 }
