@@ -113,25 +113,36 @@ r=$?
 if [ "$r" -eq 64 ] && grep -q "unknown scenario 'nosuch'" <<<"$o" && ! grep -q "PASS" <<<"$o"; then
 	it_pass; else it_fail "rc $r: $o"; fi
 
+# Runs the runner with ARGS in the background and sends it TERM once the
+# hang scenario's server runs (and scenario ALSO's directory exists, when
+# given); passes when it exits 130, the server stopped, the scratch
+# directory removed, no runner left.
+term_case() {
+	local also=$1 w="" hp r rp
+	shift
+	rm -f "$T/work.path"
+	bash "$T/runner.sh" "$@" >"$T/hang.out" 2>&1 &
+	rp=$!
+	for _ in $(seq 100); do
+		w=$(cat "$T/work.path" 2>/dev/null) && [ -s "$w/hang.pid" ] &&
+			{ [ -z "$also" ] || [ -d "$w/$also" ]; } && break
+		sleep 0.1
+	done
+	hp=$(cat "$w/hang.pid" 2>/dev/null)
+	kill -TERM "$rp"
+	wait "$rp"
+	r=$?
+	sleep 0.3
+	if [ -n "$hp" ] && [ "$r" -eq 130 ] && ! kill -0 "$hp" 2>/dev/null && [ ! -e "$w" ] &&
+		! pgrep -f "$T/runner.sh" >/dev/null; then
+		it_pass
+	else
+		[ -z "$hp" ] || kill "$hp" 2>/dev/null
+		it_fail "rc $r, server pid '$hp' $(kill -0 "$hp" 2>/dev/null && echo alive), work '$w'"
+	fi
+}
 it_case "TERM while a scenario runs: its server is stopped, the scratch directory removed"
-rm -f "$T/work.path"
-bash "$T/runner.sh" hang >"$T/hang.out" 2>&1 &
-rp=$!
-for _ in $(seq 100); do
-	w=$(cat "$T/work.path" 2>/dev/null) && [ -s "$w/hang.pid" ] && break
-	sleep 0.1
-done
-hp=$(cat "$w/hang.pid" 2>/dev/null)
-kill -TERM "$rp"
-wait "$rp"
-r=$?
-sleep 0.3
-if [ -n "$hp" ] && [ "$r" -eq 130 ] && ! kill -0 "$hp" 2>/dev/null && [ ! -e "$w" ]; then
-	it_pass
-else
-	[ -z "$hp" ] || kill "$hp" 2>/dev/null
-	it_fail "rc $r, server pid '$hp' $(kill -0 "$hp" 2>/dev/null && echo alive), work '$w'"
-fi
+term_case "" hang
 
 it_case "NK_<PREFIX>_KEEP=1 keeps the scratch directory"
 o=$(NK_TOY_KEEP=1 bash "$T/runner.sh" pass 2>&1)
@@ -180,25 +191,7 @@ if [ "$r" -eq 0 ] && overlap one two &&
 	it_pass; else it_fail "rc $r: $(cat "$T/slots.log" "$T/jobs.out")"; fi
 
 it_case "TERM with two scenarios running: both stopped, the scratch directory removed"
-rm -f "$T/work.path"
-NK_TOY_JOBS=2 bash "$T/runner.sh" hang one >"$T/hang2.out" 2>&1 &
-rp=$!
-for _ in $(seq 100); do
-	w=$(cat "$T/work.path" 2>/dev/null) && [ -s "$w/hang.pid" ] && [ -d "$w/one" ] && break
-	sleep 0.1
-done
-hp=$(cat "$w/hang.pid" 2>/dev/null)
-kill -TERM "$rp"
-wait "$rp"
-r=$?
-sleep 0.3
-if [ -n "$hp" ] && [ "$r" -eq 130 ] && ! kill -0 "$hp" 2>/dev/null && [ ! -e "$w" ] &&
-	! pgrep -f "$T/runner.sh" >/dev/null; then
-	it_pass
-else
-	[ -z "$hp" ] || kill "$hp" 2>/dev/null
-	it_fail "rc $r, server pid '$hp', work '$w'"
-fi
+NK_TOY_JOBS=2 term_case one hang one
 
 # The real runners register what their headers document, in that order.
 defaults() { # RUNNER: its default set (--list runs nothing)
