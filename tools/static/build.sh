@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/static/build.sh ARCH...: a fully static nixos-kexec agent and a
 # static kexec (kexec-tools), linked against musl, for each ARCH = x86_64 |
-# aarch64 (all = both, one after the other):
+# aarch64 (all = both; several at the same time, each in a process of its
+# own, as a build is mostly one configure script or compiler at a time):
 #
 #   $B/static/ARCH/nixos-kexec   the agent (stripped; B defaults to build)
 #   $B/static/ARCH/kexec         kexec-tools' kexec (stripped)
@@ -96,14 +97,14 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # --- the steps --------------------------------------------------------------
 
 # step NAME CMD...: runs CMD in a subshell, output to LOGDIR/NAME.log; prints
-# the duration, or the end of the log on failure.
+# the duration (one whole line at the end: builds of several architectures
+# share stderr), or the end of the log on failure.
 step() {
 	local name=$1 t0 log base rc
 	shift
 	base=${name%% [0-9]*}
 	log=$LOGDIR/${base// /-}.log
 	t0=$(now)
-	printf '[%s] %-34s' "$ARCH" "$name" >&2
 	# not `if ("$@")`: errexit is off inside a condition, so a failing
 	# command in the middle of a step would go unnoticed
 	set +e
@@ -114,9 +115,9 @@ step() {
 	rc=$?
 	set -e
 	if [ $rc -eq 0 ]; then
-		printf '%7s s\n' "$(since "$t0")" >&2
+		printf '[%s] %-34s%7s s\n' "$ARCH" "$name" "$(since "$t0")" >&2
 	else
-		printf ' FAILED after %s s\n' "$(since "$t0")" >&2
+		printf '[%s] %-34s FAILED after %s s\n' "$ARCH" "$name" "$(since "$t0")" >&2
 		echo "----- last lines of $log" >&2
 		tail -n 40 "$log" >&2
 		echo "-----" >&2
@@ -515,7 +516,13 @@ if [ ${#archs[@]} -eq 1 ]; then
 	build_arch "${archs[0]}"
 else
 	t0=$(now)
-	for a in "${archs[@]}"; do "$SELF" "$a"; done
+	pids=() rc=0
+	for a in "${archs[@]}"; do
+		"$SELF" "$a" &
+		pids+=("$!")
+	done
+	for p in "${pids[@]}"; do wait "$p" || rc=1; done
+	[ "$rc" -eq 0 ] || die "the static build of one architecture failed (above)"
 	echo "static builds (${archs[*]}) done in $(since "$t0") s:" >&2
 	B=${B:-build}
 	for a in "${archs[@]}"; do
