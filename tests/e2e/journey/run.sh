@@ -87,7 +87,9 @@
 #                      the usual checks; small-1g-refused (run by name
 #                      only): a store whose bytes differ, stage 1 refuses
 #                      and reboots into the first system
-#                      (scenarios/small-1g.sh; issue 22)
+#                      (scenarios/small-1g.sh; issue 22); small-min (by
+#                      name): any -m, store size and --store mode, what
+#                      minram.sh bisects for the minimum-RAM table
 #   journey-arm64      with NK_E2E_ARCH=aarch64 only (make journey-arm64):
 #                      journey-curlpipe on an arm64 cloud VM booted through
 #                      UEFI firmware, boot.sh picking the aarch64 agent
@@ -114,7 +116,10 @@
 # (above); NK_JOURNEY_RELEASE_SH (default tools/release.sh);
 # NK_JOURNEY_LOGS (default $B/journey);
 # NK_JOURNEY_TIMEOUT (seconds per VM, default 420); NK_JOURNEY_MEM (MiB,
-# default 1024); NK_JOURNEY_KEEP=1 keeps the scratch directory; NK_CACHE
+# default 1024); NK_JOURNEY_KEEP=1 keeps the scratch directory;
+# NK_JOURNEY_JOBS (scenarios at once, default 1; fleet-ansible counts 2)
+# or NK_JOURNEY_JOBS_FILE (the number in a file, read again: make check
+# raises it to 2 when its other layers are done); NK_CACHE
 # (image.sh); NK_E2E_ACCEL=auto|kvm|tcg as for the e2e test.
 # Output: one line per scenario, "e2e: PASS <name> (timings)" or
 # "e2e: FAIL <name>: why" (serial and host logs kept in NK_JOURNEY_LOGS),
@@ -158,7 +163,9 @@ scenario_journey_cloudinit() {
 		must "the agent did not finish: $(unstamp "$DIR/first.ssh" | tail -n 3 || true)" false
 	must "the agent did not load the kernel: $(unstamp "$DIR/first.ssh" | grep "$AGENT_LINE" | tail -n 3 || true)" \
 		grep -qE "$LOADED_LINE" "$DIR/first.ssh"
-	need "the agent did not announce the delayed kexec" grep -q "nixos-kexec: executing in" "$DIR/first.ssh"
+	# The next line, a moment later (the follower may not have it yet).
+	wait_for "$DIR/first.ssh" "nixos-kexec: executing in" "$t_agent" 30 >/dev/null ||
+		need "the agent did not announce the delayed kexec" false
 	check_second "$(agent_nonce "$DIR/first.ssh")" "$t_loaded" "$STATIC_IP"
 	check_console_key
 	timing "VM start to runcmd $(secs 0 "$t_agent") s"

@@ -266,11 +266,13 @@ e2e_show_logs() {
 	local name=$1
 	if [ -s "$LOGS/$name.host.log" ]; then
 		echo "  host log $LOGS/$name.host.log, last lines:"
-		tail -n 10 "$LOGS/$name.host.log" | sed 's/^/    | /'
+		tail -n 10 "$LOGS/$name.host.log" | awk '{ print "    | " $0 }'
 	fi
 	if [ -s "$LOGS/$name$E2E_SERIAL_SUFFIX" ]; then
 		echo "  serial log $LOGS/$name$E2E_SERIAL_SUFFIX, last lines:"
-		tail -n 15 "$LOGS/$name$E2E_SERIAL_SUFFIX" | sed 's/^/    | /'
+		# awk ends the last line too (a console's last line often has no
+		# newline yet): the next result line starts a line of its own.
+		tail -n 15 "$LOGS/$name$E2E_SERIAL_SUFFIX" | awk '{ print "    | " $0 }'
 	fi
 }
 
