@@ -21,7 +21,7 @@ B=$T/b
 . "$top/tests/e2e/lib/runner.sh"
 e2e_runner TOY toy .serial
 e2e_scenarios pass fail skip must setup
-e2e_scenarios --extra hang one two three heavy
+e2e_scenarios --extra hang one two three heavy pipe
 e2e_weight heavy 2
 e2e_scenario_files "$T/scenarios"
 EOF
@@ -44,6 +44,8 @@ scenario_one() { slot one; }
 scenario_two() { slot two 2; }
 scenario_three() { slot three 0.2; }
 scenario_heavy() { slot heavy; }
+# grep -q stops reading at its match; the writer dies of SIGPIPE.
+scenario_pipe() { grep -q y <(yes y); echo "after" >"$DIR/after"; }
 E2E_CHECK_RE=toy
 main() {
 	e2e_select "$@" || exit 64
@@ -149,6 +151,10 @@ o=$(NK_TOY_KEEP=1 bash "$T/runner.sh" pass 2>&1)
 w=$(sed -n 's/^e2e: kept //p' <<<"$o")
 if [ -n "$w" ] && [ -d "$w/pass" ]; then it_pass; else it_fail "$o"; fi
 [ -z "$w" ] || rm -rf "$w"
+
+it_case "a writer killed by SIGPIPE (grep -q on a process substitution) is no failed step"
+o=$(bash "$T/runner.sh" pipe 2>&1)
+if grep -qE '^e2e: PASS pipe' <<<"$o"; then it_pass; else it_fail "$o"; fi
 
 # Scenarios at once: NK_<P>_JOBS, a weight, NK_<P>_JOBS_FILE read again.
 t_of() { awk -v l="$1" -v w="$2" '$1 == l && $2 == w { print $3; exit }' "$T/slots.log"; }
