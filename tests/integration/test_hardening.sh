@@ -47,15 +47,17 @@ can_mount() { [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; }
 
 # --- 1. signals -------------------------------------------------------------
 # A throttled initrd keeps the fetch busy; the signal arrives while the
-# staged bytes sit in DIR.partial-*. Job control (set -m) gives the
-# background job default SIGINT, as an interactive shell would.
+# staged bytes sit in DIR.partial-*. The agent keeps a signal its parent
+# ignored (nohup's idiom, sigguard.c), and a shell started in the
+# background ignores SIGINT: env --default-signal gives the agent the
+# default disposition, as an interactive shell's job (set -m) has.
 it_start_stub "$T" "$ROOT" --fault "throttle:100000@initrd"
 U=$STUB_URL/good/
 for sig in TERM INT HUP; do
 	it_case "SIG$sig during fetch -o: exit 128+N, nothing left"
 	out=$T/out/sig-$sig
 	set -m
-	"$NK" fetch "$U" "${KEY[@]}" "${CA[@]}" -o "$out" >"$T/log/sig-$sig" 2>&1 &
+	env --default-signal="$sig" "$NK" fetch "$U" "${KEY[@]}" "${CA[@]}" -o "$out" >"$T/log/sig-$sig" 2>&1 &
 	pid=$!
 	set +m
 	for _ in $(seq 100); do
