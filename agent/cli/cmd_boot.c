@@ -411,9 +411,12 @@ on_manifest(void *ctx, const struct manifest *m, const uint8_t **tail, size_t *t
 }
 
 /* --store initrd: a new staged initrd (where the bytes wait now: memfd or
- * the disk directory) of the verified initrd with its handoff, then the
- * verified store as one newc entry at HANDOFF_STORE_PATH; sealed, and it
- * replaces r's initrd. The kernel unpacks the concatenation. */
+ * the disk directory) of the verified initrd with its handoff, zeros to a
+ * multiple of 4, then the verified store as one newc entry at
+ * HANDOFF_STORE_PATH; sealed, and it replaces r's initrd. The kernel
+ * unpacks the concatenation: it skips zeros between archives and takes a
+ * newc header only at an offset that is a multiple of 4 (init/initramfs.c,
+ * unpack_to_rootfs); the gzip'd handoff ends anywhere. */
 static int
 store_into_initrd(struct fetch_result *r, const char *dir, struct progress *p,
     struct nk_err *e)
@@ -429,6 +432,7 @@ store_into_initrd(struct fetch_result *r, const char *dir, struct progress *p,
 	if ((rc = stage_open(&st, "initrd+store", dir, e)) != 0)
 		goto out;
 	if ((rc = stage_append_fd(&st, stage_fd(&r->initrd), r->initrd.len, e)) != 0 ||
+	    (rc = stage_append(&st, zeros, cpio_pad_bytes(r->initrd.len), e)) != 0 ||
 	    (rc = cpio_add_dir(&head, "nixos-kexec", 0755, e)) != 0 ||
 	    (rc = cpio_add_file_header(&head, HANDOFF_STORE_PATH, 0444, r->store.len, e)) != 0 ||
 	    (rc = stage_append(&st, head.buf, head.len, e)) != 0 ||

@@ -50,6 +50,21 @@ store_member_ok() {
 	cmp -s -n "$I" "$NK_FAKE_LOG.initrd" "$T/initrd" || { echo "initrd prefix differs"; return 1; }
 }
 
+# The kernel's rule for what follows an archive (init/initramfs.c,
+# unpack_to_rootfs): zeros are skipped, and a newc header is taken only at
+# an offset that is a multiple of 4; elsewhere "070701" is read as the
+# magic of a compressed archive ("invalid magic"), and the rest is lost.
+# OFF: where the verified initrd (with its handoff) ends.
+kernel_takes_store() {
+	local off=$1 n
+	n=$(((4 - off % 4) % 4))
+	[ "$(tail -c +$((off + 1)) "$NK_FAKE_LOG.initrd" | head -c "$n" | tr -d '\0' | wc -c)" = 0 ] &&
+		[ "$(tail -c +$((off + n + 1)) "$NK_FAKE_LOG.initrd" | head -c 6)" = 070701 ] ||
+		{ echo "no newc header at a multiple of 4 after byte $off: $(tail -c +$((off + 1)) "$NK_FAKE_LOG.initrd" | head -c 8 | od -An -c | tr -s ' ')"; return 1; }
+	tail -c +$((off + n + 1)) "$NK_FAKE_LOG.initrd" | cpio -t --quiet 2>/dev/null | grep -qx 'nixos-kexec/nix-store.squashfs' ||
+		{ echo "the archive after byte $off has no nixos-kexec/nix-store.squashfs"; return 1; }
+}
+
 it_case "store: fetch -o keeps the verified store beside kernel and initrd"
 run fetch 400 fetch "$STUB_URL/b/" "${ARGS[@]}" -o "$T/out"
 expect 0 "store $((24 << 20)) bytes, verified" && { cmp -s "$T/out/nix-store.squashfs" "$T/nix-store.squashfs" && it_pass ||
@@ -63,7 +78,23 @@ expect 65 "nix-store.squashfs: sha256 mismatch" && { [ ! -e "$T/out-bad" ] && it
 it_case "store: boot --store initrd: the store is verified and appended to the initrd as a newc entry"
 run initrd 400 boot "$STUB_URL/b/" "${ARGS[@]}" --exec none --no-handoff --store initrd
 expect 0 "--store initrd: initrd: nix-store.squashfs" "at /nixos-kexec/nix-store.squashfs" &&
-	{ why=$(store_member_ok) && it_pass || it_fail "$why"; }
+	{ why=$(store_member_ok) && why=$(kernel_takes_store "$I") && it_pass || it_fail "$why"; }
+
+it_case "store: boot --store initrd after an initrd whose length is not a multiple of 4 (a gzip'd handoff's end): the store's archive starts where the kernel reads one"
+# A gzip'd newc archive as the bundle's initrd, its length 1 mod 4 (as the
+# verified initrd with its gzip'd handoff often is).
+for i in $(seq 0 40); do
+	head -c "$i" /dev/zero >"$T/in/etc/pad"
+	(cd "$T/in" && find etc | cpio -o -H newc --quiet) | gzip -n -9 >"$T/initrd-odd"
+	[ $(($(stat -c %s "$T/initrd-odd") % 4)) = 1 ] && break
+done
+rm -f "$T/in/etc/pad"
+"$B/nixos-kexec" bundle --kernel "$T/bzImage" --initrd "$T/initrd-odd" --store "$T/nix-store.squashfs" \
+	--cmdline "console=ttyS0" --version 7 -o "$T/root/odd" >"$T/log/bundle-odd" 2>&1 &&
+	minisign -S -s "$T/sec" -m "$T/root/odd/manifest" >/dev/null
+run initrd-odd 400 boot "$STUB_URL/odd/" "${ARGS[@]}" --exec none --no-handoff --store initrd
+expect 0 "at /nixos-kexec/nix-store.squashfs" &&
+	{ why=$(kernel_takes_store "$(stat -c %s "$T/initrd-odd")") && it_pass || it_fail "$why"; }
 
 it_case "store: boot --store initrd with a tampered store: refused, nothing loaded"
 run initrd-bad 400 boot "$STUB_URL/bad/" "${ARGS[@]}" --exec none --no-handoff --store initrd
