@@ -227,12 +227,6 @@ e2e_finish_scenario() {
 	fi
 }
 
-# Runs one scenario and prints its result line.
-e2e_run_scenario() {
-	e2e_start_scenario "$1"
-	e2e_finish_scenario "$1"
-}
-
 # How many scenarios may run at once now (above: NK_<P>_JOBS[_FILE]).
 e2e_slots() {
 	local v=NK_${E2E_PREFIX}_JOBS f=NK_${E2E_PREFIX}_JOBS_FILE n
