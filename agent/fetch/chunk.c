@@ -4,21 +4,25 @@
 #include <string.h>
 
 void
-chunk_init(struct chunk_sched *s, uint64_t size, uint64_t chunk, unsigned slots)
+chunk_init(struct chunk_sched *s, uint64_t from, uint64_t size, uint64_t chunk,
+    unsigned slots)
 {
 	memset(s, 0, sizeof(*s));
+	if (from > size)
+		from = size;
 	if (slots < 1)
 		slots = 1;
 	if (slots > CHUNK_SLOTS_MAX)
 		slots = CHUNK_SLOTS_MAX;
 	/* Every slot gets a chunk of its own at the start where it can. */
-	if (chunk > size / slots)
-		chunk = size / slots;
+	if (chunk > (size - from) / slots)
+		chunk = (size - from) / slots;
 	chunk += (CHUNK_SPLIT_ALIGN_BYTES - chunk % CHUNK_SPLIT_ALIGN_BYTES) %
 	    CHUNK_SPLIT_ALIGN_BYTES;
 	if (chunk < CHUNK_SPLIT_ALIGN_BYTES)
 		chunk = CHUNK_SPLIT_ALIGN_BYTES;
 	s->size = size;
+	s->next = s->hashed = from;
 	s->chunk = chunk;
 	s->nslots = slots;
 	s->window = chunk * slots;

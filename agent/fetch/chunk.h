@@ -49,7 +49,7 @@ struct chunk_sched {
 	uint64_t size;      /* bytes of the artifact */
 	uint64_t chunk;     /* bytes handed out at a time */
 	uint64_t window;    /* slots * chunk: how far past `hashed` work may reach */
-	uint64_t next;      /* first byte never handed out */
+	uint64_t next;      /* first byte never handed out (from at the start) */
 	uint64_t hashed;    /* the hash has consumed [0, hashed) */
 	unsigned nslots;
 	struct chunk_slot slot[CHUNK_SLOTS_MAX];
@@ -58,11 +58,12 @@ struct chunk_sched {
 	unsigned splits;    /* ranges split, for reports */
 };
 
-/* Plans size bytes in chunks of at most chunk bytes over slots
- * connections (1 to CHUNK_SLOTS_MAX; clamped): no more than size / slots
- * so that every slot starts with a chunk of its own, rounded up to
- * CHUNK_SPLIT_ALIGN_BYTES. */
-void chunk_init(struct chunk_sched *s, uint64_t size, uint64_t chunk, unsigned slots);
+/* Plans bytes [from, size) (the ones before are in and hashed) in chunks
+ * of at most chunk bytes over slots connections (1 to CHUNK_SLOTS_MAX;
+ * clamped): no more than (size - from) / slots so that every slot starts
+ * with a chunk of its own, rounded up to CHUNK_SPLIT_ALIGN_BYTES. */
+void chunk_init(struct chunk_sched *s, uint64_t from, uint64_t size, uint64_t chunk,
+    unsigned slots);
 
 /* Work for slot i: its own unfinished range first (a resume), then a
  * retired slot's, then the next chunk if the window allows, then half

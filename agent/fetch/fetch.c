@@ -180,9 +180,68 @@ parallel_wanted(const struct fetch_opts *o, const struct source *s,
 enum via {
 	VIA_PAR,      /* every byte in *st, its digest in got */
 	VIA_STREAM,   /* the server ignores Range: st is closed, fetch it whole */
-	VIA_SINK,     /* one connection was as fast as more: the rest came as
-	               * one stream into *k, whose hash is still running */
+	VIA_SINK,     /* one connection was as fast as more: all of it, or the
+	               * rest, came as one stream into *k, whose hash is still
+	               * running */
 };
+
+/* A near server's artifact starts as one stream (the cheap path: the
+ * hash on the bytes as they arrive, a write per 512 KiB), measured as
+ * par.c measures its connections; it stops where the ramp wants more
+ * than one, and the parallel path goes on from there. A stream that is
+ * fast enough alone (RAMP_ENOUGH_BPS) just runs to the end: a LAN pays
+ * a clock read per piece of the body for the choice (docs/bench.md). */
+struct probe {
+	const struct fetch_opts *o;
+	const char *file;
+	struct ramp ramp;
+	struct ramp_clock clock;
+};
+
+static int
+probe_tick(void *ctx, double now, uint64_t bytes)
+{
+	struct probe *pb = ctx;
+	double rate, end;
+
+	if (pb->ramp.settled || !ramp_clock_tick(&pb->clock, &pb->ramp, now, bytes, &rate, &end))
+		return 0;
+	if (ramp_sample(&pb->ramp, rate))
+		emit_info(pb->o, EV_INFO, pb->file, pb->ramp.why);
+	return pb->ramp.n > 1;
+}
+
+/* The stream of a near download, into k: 0 with *stopped when the rest
+ * is for the parallel path (st holds the prefix, *h its running hash),
+ * else the whole artifact is in k (or rc says why not). */
+static int
+get_probed(const struct fetch_opts *o, const char *url, const struct manifest_artifact *a,
+    struct probe *pb, struct sink *k, struct stage_file *st, struct sha256 *h, int *stopped,
+    struct nk_err *e)
+{
+	struct http_until until = { probe_tick, pb };
+	char msg[160];
+	int rc;
+
+	if ((rc = sink_open(k, a->file, a->size, o->stage_dir, e)) != 0)
+		return rc;
+	k->stage.want = a->size;
+	snprintf(msg, sizeof(msg), "one stream first, measured: more connections if it is "
+	    "under %.0f MB/s, while each adds at least %.0f%% of one's rate (up to %u)",
+	    RAMP_ENOUGH_BPS / 1e6, RAMP_GAIN_MIN * 100, pb->ramp.max);
+	emit_info(o, EV_INFO, a->file, msg);
+	pb->clock.at = http_now() + RAMP_FIRST_S;
+	rc = http_get_until(&o->http, url, k, &until, stopped, e);
+	if (rc == 0 && *stopped)
+		rc = sink_detach(k, st, h, e);
+	else if (rc != 0)
+		sink_close(k);
+	if (rc != 0) {
+		stage_close(&k->stage);
+		nk_err_prefix(e, a->file);
+	}
+	return rc;
+}
 
 /* Artifact a over several connections into *st, from the https sources
  * starting at `at` (the others are mirrors its ranges may move to). */
@@ -197,9 +256,11 @@ get_parallel(const struct fetch_opts *o, const struct source *srcs, size_t at,
 		.connections = connections(o), .start = o->connections_from,
 		.chunk_bytes = o->chunk_bytes };
 	struct par_result pr;
+	struct probe pb = { .o = o, .file = a->file };
+	struct sha256 prefix = { 0 };
 	const struct source *s;
 	size_t i;
-	int rc;
+	int rc, stopped = 0;
 
 	*via = VIA_PAR;
 	for (i = 0; i < o->nsources; i++) {
@@ -211,9 +272,21 @@ get_parallel(const struct fetch_opts *o, const struct source *srcs, size_t at,
 		up[po.nurls] = urls[po.nurls];
 		po.nurls++;
 	}
-	if ((rc = stage_open(st, a->file, o->stage_dir, e)) != 0)
-		return rc;
-	st->want = a->size;
+	if (o->connections_from == 1) {
+		ramp_init(&pb.ramp, 1, po.connections);
+		rc = get_probed(o, up[0], a, &pb, k, st, &prefix, &stopped, e);
+		if (rc != 0 || !stopped) {
+			*via = VIA_SINK;
+			return rc;
+		}
+		po.from = st->len;
+		po.hash = &prefix;
+		po.ramp = &pb.ramp;
+	} else {
+		if ((rc = stage_open(st, a->file, o->stage_dir, e)) != 0)
+			return rc;
+		st->want = a->size;
+	}
 	rc = par_get(&o->http, &po, st, &pr, e);
 	if (rc != 0 || pr.single) {
 		stage_close(st);
@@ -333,8 +406,9 @@ choose_connections(struct fetch_opts *lo, double rtt)
 	if (rtt < 0)
 		return;
 	if (near)
-		snprintf(msg, sizeof(msg), "round trip %.1f ms: large artifacts from one "
-		    "connection, more while they add (up to %u)", rtt * 1000, lo->connections);
+		snprintf(msg, sizeof(msg), "round trip %.1f ms: large artifacts as one "
+		    "stream first, more connections while they add (up to %u)", rtt * 1000,
+		    lo->connections);
 	else
 		snprintf(msg, sizeof(msg), "round trip %.1f ms: large artifacts over %u "
 		    "connections", rtt * 1000, lo->connections);

@@ -56,8 +56,9 @@ struct fetch_opts {
 	 * this many connections at once (par.c); 1: one stream; 0: the
 	 * default, FETCH_CONNECTIONS_DEFAULT where the round trip to the
 	 * server (measured on the manifest's connection) is at least
-	 * FETCH_PARALLEL_MIN_RTT_S, else measured: one stream first, more
-	 * while each raises the rate (par.c, ramp.h), up to
+	 * FETCH_PARALLEL_MIN_RTT_S, else measured: one plain stream first
+	 * (http_get_until), stopped where it is too slow alone, then more
+	 * connections from there while each raises the rate (par.c, ramp.h), up to
 	 * FETCH_CONNECTIONS_MAX: on a LAN one flow fills the link and stays
 	 * alone, a server that caps each connection gets many. */
 	unsigned connections;

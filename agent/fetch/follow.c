@@ -102,8 +102,8 @@ worker(void *arg)
 }
 
 int
-follow_start(struct follow *f, int fd, void (*wake)(void *ctx), void *ctx,
-    struct nk_err *e)
+follow_start(struct follow *f, int fd, uint64_t from, struct sha256 *h,
+    void (*wake)(void *ctx), void *ctx, struct nk_err *e)
 {
 	int rc;
 
@@ -113,8 +113,13 @@ follow_start(struct follow *f, int fd, void (*wake)(void *ctx), void *ctx,
 	f->wake = wake;
 	f->wake_ctx = ctx;
 	atomic_init(&f->wake_wanted, 0);
-	if ((rc = sha256_init(&f->hash, e)) != 0)
+	if (h != NULL) {
+		f->hash = *h;
+		h->ctx = NULL;
+		f->avail = f->hashed = from;
+	} else if ((rc = sha256_init(&f->hash, e)) != 0) {
 		return rc;
+	}
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	if (pthread_create(&f->th, NULL, worker, f) != 0) {

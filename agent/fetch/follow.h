@@ -38,11 +38,13 @@ struct follow {
 	pthread_cond_t cv;
 };
 
-/* Starts hashing fd from offset 0 as bytes are published. wake (may be
- * NULL; called from the worker) is called after a step once
- * follow_want_wake asked for it. */
-int follow_start(struct follow *f, int fd, void (*wake)(void *ctx), void *ctx,
-    struct nk_err *e);
+/* Starts hashing fd as bytes are published: from offset 0 into a new
+ * hash (h NULL), or from offset `from` into h, which holds [0, from)
+ * (taken over, left empty, also on failure). wake (may be NULL; called
+ * from the worker) is called after a step once follow_want_wake asked
+ * for it. */
+int follow_start(struct follow *f, int fd, uint64_t from, struct sha256 *h,
+    void (*wake)(void *ctx), void *ctx, struct nk_err *e);
 
 /* Bytes [0, avail) are in the file (avail never goes back). */
 void follow_publish(struct follow *f, uint64_t avail);

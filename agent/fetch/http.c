@@ -27,6 +27,8 @@ struct xfer {
 	int range_bad;            /* 206 for the wrong offset */
 	struct http_head head;
 	double t0, last_ev;
+	const struct http_until *until; /* may end it early; NULL: never */
+	int stopped;              /* until said stop */
 };
 
 double
@@ -157,6 +159,11 @@ on_body(char *buf, size_t size, size_t n, void *arg)
 	if (sink_write(x->k, buf, len) != 0)
 		return 0; /* CURLE_WRITE_ERROR; the sink holds the reason */
 	t = now_s();
+	if (x->until != NULL && sink_len(x->k) < x->k->max &&
+	    x->until->fn(x->until->ctx, t, sink_len(x->k))) {
+		x->stopped = 1;
+		return 0; /* CURLE_WRITE_ERROR: stopped on purpose, see attempt */
+	}
 	if (t - x->last_ev >= HTTP_PROGRESS_INTERVAL_S) {
 		x->last_ev = t;
 		ev = (struct event){ .type = EV_PROGRESS, .file = x->k->name,
@@ -534,11 +541,12 @@ note_rtt(const struct http_opts *o, CURL *c)
  * *wait_s: a 429 or 503 came with Retry-After (capped), else 0. */
 static int
 attempt(const struct http_opts *o, const char *url, struct sink *k,
-    struct http_outcome *out, int *complete, struct nk_err *e)
+    const struct http_until *until, struct http_outcome *out, int *complete,
+    int *stopped, struct nk_err *e)
 {
 	char cerr[CURL_ERROR_SIZE] = "";
 	char range[32];
-	struct xfer x = { .o = o, .url = url, .k = k };
+	struct xfer x = { .o = o, .url = url, .k = k, .until = until };
 	CURL *c;
 	CURLcode cc;
 	long left = http_ms_left(o), status = 0;
@@ -574,6 +582,11 @@ attempt(const struct http_opts *o, const char *url, struct sink *k,
 	x.t0 = x.last_ev = now_s();
 	cc = curl_easy_perform(c);
 	note_rtt(o, c);
+	if (cc == CURLE_WRITE_ERROR && x.stopped) {
+		*stopped = 1;
+		rc = 0;
+		goto out;
+	}
 	if (cc == CURLE_OK && !x.checked && x.range_from > 0) {
 		/* An empty 206/200 body after resuming: nothing was added. */
 		long code = 0;
@@ -662,6 +675,15 @@ http_retry_next(const struct http_opts *o, struct http_retry *r, unsigned failed
 int
 http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_err *e)
 {
+	int stopped;
+
+	return http_get_until(o, url, k, NULL, &stopped, e);
+}
+
+int
+http_get_until(const struct http_opts *o, const char *url, struct sink *k,
+    const struct http_until *until, int *stopped, struct nk_err *e)
+{
 	struct http_retry retry = { 0 };
 	unsigned attempts = 0, pause;
 	uint64_t before;
@@ -689,8 +711,11 @@ http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_e
 				.done = before, .total = k->max };
 			event_emit(&o->ev, &ev);
 		}
-		rc = attempt(o, url, k, &out, &complete, e);
+		*stopped = 0;
+		rc = attempt(o, url, k, until, &out, &complete, stopped, e);
 		attempts++;
+		if (rc == 0 && *stopped)
+			return 0; /* not done: no EV_DONE */
 		if (rc == 0 && complete) {
 			snprintf(tmp, sizeof(tmp), "the server has nothing past byte %llu; "
 			    "checking what arrived", (unsigned long long)before);

@@ -151,6 +151,21 @@ int http_deadline_fail(const struct http_opts *o, struct nk_err *e);
  * NK_E_MISSING (404/410), NK_E_REDIRECT, NK_E_SIZE (cap), NK_E_IO. */
 int http_get(const struct http_opts *o, const char *url, struct sink *k, struct nk_err *e);
 
+/* What may end a download early (fetch.c: a stream that measures its
+ * rate to decide on more connections): fn is called after each piece of
+ * the body with the time (http_now) and the bytes the sink holds; nonzero
+ * stops the transfer there. */
+struct http_until {
+	int (*fn)(void *ctx, double now, uint64_t bytes);
+	void *ctx;
+};
+
+/* As http_get, but until (NULL: never) may end it between two pieces of
+ * the body: then 0 with *stopped set, the sink holding what came, no
+ * EV_DONE. */
+int http_get_until(const struct http_opts *o, const char *url, struct sink *k,
+    const struct http_until *until, int *stopped, struct nk_err *e);
+
 /* A failed attempt as one of our codes, one sentence per libcurl failure
  * class (a refused redirect, an HTTP/0.9 reply, a TLS handshake that
  * never completed, a stall, the deadline, ...), and whether to retry.

@@ -67,7 +67,7 @@ struct par {
 	struct slot slot[CHUNK_SLOTS_MAX];
 	int dead[PAR_SOURCES_MAX];  /* sources refused or given up */
 	uint64_t published;      /* contiguous bytes told to the hash */
-	uint64_t written;        /* bytes written, all slots */
+	uint64_t written;        /* bytes in: po->from and what the slots wrote */
 	unsigned failed;         /* failed attempts, all slots */
 	int fatal;               /* the code that ends everything; 0: none */
 	struct nk_err fatal_err;
@@ -77,9 +77,7 @@ struct par {
 	int ramping;             /* still measuring */
 	int handing;             /* settled on one: hand over at the next clean point */
 	int handover;            /* handed over: [0, s.next) is in, nothing busy */
-	double sample_at;        /* the next sample starts then */
-	double sample_t0;        /* it started then; 0: not started */
-	uint64_t sample_b0;      /* with written at this */
+	struct ramp_clock clock; /* when it samples the rate of written */
 	double t0, last_ev;
 	struct par_result *r;
 };
@@ -335,6 +333,17 @@ source_dead(struct par *p, size_t s, int rc, const struct nk_err *e)
 		emit_mirror(p, (size_t)next, e->msg);
 }
 
+/* Slots of the count in use ([0, active)) that have not given up. */
+static unsigned
+in_use_alive(const struct par *p)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < p->active && i < p->s.nslots; i++)
+		n += !p->slot[i].retired;
+	return n;
+}
+
 /* Slot sl failed so often in a row on its source that another source is
  * worth trying, if there is one it has not given up on; else it gives its
  * range to the others. */
@@ -354,7 +363,9 @@ slot_exhausted(struct par *p, struct slot *sl, int rc, const struct nk_err *e)
 	}
 	sl->retired = 1;
 	chunk_retire(&p->s, sl->i);
-	if (chunk_alive(&p->s) == 0)
+	/* No connection left, or none of the count in use: slots beyond it
+	 * take no new range, so nothing would fetch the ones given up. */
+	if (chunk_alive(&p->s) == 0 || in_use_alive(p) == 0)
 		set_fatal(p, rc, e);
 }
 
@@ -573,29 +584,15 @@ ramp_tick(struct par *p, int *wait_ms)
 
 	if (!p->ramping)
 		return;
-	if (p->sample_t0 == 0) {
-		if (now < p->sample_at) {
-			end = p->sample_at + PAR_RAMP_SAMPLE_S;
-			goto wait;
-		}
-		p->sample_t0 = now;
-		p->sample_b0 = p->written;
-	}
-	end = p->sample_t0 + PAR_RAMP_SAMPLE_S;
-	rate = now > p->sample_t0 ? (double)(p->written - p->sample_b0) / (now - p->sample_t0) : 0;
-	if (now >= end || (now - p->sample_t0 >= PAR_RAMP_FIRST_S &&
-	    ramp_enough(&p->ramp, rate))) {
+	if (ramp_clock_tick(&p->clock, &p->ramp, now, p->written, &rate, &end)) {
 		if (ramp_sample(&p->ramp, rate)) {
 			p->active = p->ramp.n;
 			emit_info(p, p->ramp.why);
 		}
 		p->ramping = !p->ramp.settled;
 		p->handing = p->ramp.settled && p->active == 1;
-		p->sample_t0 = 0;
-		p->sample_at = now + PAR_RAMP_SETTLE_S;
 		return;
 	}
-wait:
 	if ((ms = (int)((end - now) * 1000) + 1) < *wait_ms)
 		*wait_ms = ms;
 }
@@ -665,17 +662,24 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	if (po->nurls == 0 || po->nurls > PAR_SOURCES_MAX)
-		return nk_fail(e, NK_E_INTERNAL, "par_get: 1 to %d sources", PAR_SOURCES_MAX);
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return nk_fail(e, NK_E_NOMEM, "out of memory");
+	if (po->nurls == 0 || po->nurls > PAR_SOURCES_MAX || po->from > po->size ||
+	    (po->from > 0) != (po->hash != NULL)) {
+		rc = nk_fail(e, NK_E_INTERNAL, "par_get: 1 to %d sources, and a prefix with "
+		    "its hash", PAR_SOURCES_MAX);
+		goto early;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		rc = nk_fail(e, NK_E_NOMEM, "out of memory");
+		goto early;
+	}
 	p->ep = p->evfd = -1;
 	p->timer_at = -1;
 	p->o = o;
 	p->po = po;
 	p->st = st;
 	p->r = r;
-	chunk_init(&p->s, po->size, chunk, po->connections);
+	chunk_init(&p->s, po->from, po->size, chunk, po->connections);
+	p->written = po->from;
 	for (i = 0; i < CHUNK_SLOTS_MAX; i++) {
 		p->slot[i].p = p;
 		p->slot[i].i = i;
@@ -701,18 +705,31 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 		rc = nk_fail(e, NK_E_INTERNAL, "libcurl refused a multi option");
 		goto out;
 	}
-	if ((rc = follow_start(&p->f, st->fd, wake, p, e)) != 0)
+	if ((rc = follow_start(&p->f, st->fd, po->from, po->hash, wake, p, e)) != 0)
 		goto out;
 	p->t0 = p->last_ev = http_now();
 	ev = (struct event){ .type = EV_START, .file = po->name, .url = po->urls[0],
 		.total = po->size };
 	emit(p, &ev);
 	p->active = p->s.nslots;
-	if (po->start > 0 && po->start < p->s.nslots) {
+	if (po->ramp != NULL) {
+		/* Measured already (one stream): go on from its decision. */
+		p->ramp = *po->ramp;
+		p->active = p->ramp.n < p->s.nslots ? p->ramp.n : p->s.nslots;
+		p->ramping = !p->ramp.settled;
+		p->clock.at = p->t0 + RAMP_SETTLE_S;
+		ev = (struct event){ .type = EV_RESUME, .file = po->name, .url = po->urls[0],
+			.done = po->from, .total = po->size };
+		emit(p, &ev);
+		snprintf(msg, sizeof(msg), "from byte %" PRIu64 ": %u connection%s, more while "
+		    "each adds at least %.0f%% of one's rate (up to %u), ranges of %.3g MiB",
+		    po->from, p->active, p->active == 1 ? "" : "s", RAMP_GAIN_MIN * 100,
+		    p->s.nslots, (double)p->s.chunk / (1024 * 1024));
+	} else if (po->start > 0 && po->start < p->s.nslots) {
 		ramp_init(&p->ramp, po->start, p->s.nslots);
 		p->active = p->ramp.n;
 		p->ramping = 1;
-		p->sample_at = p->t0 + PAR_RAMP_FIRST_S;
+		p->clock.at = p->t0 + RAMP_FIRST_S;
 		snprintf(msg, sizeof(msg), "%u connection%s first, more while each adds at least "
 		    "%.0f%% of one's rate (up to %u), ranges of %.3g MiB", p->active,
 		    p->active == 1 ? "" : "s", RAMP_GAIN_MIN * 100, p->s.nslots,
@@ -761,5 +778,8 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 out:
 	cleanup(p);
 	free(p);
+early:
+	if (po->hash != NULL)
+		sha256_free(po->hash); /* unless follow_start took it */
 	return rc;
 }

@@ -17,9 +17,9 @@
  * bundle: the hash decides); a server that ignores Range (200) ends the
  * parallel attempt and the caller fetches the artifact as one stream.
  *
- * With po->start, the count is measured instead of fixed: ramp.c decides
- * from the aggregate rate, sampled PAR_RAMP_SAMPLE_S after each change
- * (PAR_RAMP_SETTLE_S left out for the new connections to get going);
+ * With po->start (or po->ramp), the count is measured instead of fixed:
+ * ramp.c decides from the aggregate rate, sampled RAMP_SAMPLE_S after each
+ * change (RAMP_SETTLE_S left out for the new connections to get going);
  * each decision is an EV_INFO. Connections beyond the count finish the
  * range they hold and take no more. Where one connection is as fast as
  * more, the parallel path (a write per TLS record, the hash reading the
@@ -34,6 +34,7 @@
 
 #include "err.h"
 #include "http.h"
+#include "ramp.h"
 #include "sha256.h"
 #include "stage.h"
 
@@ -42,10 +43,6 @@
 #define PAR_SOURCES_MAX 16
 #define PAR_POLL_MS 250                /* the longest the loop waits without a reason */
 #define PAR_BUFFER_BYTES (64L * 1024)  /* libcurl's receive buffer per connection */
-#define PAR_RAMP_SETTLE_S 0.2          /* after a change of the count: not measured */
-#define PAR_RAMP_SAMPLE_S 0.3          /* then the aggregate rate over this long */
-#define PAR_RAMP_FIRST_S 0.1           /* the first (a warm connection): settle and
-                                        * least sample where it is fast enough alone */
 
 struct par_opts {
 	const char *name;           /* the artifact, for events and messages */
@@ -57,6 +54,11 @@ struct par_opts {
 	                             * while they raise the rate (ramp.h); 0: all
 	                             * connections from the start */
 	uint64_t chunk_bytes;       /* 0: PAR_CHUNK_BYTES */
+	uint64_t from;              /* [0, from) is staged already (a stream that
+	                             * measured itself too slow alone, fetch.c): */
+	struct sha256 *hash;        /* hashed into this, still running; taken over */
+	const struct ramp *ramp;    /* and measured so: the count goes on from it
+	                             * (instead of start) */
 };
 
 struct par_result {

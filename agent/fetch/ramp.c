@@ -81,3 +81,24 @@ ramp_sample(struct ramp *r, double rate)
 	r->n = twice(r);
 	return 1;
 }
+
+int
+ramp_clock_tick(struct ramp_clock *c, const struct ramp *r, double now, uint64_t bytes,
+    double *rate, double *end)
+{
+	if (c->t0 == 0) {
+		if (now < c->at) {
+			*end = c->at + RAMP_SAMPLE_S;
+			return 0;
+		}
+		c->t0 = now;
+		c->b0 = bytes;
+	}
+	*end = c->t0 + RAMP_SAMPLE_S;
+	*rate = now > c->t0 ? (double)(bytes - c->b0) / (now - c->t0) : 0;
+	if (now < *end && (now - c->t0 < RAMP_FIRST_S || !ramp_enough(r, *rate)))
+		return 0;
+	c->t0 = 0;
+	c->at = now + RAMP_SETTLE_S;
+	return 1;
+}

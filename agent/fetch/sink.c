@@ -287,6 +287,24 @@ sink_digest(struct sink *k, uint8_t out[SHA256_BYTES], struct nk_err *e)
 }
 
 int
+sink_detach(struct sink *k, struct stage_file *st, struct sha256 *h, struct nk_err *e)
+{
+	int rc = flush(k);
+
+	stop_worker(k);
+	if (rc != 0) {
+		*e = k->err;
+		sha256_free(&k->hash);
+		return rc;
+	}
+	*st = k->stage;
+	*h = k->hash;
+	k->stage.fd = k->stage.ro_fd = -1;
+	k->hash.ctx = NULL;
+	return 0;
+}
+
+int
 sink_read_all(const struct sink *k, uint8_t *buf, size_t cap, size_t *len,
     struct nk_err *e)
 {

@@ -61,6 +61,11 @@ uint64_t sink_len(const struct sink *k);
 /* Stages what is buffered, waits for it, and finishes the hash into out;
  * the worker is stopped. */
 int sink_digest(struct sink *k, uint8_t out[SHA256_BYTES], struct nk_err *e);
+/* The reverse of sink_adopt: stages what is buffered, stops the worker,
+ * and gives the stage to *st and the hash of its st->len bytes, still
+ * running, to *h; the sink is closed. On failure (staging failed) the
+ * sink is closed, its stage left in k->stage for the caller to close. */
+int sink_detach(struct sink *k, struct stage_file *st, struct sha256 *h, struct nk_err *e);
 /* Reads the whole content back into buf (cap bytes, for small files);
  * call after sink_digest or sink_close. */
 int sink_read_all(const struct sink *k, uint8_t *buf, size_t cap, size_t *len,

@@ -43,11 +43,45 @@ t_chunks_in_order(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 4);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 4);
 	expect_work(&s, 0, 0, 4 * MiB);
 	expect_work(&s, 1, 4 * MiB, 8 * MiB);
 	expect_work(&s, 2, 8 * MiB, 12 * MiB);
 	expect_work(&s, 3, 12 * MiB, 16 * MiB);
+}
+
+/* A stream brought [0, from) (fetch.c's first stream, stopped to go
+ * parallel): nothing before it is handed out, chunks are sized from the
+ * rest, the window and the contiguous prefix start there. */
+static void
+t_from_a_prefix(void **st)
+{
+	struct chunk_sched s;
+	uint64_t from = 3 * MiB + 12345, f, t;
+
+	(void)st;
+	chunk_init(&s, from, 40 * MiB, 16 * MiB, 4);
+	assert_int_equal(chunk_contig(&s), from);
+	/* (40 MiB - from) / 4, rounded up to 64 KiB. */
+	assert_int_equal(s.chunk, 9 * MiB + 256 * 1024);
+	expect_work(&s, 0, from, from + s.chunk);
+	expect_work(&s, 1, from + s.chunk, from + 2 * s.chunk);
+	expect_work(&s, 2, from + 2 * s.chunk, from + 3 * s.chunk);
+	expect_work(&s, 3, from + 3 * s.chunk, 40 * MiB);
+	chunk_wrote(&s, 0, s.chunk);
+	assert_int_equal(chunk_contig(&s), from + s.chunk);
+	/* Every byte from there on was handed out once: nothing more. */
+	chunk_wrote(&s, 1, s.chunk);
+	chunk_wrote(&s, 2, s.chunk);
+	chunk_wrote(&s, 3, 40 * MiB - from - 3 * s.chunk);
+	assert_int_equal(chunk_contig(&s), 40 * MiB);
+	assert_int_equal(take(&s, 0, &f, &t), CHUNK_DONE);
+	/* All of it in already: done at once; past the end: clamped. */
+	chunk_init(&s, 40 * MiB, 40 * MiB, 16 * MiB, 4);
+	assert_int_equal(take(&s, 0, &f, &t), CHUNK_DONE);
+	chunk_init(&s, 41 * MiB, 40 * MiB, 16 * MiB, 4);
+	assert_int_equal(chunk_contig(&s), 40 * MiB);
+	assert_int_equal(take(&s, 0, &f, &t), CHUNK_DONE);
 }
 
 static void
@@ -57,7 +91,7 @@ t_window_follows_the_hash(void **st)
 	unsigned i;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 4);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 4);
 	for (i = 0; i < 4; i++)
 		expect_work(&s, i, i * 4 * MiB, (i + 1) * 4 * MiB);
 	chunk_wrote(&s, 0, 4 * MiB);
@@ -72,7 +106,7 @@ t_own_range_resumed_where_it_stopped(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 2);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 2);
 	expect_work(&s, 0, 0, 4 * MiB);
 	chunk_wrote(&s, 0, 12345);
 	expect_work(&s, 0, 12345, 4 * MiB);
@@ -85,7 +119,7 @@ t_last_chunk_short(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 10 * MiB + 5, 4 * MiB, 2);
+	chunk_init(&s, 0, 10 * MiB + 5, 4 * MiB, 2);
 	expect_work(&s, 0, 0, 4 * MiB);
 	expect_work(&s, 1, 4 * MiB, 8 * MiB);
 	chunk_wrote(&s, 0, 4 * MiB);
@@ -100,11 +134,11 @@ t_small_file_one_chunk_per_slot(void **st)
 
 	(void)st;
 	/* 16 MiB over 8 connections: 2 MiB each, no one waits for a split */
-	chunk_init(&s, 16 * MiB, 16 * MiB, 8);
+	chunk_init(&s, 0, 16 * MiB, 16 * MiB, 8);
 	for (unsigned i = 0; i < 8; i++)
 		expect_work(&s, i, i * 2 * MiB, (i + 1) * 2 * MiB);
 	/* a size that does not divide: rounded up to whole split units */
-	chunk_init(&s, 10 * MiB, 16 * MiB, 3);
+	chunk_init(&s, 0, 10 * MiB, 16 * MiB, 3);
 	assert_int_equal(s.chunk % CHUNK_SPLIT_ALIGN_BYTES, 0);
 	assert_true(s.chunk * 3 >= 10 * MiB);
 }
@@ -115,7 +149,7 @@ t_slow_lowest_range_split_when_the_hash_waits(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 4);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 4);
 	for (unsigned i = 0; i < 4; i++)
 		expect_work(&s, i, i * 4 * MiB, (i + 1) * 4 * MiB);
 	chunk_wrote(&s, 0, 1 * MiB);
@@ -137,7 +171,7 @@ t_no_split_when_the_hash_is_behind(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 4);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 4);
 	for (unsigned i = 0; i < 4; i++)
 		expect_work(&s, i, i * 4 * MiB, (i + 1) * 4 * MiB);
 	chunk_wrote(&s, 0, 2 * MiB);
@@ -156,7 +190,7 @@ t_tail_splits_the_largest(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 8 * MiB, 4 * MiB, 2);
+	chunk_init(&s, 0, 8 * MiB, 4 * MiB, 2);
 	expect_work(&s, 0, 0, 4 * MiB);
 	expect_work(&s, 1, 4 * MiB, 8 * MiB);
 	chunk_wrote(&s, 0, 4 * MiB);
@@ -172,7 +206,7 @@ t_small_range_not_split(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 8 * MiB, 4 * MiB, 2);
+	chunk_init(&s, 0, 8 * MiB, 4 * MiB, 2);
 	expect_work(&s, 0, 0, 4 * MiB);
 	expect_work(&s, 1, 4 * MiB, 8 * MiB);
 	chunk_wrote(&s, 0, 4 * MiB);
@@ -187,7 +221,7 @@ t_split_points_aligned(void **st)
 	uint64_t f, t;
 
 	(void)st;
-	chunk_init(&s, 8 * MiB, 4 * MiB, 2);
+	chunk_init(&s, 0, 8 * MiB, 4 * MiB, 2);
 	expect_work(&s, 0, 0, 4 * MiB);
 	expect_work(&s, 1, 4 * MiB, 8 * MiB);
 	chunk_wrote(&s, 0, 4 * MiB);
@@ -202,7 +236,7 @@ t_retired_range_taken_first(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 3);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 3);
 	expect_work(&s, 0, 0, 4 * MiB);
 	expect_work(&s, 1, 4 * MiB, 8 * MiB);
 	chunk_wrote(&s, 1, 1000);
@@ -218,7 +252,7 @@ t_retired_twice_one_orphan(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 2);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 2);
 	expect_work(&s, 0, 0, 4 * MiB);
 	chunk_retire(&s, 0);
 	chunk_retire(&s, 0);
@@ -233,7 +267,7 @@ t_done_when_every_byte_written(void **st)
 	uint64_t f, t;
 
 	(void)st;
-	chunk_init(&s, 5 * MiB, 4 * MiB, 2); /* 2.5 MiB each */
+	chunk_init(&s, 0, 5 * MiB, 4 * MiB, 2); /* 2.5 MiB each */
 	expect_work(&s, 0, 0, 5 * MiB / 2);
 	expect_work(&s, 1, 5 * MiB / 2, 5 * MiB);
 	chunk_wrote(&s, 1, 5 * MiB / 2);
@@ -250,7 +284,7 @@ t_writes_capped_at_the_range(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 4 * MiB, 2);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, 2);
 	expect_work(&s, 0, 0, 4 * MiB);
 	chunk_wrote(&s, 0, 5 * MiB);
 	assert_int_equal(chunk_pos(&s, 0), 4 * MiB);
@@ -263,10 +297,10 @@ t_slots_clamped(void **st)
 	struct chunk_sched s;
 
 	(void)st;
-	chunk_init(&s, 40 * MiB, 1, 0);
+	chunk_init(&s, 0, 40 * MiB, 1, 0);
 	assert_int_equal(s.nslots, 1);
 	assert_int_equal(s.chunk, CHUNK_SPLIT_ALIGN_BYTES);
-	chunk_init(&s, 40 * MiB, 4 * MiB, CHUNK_SLOTS_MAX + 5);
+	chunk_init(&s, 0, 40 * MiB, 4 * MiB, CHUNK_SLOTS_MAX + 5);
 	assert_int_equal(s.nslots, CHUNK_SLOTS_MAX);
 }
 
@@ -296,7 +330,7 @@ simulate(uint64_t seed, uint64_t size, uint64_t chunk, unsigned slots)
 
 	assert_non_null(seen);
 	rng = seed * 2654435761ULL + 1;
-	chunk_init(&s, size, chunk, slots);
+	chunk_init(&s, 0, size, chunk, slots);
 	for (step = 0; step < 1000000; step++) {
 		i = (unsigned)rnd(slots);
 		flags = rnd(2) ? CHUNK_SPLIT_LOWEST : 0;
@@ -393,6 +427,7 @@ main(void)
 		cmocka_unit_test(t_writes_capped_at_the_range),
 		cmocka_unit_test(t_slots_clamped),
 		cmocka_unit_test(t_random_runs_every_byte_once),
+		cmocka_unit_test(t_from_a_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

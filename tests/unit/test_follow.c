@@ -64,7 +64,7 @@ t_out_of_order_writes_hashed_in_order(void **st)
 
 	(void)st;
 	assert_true(fd >= 0);
-	assert_int_equal(follow_start(&f, fd, NULL, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, fd, 0, NULL, NULL, NULL, &e), 0);
 	for (k = 0; k < 13; k++) {
 		off = order[k] * piece;
 		assert_int_equal(pwrite(fd, b + off, off + piece > n ? n - off : piece, (off_t)off),
@@ -82,6 +82,40 @@ t_out_of_order_writes_hashed_in_order(void **st)
 	free(b);
 }
 
+/* A prefix came another way (one stream, hashed as it arrived): follow
+ * goes on from its end into that hash, reading nothing before it; the
+ * digest is the whole file's. The file's first bytes are zeros here, so
+ * a follow that read them back would get another digest. */
+static void
+t_goes_on_from_a_prefix_and_its_hash(void **st)
+{
+	size_t n = 2 * 1024 * KiB + 77, from = 300 * KiB + 3;
+	uint8_t *b = pattern(n, 11), *z, want[SHA256_BYTES], got[SHA256_BYTES];
+	struct sha256 h;
+	struct follow f;
+	struct nk_err e = { "" };
+	int fd = memfd_create("t", MFD_CLOEXEC);
+
+	(void)st;
+	assert_true(fd >= 0);
+	z = calloc(1, from);
+	assert_non_null(z);
+	assert_int_equal(pwrite(fd, z, from, 0), (ssize_t)from);
+	assert_int_equal(sha256_init(&h, &e), 0);
+	assert_int_equal(sha256_update(&h, b, from, &e), 0);
+	assert_int_equal(follow_start(&f, fd, from, &h, NULL, NULL, &e), 0);
+	assert_null(h.ctx); /* taken over */
+	assert_int_equal(follow_hashed(&f), from);
+	assert_int_equal(pwrite(fd, b + from, n - from, (off_t)from), (ssize_t)(n - from));
+	follow_publish(&f, n);
+	assert_int_equal(follow_finish(&f, n, got, &e), 0);
+	digest_of(b, n, want);
+	assert_memory_equal(got, want, SHA256_BYTES);
+	close(fd);
+	free(z);
+	free(b);
+}
+
 static void
 t_nothing_hashed_past_what_was_published(void **st)
 {
@@ -93,7 +127,7 @@ t_nothing_hashed_past_what_was_published(void **st)
 
 	(void)st;
 	assert_int_equal(pwrite(fd, b, n, 0), (ssize_t)n);
-	assert_int_equal(follow_start(&f, fd, NULL, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, fd, 0, NULL, NULL, NULL, &e), 0);
 	follow_publish(&f, 1024 * KiB);
 	usleep(50000);
 	assert_true(follow_hashed(&f) <= 1024 * KiB);
@@ -119,7 +153,7 @@ t_handover_gives_the_running_hash_of_the_prefix(void **st)
 
 	(void)st;
 	assert_int_equal(pwrite(fd, b, n, 0), (ssize_t)n);
-	assert_int_equal(follow_start(&f, fd, NULL, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, fd, 0, NULL, NULL, NULL, &e), 0);
 	follow_publish(&f, m);
 	assert_int_equal(follow_handover(&f, m, &h, &e), 0);
 	assert_non_null(h.ctx);
@@ -143,7 +177,7 @@ t_small_rest_waits_for_the_end_or_a_waiting_writer(void **st)
 	(void)st;
 	wakes = 0;
 	assert_int_equal(pwrite(fd, b, n, 0), (ssize_t)n);
-	assert_int_equal(follow_start(&f, fd, count_wake, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, fd, 0, NULL, count_wake, NULL, &e), 0);
 	follow_publish(&f, n);
 	usleep(20000);
 	assert_int_equal(follow_hashed(&f), 0); /* a step is not due yet */
@@ -171,7 +205,7 @@ t_no_wake_unless_asked_or_after_quiet(void **st)
 	(void)st;
 	wakes = 0;
 	assert_int_equal(pwrite(fd, b, n, 0), (ssize_t)n);
-	assert_int_equal(follow_start(&f, fd, count_wake, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, fd, 0, NULL, count_wake, NULL, &e), 0);
 	follow_publish(&f, n / 2);
 	follow_quiet(&f);
 	follow_want_wake(&f);
@@ -193,7 +227,7 @@ t_memfd_seals_after_following(void **st)
 
 	(void)st;
 	assert_int_equal(stage_open(&s, "t", NULL, &e), 0);
-	assert_int_equal(follow_start(&f, s.fd, NULL, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, s.fd, 0, NULL, NULL, NULL, &e), 0);
 	assert_int_equal(stage_write_at(&s, b + n / 2, n - n / 2, n / 2, &e), 0);
 	assert_int_equal(stage_write_at(&s, b, n / 2, 0, &e), 0);
 	assert_int_equal(s.len, n);
@@ -215,7 +249,7 @@ t_unreadable_file_fails(void **st)
 
 	(void)st;
 	assert_int_equal(pipe(p), 0); /* neither mapped nor read at an offset */
-	assert_int_equal(follow_start(&f, p[0], NULL, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, p[0], 0, NULL, NULL, NULL, &e), 0);
 	follow_publish(&f, 512 * KiB);
 	assert_int_equal(follow_finish(&f, 512 * KiB, got, &e), NK_E_IO);
 	assert_non_null(strstr(e.msg, "reading staged bytes back"));
@@ -231,7 +265,7 @@ t_stop_without_finish(void **st)
 	int fd = memfd_create("t", MFD_CLOEXEC);
 
 	(void)st;
-	assert_int_equal(follow_start(&f, fd, NULL, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, fd, 0, NULL, NULL, NULL, &e), 0);
 	follow_publish(&f, 0);
 	follow_stop(&f);
 	follow_stop(&f); /* idempotent */
@@ -247,7 +281,7 @@ t_empty_file(void **st)
 	int fd = memfd_create("t", MFD_CLOEXEC);
 
 	(void)st;
-	assert_int_equal(follow_start(&f, fd, NULL, NULL, &e), 0);
+	assert_int_equal(follow_start(&f, fd, 0, NULL, NULL, NULL, &e), 0);
 	assert_int_equal(follow_finish(&f, 0, got, &e), 0);
 	digest_of((const uint8_t *)"", 0, want);
 	assert_memory_equal(got, want, SHA256_BYTES);
@@ -258,6 +292,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_goes_on_from_a_prefix_and_its_hash),
 		cmocka_unit_test(t_out_of_order_writes_hashed_in_order),
 		cmocka_unit_test(t_handover_gives_the_running_hash_of_the_prefix),
 		cmocka_unit_test(t_nothing_hashed_past_what_was_published),

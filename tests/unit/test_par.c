@@ -7,6 +7,7 @@
  * schedule hands out, and carry the --timeout deadline. The integration
  * test (test_parallel.sh) covers the server side. */
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include "curlrec.h"
 #include "nktest.h"
@@ -150,6 +151,77 @@ t_deadline_carried_to_each_transfer(void **st)
 	assert_true(n >= 2);
 }
 
+/* A stream brought [0, from) and measured one connection too slow
+ * alone (fetch.c): the ranges start exactly at from and never ask for a
+ * byte before it, the ramp goes on from the stream's decision (two at
+ * once, each tried HTTP_TRIES_WITHOUT_PROGRESS times on a closed port),
+ * and the prefix's hash is taken over (freed, also on failure). */
+static void
+t_from_a_prefix_with_its_ramp(void **st)
+{
+	const char *u[] = { "https://127.0.0.1:1/initrd" };
+	struct http_opts o = { .backoff_ms = 1, .timeout_s = 9, .ev = { on_event, NULL } };
+	struct par_opts p = { .name = "initrd", .urls = u, .nurls = 1, .size = 4 << 20,
+		.connections = 16, .start = 1, .chunk_bytes = 1 << 20, .from = 1000000 };
+	struct par_result r;
+	struct stage_file s;
+	struct sha256 h;
+	struct ramp ramp;
+	struct nk_err e = { "" };
+	size_t i;
+
+	(void)st;
+	ramp_init(&ramp, 1, 16);
+	assert_int_equal(ramp_sample(&ramp, 8e6), 1); /* 8 MB/s alone: trying 2 */
+	assert_int_equal(ramp.n, 2);
+	p.ramp = &ramp;
+	assert_int_equal(http_global_init(&e), 0);
+	assert_int_equal(stage_open(&s, "t", NULL, &e), 0);
+	assert_int_equal(sha256_init(&h, &e), 0);
+	p.hash = &h;
+	alarm(20); /* a hang (see below) fails */
+	assert_int_equal(par_get(&o, &p, &s, &r, &e), NK_E_NET);
+	alarm(0);
+	assert_null(h.ctx);
+	assert_true(curlrec_saw_str(CURLOPT_RANGE, "1000000-1262143"));
+	for (i = 0; i < nseen; i++)
+		if (seen[i].opt == CURLOPT_RANGE)
+			assert_true(strtoull(seen[i].s, NULL, 10) >= 1000000);
+	/* Two connections (the ramp's), each giving up after its tries. */
+	assert_int_equal(curlrec_count(CURLOPT_RANGE), 2 * HTTP_TRIES_WITHOUT_PROGRESS);
+	stage_close(&s);
+	/* A prefix without its hash: refused before anything is asked. */
+	curlrec_reset();
+	p.hash = NULL;
+	assert_int_equal(par_get(&o, &p, NULL, &r, &e), NK_E_INTERNAL);
+	assert_int_equal(curlrec_count(CURLOPT_URL), 0);
+}
+
+/* Measuring from one connection (a near server) that then goes down:
+ * once the connections in use have given up, the fetch fails; the slots
+ * beyond the count take no new range, so waiting for them would hang
+ * (it did, till --timeout). SIGALRM ends a hang as a failure. */
+static void
+t_measured_count_all_given_up_fails(void **st)
+{
+	const char *u[] = { "https://127.0.0.1:1/initrd" };
+	struct http_opts o = { .backoff_ms = 1, .timeout_s = 9, .ev = { on_event, NULL } };
+	struct par_opts p = { .name = "initrd", .urls = u, .nurls = 1, .size = 4 << 20,
+		.connections = 16, .start = 1, .chunk_bytes = 1 << 20 };
+	struct par_result r;
+	struct stage_file s;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_int_equal(http_global_init(&e), 0);
+	assert_int_equal(stage_open(&s, "t", NULL, &e), 0);
+	alarm(20);
+	assert_int_equal(par_get(&o, &p, &s, &r, &e), NK_E_NET);
+	alarm(0);
+	assert_non_null(strstr(e.msg, "cannot connect"));
+	stage_close(&s);
+}
+
 static void
 t_bad_source_count(void **st)
 {
@@ -174,6 +246,8 @@ main(void)
 		T(t_deadline_passed),
 		T(t_deadline_carried_to_each_transfer),
 		T(t_bad_source_count),
+		T(t_from_a_prefix_with_its_ramp),
+		T(t_measured_count_all_given_up_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

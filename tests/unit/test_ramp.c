@@ -203,6 +203,50 @@ t_stalled_samples(void **st)
 	assert_int_equal(r.n, 1);
 }
 
+/* The sample clock (par.c's connections and fetch.c's first stream use
+ * the same one): nothing before `at`; a slow stream measured over the
+ * whole RAMP_SAMPLE_S; a fast one ends RAMP_FIRST_S in; the next sample
+ * waits RAMP_SETTLE_S. */
+static void
+t_the_clock_samples_as_said(void **st)
+{
+	struct ramp r;
+	struct ramp_clock c = { .at = 10.0 };
+	double rate = -1, end = 0;
+
+	(void)st;
+	ramp_init(&r, 1, 16);
+	assert_int_equal(ramp_clock_tick(&c, &r, 9.95, 0, &rate, &end), 0);
+	assert_true(end > 10.0 + RAMP_SAMPLE_S - 1e-9 && end < 10.0 + RAMP_SAMPLE_S + 1e-9);
+	/* Starts at the first tick after `at`, with the bytes then. */
+	assert_int_equal(ramp_clock_tick(&c, &r, 10.0, 1000000, &rate, &end), 0);
+	/* 8 MB/s: not enough alone; not over before RAMP_SAMPLE_S. */
+	assert_int_equal(ramp_clock_tick(&c, &r, 10.0 + RAMP_FIRST_S + 0.01,
+	    1000000 + (uint64_t)(8e6 * (RAMP_FIRST_S + 0.01)), &rate, &end), 0);
+	assert_int_equal(ramp_clock_tick(&c, &r, 10.0 + RAMP_SAMPLE_S,
+	    1000000 + (uint64_t)(8e6 * RAMP_SAMPLE_S), &rate, &end), 1);
+	assert_true(rate > 7.99e6 && rate < 8.01e6);
+	/* The next waits for the new connections to get going. */
+	assert_int_equal(ramp_clock_tick(&c, &r, 10.0 + RAMP_SAMPLE_S + RAMP_SETTLE_S - 0.01,
+	    50000000, &rate, &end), 0);
+	assert_true(c.t0 == 0);
+	/* Fast alone: over RAMP_FIRST_S in, not RAMP_SAMPLE_S. */
+	c = (struct ramp_clock){ .at = 1.0 };
+	assert_int_equal(ramp_clock_tick(&c, &r, 1.0, 0, &rate, &end), 0);
+	assert_int_equal(ramp_clock_tick(&c, &r, 1.0 + RAMP_FIRST_S / 2, 20000000, &rate, &end), 0);
+	assert_int_equal(ramp_clock_tick(&c, &r, 1.0 + RAMP_FIRST_S, 40000000, &rate, &end), 1);
+	assert_true(rate >= RAMP_ENOUGH_BPS);
+	assert_int_equal(ramp_sample(&r, rate), 1);
+	assert_true(r.settled);
+	assert_int_equal(r.n, 1);
+	/* Once more than one runs, no early end: the whole sample. */
+	ramp_init(&r, 2, 16);
+	c = (struct ramp_clock){ .at = 1.0 };
+	assert_int_equal(ramp_clock_tick(&c, &r, 1.0, 0, &rate, &end), 0);
+	assert_int_equal(ramp_clock_tick(&c, &r, 1.0 + RAMP_FIRST_S, 400000000, &rate, &end), 0);
+	assert_int_equal(ramp_clock_tick(&c, &r, 1.0 + RAMP_SAMPLE_S, 900000000, &rate, &end), 1);
+}
+
 int
 main(void)
 {
@@ -218,6 +262,7 @@ main(void)
 		cmocka_unit_test(t_never_below_the_start),
 		cmocka_unit_test(t_start_at_the_most_is_settled),
 		cmocka_unit_test(t_stalled_samples),
+		cmocka_unit_test(t_the_clock_samples_as_said),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

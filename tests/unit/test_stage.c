@@ -166,6 +166,48 @@ t_sink_adopt_continues_the_file_and_the_hash(void **st)
 	stage_close(&k.stage);
 }
 
+/* sink_detach, sink_adopt's reverse (a stream that goes parallel): every
+ * accepted byte staged (the last partial batch too, and batches the
+ * worker still held), the stage and the running hash handed out, the
+ * sink closed. More than two batches, so the worker ran. */
+static void
+t_sink_detach_hands_out_the_stage_and_the_hash(void **st)
+{
+	size_t n = 2 * SINK_BATCH_BYTES + 1000, i;
+	uint8_t *b = malloc(n), d[SHA256_BYTES], want[SHA256_BYTES];
+	struct sink k;
+	struct stage_file sf = { .fd = -1, .ro_fd = -1 };
+	struct sha256 h;
+	struct nk_err e = { "" };
+
+	(void)st;
+	assert_non_null(b);
+	for (i = 0; i < n; i++)
+		b[i] = (uint8_t)(i * 7 + i / 251);
+	assert_int_equal(sha256_init(&h, &e), 0);
+	assert_int_equal(sha256_update(&h, b, n, &e), 0);
+	assert_int_equal(sha256_final(&h, want, &e), 0);
+	slow_writes = 1;
+	assert_int_equal(sink_open(&k, "f", n, NULL, &e), 0);
+	for (i = 0; i < n - 1000; i += 4096)
+		assert_int_equal(sink_write(&k, b + i, i + 4096 > n - 1000 ? n - 1000 - i : 4096), 0);
+	assert_int_equal(sink_detach(&k, &sf, &h, &e), 0);
+	slow_writes = 0;
+	assert_int_equal(k.stage.fd, -1); /* handed out */
+	assert_null(k.hash.ctx);
+	assert_null(k.batch[0]);          /* closed */
+	assert_int_equal(sf.len, n - 1000);
+	/* The rest as the parallel path writes it: at its offset. */
+	assert_int_equal(stage_write_at(&sf, b + n - 1000, 1000, n - 1000, &e), 0);
+	assert_int_equal(sha256_update(&h, b + n - 1000, 1000, &e), 0);
+	assert_int_equal(sha256_final(&h, d, &e), 0);
+	assert_memory_equal(d, want, SHA256_BYTES);
+	assert_int_equal(sha256_fd(stage_fd(&sf), d, &e), 0);
+	assert_memory_equal(d, want, SHA256_BYTES);
+	stage_close(&sf);
+	free(b);
+}
+
 static void
 t_sink_adopt_counts_the_prefix_against_the_cap(void **st)
 {
@@ -506,6 +548,7 @@ main(void)
 		cmocka_unit_test(t_sink_adopt_counts_the_prefix_against_the_cap),
 		cmocka_unit_test(t_sink_cap_plus_one_refused),
 		cmocka_unit_test(t_sink_reset_rehashes),
+		cmocka_unit_test(t_sink_detach_hands_out_the_stage_and_the_hash),
 		cmocka_unit_test(t_sink_read_all_cap),
 		cmocka_unit_test(t_sink_batches_in_worker),
 		cmocka_unit_test(t_tmpfile_staged_then_linked),
