@@ -737,8 +737,9 @@ check_print(const struct preflight *pf, const char *mem, int json, int rc, const
 	printf("kexec-tools:         %s\n", pf->kexec_tools[0] ? pf->kexec_tools : "not found");
 	if (pf->kexec_skipped[0])
 		printf("kexec passed over:   %s (the agent runs only a kexec owned by root "
-		    "or by its own owner, in a directory likewise, writable by no one else)\n",
-		    pf->kexec_skipped);
+		    "or by its own owner, writable by no one else, in a directory likewise, "
+		    "and every directory above it too, or sticky; no symbolic link on the "
+		    "way)\n", pf->kexec_skipped);
 	printf("kexec_load fallback: %s\n", fallback);
 	printf("kexec_load_disabled: %s\n", dis);
 	printf("lockdown:            %s\n", pf->lockdown[0] ? pf->lockdown : "unknown (no securityfs)");

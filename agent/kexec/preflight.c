@@ -176,6 +176,63 @@ untrusted(const struct stat *st, unsigned owner, int dir)
 	return NULL;
 }
 
+/* Walks dir (absolute) from / without following a symbolic link: every
+ * directory above it must be owned by root or owner and writable by no
+ * one else, unless sticky (/tmp: there no one else can rename or remove
+ * the entry below, whose owner the next step checks); dir itself as
+ * untrusted says. Its O_PATH descriptor, or -1 with why (left alone when
+ * a component does not exist: "not found"). */
+static int
+open_trusted_dir(const char *dir, unsigned owner, char *why, size_t cap)
+{
+	char buf[PATH_MAX], *comp, *save = NULL;
+	const char *bad, *at = "/";
+	struct stat st;
+	int fd, sub;
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	if ((fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	for (comp = strtok_r(buf, "/", &save);; comp = strtok_r(NULL, "/", &save)) {
+		if (fstat(fd, &st) != 0) {
+			snprintf(why, cap, "%s", strerror(errno));
+			break;
+		}
+		if (comp == NULL) {
+			if ((bad = untrusted(&st, owner, 1)) == NULL)
+				return fd;
+			snprintf(why, cap, "%s", bad);
+			break;
+		}
+		if (st.st_uid != 0 && st.st_uid != owner) {
+			snprintf(why, cap, "a directory above it is owned by another user (%s)", at);
+			break;
+		}
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+			snprintf(why, cap, "a directory above it is writable by others (%s)", at);
+			break;
+		}
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+			snprintf(why, cap, "not a plain absolute path (. or ..)");
+			break;
+		}
+		sub = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			if (errno == ELOOP || errno == ENOTDIR)
+				snprintf(why, cap, "a symbolic link or a file in its path (%s)",
+				    comp);
+			else if (errno != ENOENT)
+				snprintf(why, cap, "%s", strerror(errno));
+			break;
+		}
+		close(fd);
+		fd = sub;
+		at = comp;
+	}
+	close(fd);
+	return -1;
+}
+
 int
 preflight_kexec_open(const char *path, unsigned owner, char *why, size_t cap)
 {
@@ -192,13 +249,8 @@ preflight_kexec_open(const char *path, unsigned owner, char *why, size_t cap)
 	}
 	memcpy(dir, path, (size_t)(base - path));
 	dir[base - path] = '\0';
-	dfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
+	if ((dfd = open_trusted_dir(dir, owner, why, cap)) < 0)
 		goto out;
-	if (fstat(dfd, &st) != 0 || (bad = untrusted(&st, owner, 1)) != NULL) {
-		snprintf(why, cap, "%s", bad ? bad : strerror(errno));
-		goto out;
-	}
 	fd = openat(dfd, base + 1, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)

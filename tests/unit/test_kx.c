@@ -618,7 +618,34 @@ TRUST(t_trust_file_owner, plant("o", 0755, "kexec", 0755, path, sizeof(path));
     not_ours(path), "owned by another user")
 TRUST(t_trust_dir_owner, plant("d", 0755, "kexec", 0755, path, sizeof(path));
     *strrchr(path, '/') = '\0'; not_ours(path);
-    strcat(path, "/kexec"), "directory is owned by another user")
+    strcat(path, "/kexec"), (getuid() == 0 ? "its directory is owned by another user" :
+    "owned by another user")) /* not root: every directory counts as another's */
+/* Every directory above it too (issue: the rule checked only the last):
+ * group-writable refused, sticky world-writable (/tmp) taken (no one
+ * else can rename the entry below), another user's refused, a symbolic
+ * link on the way refused (the search resolves PATH entries first). */
+static void
+updir(const char *sub, mode_t mode)
+{
+	char dir[512];
+
+	snprintf(dir, sizeof(dir), "%s/%s", root, sub);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(chmod(dir, mode), 0);
+}
+TRUST(t_trust_ancestor_group, updir("up", 0775); plant("up/bin", 0755, "kexec", 0755, path,
+    sizeof(path)), "a directory above it is writable by others")
+TRUST(t_trust_ancestor_sticky, updir("up", 01777); plant("up/bin", 0755, "kexec", 0755, path,
+    sizeof(path)), (const char *)NULL)
+TRUST(t_trust_ancestor_owner, updir("up", 0755); plant("up/bin", 0755, "kexec", 0755, path,
+    sizeof(path)); *strstr(path, "/bin/kexec") = '\0'; not_ours(path);
+    strcat(path, "/bin/kexec"), "a directory above it is owned by another user")
+TRUST(t_trust_ancestor_symlink, updir("real", 0755); plant("real/bin", 0755, "kexec", 0755, path,
+    sizeof(path)); snprintf(path, sizeof(path), "%s/link", root);
+    assert_int_equal(symlink("real", path), 0); strcat(path, "/bin/kexec"),
+    "a symbolic link or a file in its path (link)")
+TRUST(t_trust_dotdot, plant("ok", 0755, "kexec", 0755, path, sizeof(path));
+    snprintf(path, sizeof(path), "%s/ok/../ok/kexec", root), "not a plain absolute path")
 TRUST(t_trust_symlink, plant("s", 0755, "real", 0755, path, sizeof(path));
     *strrchr(path, '/') = '\0'; strcat(path, "/kexec");
     assert_int_equal(symlink("real", path), 0), "symbolic link")
@@ -826,7 +853,9 @@ main(void)
 		T(t_load_ok_says_file_load), T(t_find_kexec_release_name),
 		T(t_trust_ok), T(t_trust_sticky_tmp), T(t_trust_group_dir), T(t_trust_file_writable),
 		T(t_trust_file_group), T(t_trust_not_exec), T(t_trust_file_owner), T(t_trust_dir_owner),
-		T(t_trust_symlink), T(t_trust_dir_node), T(t_trust_relative), T(t_trust_absent),
+		T(t_trust_symlink), T(t_trust_ancestor_group), T(t_trust_ancestor_sticky),
+		T(t_trust_ancestor_owner), T(t_trust_ancestor_symlink), T(t_trust_dotdot),
+		T(t_trust_dir_node), T(t_trust_relative), T(t_trust_absent),
 		T(t_find_kexec_passes_over_planted), T(t_sys_run_refuses_planted),
 		T(t_exec_none), T(t_exec_direct_syncs_then_reboots), T(t_exec_systemd),
 		T(t_exec_default), T(t_exec_parse),
