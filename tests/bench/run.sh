@@ -269,6 +269,11 @@ run_a() { # MIB [AGENT ARGS...] -> SEC CPU RSS PH_MANIFEST PH_ARTIFACTS PH_WRITE
 	PH_MANIFEST=$(sub_s "$t0" "$tm")
 	PH_ARTIFACTS=$(sub_s "$tm" "$tv")
 	PH_WRITE=$(sub_s "$tv" "$t1")
+	# The connections the initrd ended with: par.c's last count, else one
+	# (one stream fast enough alone, or handed back to one).
+	CONNS=$(sed -n 's/.*"file":"initrd","message":"\([0-9]*\) connections*: [0-9]* ranges split.*/\1/p' \
+		"$W/a.events" | tail -n1)
+	[ -n "$CONNS" ] || CONNS=1
 	rm -rf "$out"
 }
 
@@ -428,6 +433,7 @@ loopback_round() { # MIB ROUND
 	PM[$s]+=" $PH_MANIFEST"
 	PA[$s]+=" $PH_ARTIFACTS"
 	PW[$s]+=" $PH_WRITE"
+	NA[$s]+=" $CONNS"
 	a=$SEC
 	run_a "$s" --connections 8
 	SA8[$s]+=" $SEC"
@@ -574,6 +580,9 @@ loopback_report() {
 			"$s" "$MPM" "$MPA" "$MPW" "${TPA[$s]}" "${TPB[$s]}"
 	done
 	echo "  (artifacts: download, hash, stage, until the last is verified; write-out: naming them in DIR, exit)"
+	for s in $SIZES; do
+		echo "A's connections for the initrd at $s MiB, each round:${NA[$s]}"
+	done
 
 	# Growth from the smallest size: the time ratio, and the marginal rate
 	# (extra bytes over extra seconds), which fixed costs do not blur.
@@ -697,6 +706,8 @@ loopback_json() {
 			printf '"a_phases_s":{"manifest":%s,"artifacts":%s,"write_out":%s},' \
 				"$(json_list ${PM[$s]})" "$(json_list ${PA[$s]})" "$(json_list ${PW[$s]})"
 			printf '"tmpfs_peak_mib":{"A":%s,"B":%s},' "${TPA[$s]}" "${TPB[$s]}"
+			# shellcheck disable=SC2086
+			printf '"a_connections":%s,' "$(json_list ${NA[$s]})"
 			printf '"other_cpu_during_rounds":{"cpu_s":%s,"pct_of_machine":%s}}' "${FS_S[$s]}" "${FS_P[$s]}"
 			sep=,
 		done
@@ -710,7 +721,7 @@ loopback_json() {
 LOOPBACK=${BENCH_LOOPBACK:-1}
 [ "$LOOPBACK" = 1 ] || [ "${WAN:-0}" = 1 ] || die "BENCH_LOOPBACK=0 without WAN=1: nothing to do"
 check_tools
-declare -A SA SA8 SB SC SD CA_ CA8 CB CC_ CD RA RA8 RB PM PA PW TPA TPB FS_S FS_P
+declare -A SA SA8 SB SC SD CA_ CA8 CB CC_ CD RA RA8 RB PM PA PW TPA TPB FS_S FS_P NA
 setup
 [ "$LOOPBACK" = 1 ] && [ "${BENCH_CAPPED:-1}" != only ] && loopback_bench
 if [ "$LOOPBACK" = 1 ] && [ "${BENCH_CAPPED:-1}" != 0 ]; then
