@@ -4,7 +4,9 @@
  * out twice or written twice, nothing is written past a range's end,
  * every byte below chunk_contig was written, no work reaches further than
  * the window past the hash, and once no slot is left alive the run stops.
- * At the end every slot still alive is driven to completion. abort() on
+ * The run may start from a prefix already in (chunk_init's from): nothing
+ * before it is handed out. At the end every slot still alive is driven
+ * to completion. abort() on
  * any broken promise. Built by tests/fuzz/run.sh. */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +21,7 @@
 static struct chunk_sched s;
 static uint8_t seen[SIZE_MAX_BYTES / GRAIN + 1];
 static int busy[CHUNK_SLOTS_MAX];
-static uint64_t top, hashed, checked;
+static uint64_t top, hashed, checked, base; /* base: the prefix already in */
 
 static void
 check(void)
@@ -52,7 +54,7 @@ take(unsigned i, unsigned flags)
 	if (busy[i])
 		return;
 	if (chunk_take(&s, i, flags, &f, &t) == CHUNK_WORK) {
-		if (f >= t || t > s.size || f % GRAIN)
+		if (f >= t || t > s.size || f % GRAIN || f < base)
 			abort();
 		busy[i] = 1;
 		if (t > top)
@@ -82,7 +84,7 @@ write_some(unsigned i, uint64_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t total, chunk, c;
+	uint64_t total, chunk, c, from, b;
 	unsigned slots, i, k, rounds;
 	size_t at = 4;
 
@@ -91,10 +93,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	total = GRAIN * (1 + (((uint64_t)data[0] << 8 | data[1]) % (SIZE_MAX_BYTES / GRAIN)));
 	chunk = CHUNK_SPLIT_ALIGN_BYTES * (1 + data[2] % 64);
 	slots = 1 + data[3] % CHUNK_SLOTS_MAX;
-	chunk_init(&s, total, chunk, slots);
+	/* data[2]'s top two bits: a prefix already in (a stream that went
+	 * parallel), 0 to 3 quarters of the file. */
+	from = total / GRAIN * (data[2] >> 6) / 4 * GRAIN;
+	chunk_init(&s, from, total, chunk, slots);
 	memset(seen, 0, sizeof(seen));
 	memset(busy, 0, sizeof(busy));
-	top = hashed = checked = 0;
+	for (b = 0; b < from / GRAIN; b++)
+		seen[b] = 1;
+	top = hashed = checked = base = from;
 	for (; at + 1 < size; at += 2) {
 		i = data[at] % slots;
 		switch (data[at] / CHUNK_SLOTS_MAX % 5) {
