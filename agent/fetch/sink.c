@@ -272,8 +272,11 @@ stop_worker(struct sink *k)
 		uninit(k);
 }
 
-int
-sink_digest(struct sink *k, uint8_t out[SHA256_BYTES], struct nk_err *e)
+/* Stages what is buffered and stops the worker: sink_digest's and
+ * sink_detach's common start. On failure the hash is released and e
+ * says why (the stage stays for the caller). */
+static int
+finish(struct sink *k, struct nk_err *e)
 {
 	int rc = flush(k);
 
@@ -281,22 +284,25 @@ sink_digest(struct sink *k, uint8_t out[SHA256_BYTES], struct nk_err *e)
 	if (rc != 0) {
 		*e = k->err;
 		sha256_free(&k->hash);
-		return rc;
 	}
-	return sha256_final(&k->hash, out, e);
+	return rc;
+}
+
+int
+sink_digest(struct sink *k, uint8_t out[SHA256_BYTES], struct nk_err *e)
+{
+	int rc = finish(k, e);
+
+	return rc != 0 ? rc : sha256_final(&k->hash, out, e);
 }
 
 int
 sink_detach(struct sink *k, struct stage_file *st, struct sha256 *h, struct nk_err *e)
 {
-	int rc = flush(k);
+	int rc = finish(k, e);
 
-	stop_worker(k);
-	if (rc != 0) {
-		*e = k->err;
-		sha256_free(&k->hash);
+	if (rc != 0)
 		return rc;
-	}
 	*st = k->stage;
 	*h = k->hash;
 	k->stage.fd = k->stage.ro_fd = -1;

@@ -163,25 +163,38 @@ passed_over(char *list, size_t cap, const char *path, const char *why)
 		snprintf(list + n, cap - n, "%s%s: %s", n ? "; " : "", path, why);
 }
 
-/* Owned by root or by owner, and writable by nobody else. */
+/* What untrusted judges. */
+enum trust_of {
+	TRUST_FILE,   /* the candidate */
+	TRUST_DIR,    /* its directory */
+	TRUST_ABOVE,  /* a directory above that: sticky may be writable by others */
+};
+
+/* Owned by root or by owner, and writable by nobody else (a directory
+ * above the candidate's: unless sticky, where no one else can rename or
+ * remove the entry below, whose owner the next step checks). */
 static const char *
-untrusted(const struct stat *st, unsigned owner, int dir)
+untrusted(const struct stat *st, unsigned owner, enum trust_of of)
 {
+	static const char *const owned[] = { "owned by another user",
+		"its directory is owned by another user",
+		"a directory above it is owned by another user" };
+	static const char *const writable[] = { "writable by others",
+		"its directory is writable by others",
+		"a directory above it is writable by others" };
+
 	if (st->st_uid != 0 && st->st_uid != owner)
-		return dir ? "its directory is owned by another user" :
-		    "owned by another user";
-	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return dir ? "its directory is writable by others" :
-		    "writable by others";
+		return owned[of];
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(of == TRUST_ABOVE && (st->st_mode & S_ISVTX)))
+		return writable[of];
 	return NULL;
 }
 
-/* Walks dir (absolute) from / without following a symbolic link: every
- * directory above it must be owned by root or owner and writable by no
- * one else, unless sticky (/tmp: there no one else can rename or remove
- * the entry below, whose owner the next step checks); dir itself as
- * untrusted says. Its O_PATH descriptor, or -1 with why (left alone when
- * a component does not exist: "not found"). */
+/* Walks dir (absolute) from / without following a symbolic link, each
+ * directory judged by untrusted (TRUST_ABOVE, then dir itself TRUST_DIR).
+ * Its O_PATH descriptor, or -1 with why (left alone when a component does
+ * not exist: "not found"). */
 static int
 open_trusted_dir(const char *dir, unsigned owner, char *why, size_t cap)
 {
@@ -199,17 +212,13 @@ open_trusted_dir(const char *dir, unsigned owner, char *why, size_t cap)
 			break;
 		}
 		if (comp == NULL) {
-			if ((bad = untrusted(&st, owner, 1)) == NULL)
+			if ((bad = untrusted(&st, owner, TRUST_DIR)) == NULL)
 				return fd;
 			snprintf(why, cap, "%s", bad);
 			break;
 		}
-		if (st.st_uid != 0 && st.st_uid != owner) {
-			snprintf(why, cap, "a directory above it is owned by another user (%s)", at);
-			break;
-		}
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-			snprintf(why, cap, "a directory above it is writable by others (%s)", at);
+		if ((bad = untrusted(&st, owner, TRUST_ABOVE)) != NULL) {
+			snprintf(why, cap, "%s (%s)", bad, at);
 			break;
 		}
 		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
@@ -259,7 +268,7 @@ preflight_kexec_open(const char *path, unsigned owner, char *why, size_t cap)
 	}
 	bad = fstat(fd, &st) != 0 ? strerror(errno) : S_ISLNK(st.st_mode) ?
 	    "a symbolic link (not followed)" : !S_ISREG(st.st_mode) ? "not a regular file" :
-	    !(st.st_mode & S_IXUSR) ? "not executable" : untrusted(&st, owner, 0);
+	    !(st.st_mode & S_IXUSR) ? "not executable" : untrusted(&st, owner, TRUST_FILE);
 	if (bad != NULL) {
 		snprintf(why, cap, "%s", bad);
 		close(fd);
