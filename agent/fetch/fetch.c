@@ -253,8 +253,7 @@ get_parallel(const struct fetch_opts *o, const struct source *srcs, size_t at,
 	static char urls[FETCH_SOURCES_MAX][SOURCE_MAX_BYTES + MANIFEST_FILE_MAX_BYTES + 2];
 	const char *up[FETCH_SOURCES_MAX];
 	struct par_opts po = { .name = a->file, .urls = up, .size = a->size,
-		.connections = connections(o), .start = o->connections_from,
-		.chunk_bytes = o->chunk_bytes };
+		.connections = connections(o), .chunk_bytes = o->chunk_bytes };
 	struct par_result pr;
 	struct probe pb = { .o = o, .file = a->file };
 	struct sha256 prefix = { 0 };

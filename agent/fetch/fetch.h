@@ -62,7 +62,8 @@ struct fetch_opts {
 	 * FETCH_CONNECTIONS_MAX: on a LAN one flow fills the link and stays
 	 * alone, a server that caps each connection gets many. */
 	unsigned connections;
-	unsigned connections_from;     /* fetch_run sets it: ramp from this many; 0: none */
+	unsigned connections_from;     /* fetch_run sets it: 1, a near server: one stream
+	                                * first, measured (ramp.h); 0: none */
 	uint64_t chunk_bytes;          /* par.c's range size; 0: PAR_CHUNK_BYTES */
 };
 

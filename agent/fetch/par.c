@@ -73,7 +73,7 @@ struct par {
 	struct nk_err fatal_err;
 	int single;              /* fall back to one stream */
 	unsigned active;         /* slots that take new ranges: [0, active) */
-	struct ramp ramp;        /* how active is found (po->start) */
+	struct ramp ramp;        /* how active is found (from po->ramp) */
 	int ramping;             /* still measuring */
 	int handing;             /* settled on one: hand over at the next clean point */
 	int handover;            /* handed over: [0, s.next) is in, nothing busy */
@@ -725,15 +725,6 @@ par_get(const struct http_opts *o, const struct par_opts *po, struct stage_file 
 		    "each adds at least %.0f%% of one's rate (up to %u), ranges of %.3g MiB",
 		    po->from, p->active, p->active == 1 ? "" : "s", RAMP_GAIN_MIN * 100,
 		    p->s.nslots, (double)p->s.chunk / (1024 * 1024));
-	} else if (po->start > 0 && po->start < p->s.nslots) {
-		ramp_init(&p->ramp, po->start, p->s.nslots);
-		p->active = p->ramp.n;
-		p->ramping = 1;
-		p->clock.at = p->t0 + RAMP_FIRST_S;
-		snprintf(msg, sizeof(msg), "%u connection%s first, more while each adds at least "
-		    "%.0f%% of one's rate (up to %u), ranges of %.3g MiB", p->active,
-		    p->active == 1 ? "" : "s", RAMP_GAIN_MIN * 100, p->s.nslots,
-		    (double)p->s.chunk / (1024 * 1024));
 	} else {
 		snprintf(msg, sizeof(msg), "%u connections, ranges of %.3g MiB", p->s.nslots,
 		    (double)p->s.chunk / (1024 * 1024));

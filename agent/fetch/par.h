@@ -17,7 +17,8 @@
  * bundle: the hash decides); a server that ignores Range (200) ends the
  * parallel attempt and the caller fetches the artifact as one stream.
  *
- * With po->start (or po->ramp), the count is measured instead of fixed:
+ * With po->ramp (a stream measured too slow alone, fetch.c), the count
+ * is measured instead of fixed, going on from that decision:
  * ramp.c decides from the aggregate rate, sampled RAMP_SAMPLE_S after each
  * change (RAMP_SETTLE_S left out for the new connections to get going);
  * each decision is an EV_INFO. Connections beyond the count finish the
@@ -50,15 +51,13 @@ struct par_opts {
 	size_t nurls;               /* 1 to PAR_SOURCES_MAX */
 	uint64_t size;              /* exactly this many bytes (the signed manifest's) */
 	unsigned connections;       /* 2 to CHUNK_SLOTS_MAX: at most */
-	unsigned start;             /* 1 to connections: begin with this many and add
-	                             * while they raise the rate (ramp.h); 0: all
-	                             * connections from the start */
 	uint64_t chunk_bytes;       /* 0: PAR_CHUNK_BYTES */
 	uint64_t from;              /* [0, from) is staged already (a stream that
 	                             * measured itself too slow alone, fetch.c): */
 	struct sha256 *hash;        /* hashed into this, still running; taken over */
-	const struct ramp *ramp;    /* and measured so: the count goes on from it
-	                             * (instead of start) */
+	const struct ramp *ramp;    /* and measured so: the count goes on from it,
+	                             * adding while they raise the rate; NULL: all
+	                             * connections from the start */
 };
 
 struct par_result {

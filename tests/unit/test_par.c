@@ -162,7 +162,7 @@ t_from_a_prefix_with_its_ramp(void **st)
 	const char *u[] = { "https://127.0.0.1:1/initrd" };
 	struct http_opts o = { .backoff_ms = 1, .timeout_s = 9, .ev = { on_event, NULL } };
 	struct par_opts p = { .name = "initrd", .urls = u, .nurls = 1, .size = 4 << 20,
-		.connections = 16, .start = 1, .chunk_bytes = 1 << 20, .from = 1000000 };
+		.connections = 16, .chunk_bytes = 1 << 20, .from = 1000000 };
 	struct par_result r;
 	struct stage_file s;
 	struct sha256 h;
@@ -197,8 +197,9 @@ t_from_a_prefix_with_its_ramp(void **st)
 	assert_int_equal(curlrec_count(CURLOPT_URL), 0);
 }
 
-/* Measuring from one connection (a near server) that then goes down:
- * once the connections in use have given up, the fetch fails; the slots
+/* A measured count (2 in use after a near server's stream was sampled)
+ * whose server then goes down: once the connections in use have given
+ * up, the fetch fails; the slots
  * beyond the count take no new range, so waiting for them would hang
  * (it did, till --timeout). SIGALRM ends a hang as a failure. */
 static void
@@ -207,12 +208,16 @@ t_measured_count_all_given_up_fails(void **st)
 	const char *u[] = { "https://127.0.0.1:1/initrd" };
 	struct http_opts o = { .backoff_ms = 1, .timeout_s = 9, .ev = { on_event, NULL } };
 	struct par_opts p = { .name = "initrd", .urls = u, .nurls = 1, .size = 4 << 20,
-		.connections = 16, .start = 1, .chunk_bytes = 1 << 20 };
+		.connections = 16, .chunk_bytes = 1 << 20 };
 	struct par_result r;
 	struct stage_file s;
+	struct ramp ramp;
 	struct nk_err e = { "" };
 
 	(void)st;
+	ramp_init(&ramp, 1, 16);
+	assert_int_equal(ramp_sample(&ramp, 8e6), 1); /* 2 in use, 14 beyond the count */
+	p.ramp = &ramp;
 	assert_int_equal(http_global_init(&e), 0);
 	assert_int_equal(stage_open(&s, "t", NULL, &e), 0);
 	alarm(20);
