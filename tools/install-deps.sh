@@ -51,15 +51,14 @@ install_list() { # group packages...
 
 [ $# -gt 0 ] || set -- build test
 for g in "$@"; do
+	# The package lists are words on purpose (SC2086, SC2046).
+	# shellcheck disable=SC2086,SC2046
 	case $g in
 	build) install_list build $BUILD ;;
-	# shellcheck disable=SC2086
 	test) install_list test $BUILD $TEST ;;
 	static) "$top/tools/static/install-deps.sh" ;;
 	journey)
-		# shellcheck disable=SC2046
 		install_list journey $(grep -v '^[[:space:]]*\(#\|$\)' "$top/tests/e2e/journey/packages") ;;
-	# shellcheck disable=SC2086
 	arm64) install_list arm64 $ARM64 ;;
 	all) "$0" build test static journey arm64 ;;
 	-h | --help)
