@@ -37,13 +37,19 @@ FOREGROUND=(static test check-san check-valgrind check-fuzz nixparse check-stati
 BACKGROUND=(journey-images journey)
 # The background layers that need the static build wait for its result.
 NEEDS_STATIC=" journey "
-BG_PID=""
+BG_PID="" FG_PID=""
 LAYERS=() RESULTS=() WALLS=()
 
 cleanup() {
-	# The background stream's process group (make, the runners; the
-	# runners' traps stop their VMs and servers).
-	[ -z "$BG_PID" ] || { kill -TERM -- "-$BG_PID" 2>/dev/null || true; wait "$BG_PID" 2>/dev/null || true; }
+	# Each stream's process group (make, the runners; the runners' traps
+	# stop their VMs and servers).
+	local p
+	for p in "$FG_PID" "$BG_PID"; do
+		[ -z "$p" ] || kill -TERM -- "-$p" 2>/dev/null || true
+	done
+	for p in "$FG_PID" "$BG_PID"; do
+		[ -z "$p" ] || wait "$p" 2>/dev/null || true
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -66,6 +72,20 @@ layer() {
 	return "$rc"
 }
 
+# layer's arguments, in the foreground stream: in a process group of its
+# own (stopped as one by cleanup), waited for with wait, as bash runs a
+# trap only after a foreground command ends: INT or TERM would otherwise
+# wait for the whole layer. No layer reads the terminal (a process group
+# that is not the terminal's would be stopped by it).
+fg_layer() {
+	set -m
+	layer "$@" </dev/null &
+	FG_PID=$!
+	set +m
+	wait "$FG_PID" || true
+	FG_PID=""
+}
+
 # Records layer NAME's result and wall time and prints its output block;
 # fails if the layer failed.
 report() {
@@ -84,7 +104,7 @@ main() {
 	mkdir -p "$OUT"
 	rm -f "$OUT"/*.result
 	t_all=$(now)
-	layer prerequisites all test-deps "$B/.deps-journey" "$B/.deps-arm64" || true
+	fg_layer prerequisites all test-deps "$B/.deps-journey" "$B/.deps-arm64"
 	report prerequisites || return 1
 	echo 1 >"$OUT/journey.jobs"
 	NK_JOURNEY_JOBS_FILE=$(cd "$OUT" && pwd)/journey.jobs
@@ -101,14 +121,14 @@ main() {
 				until [ -e "$OUT/static.result" ]; do sleep 0.2; done
 			fi
 			layer "$l" || true
-		done) &
+		done) </dev/null &
 		BG_PID=$!
 		set +m
 		echo "make check: ${bg[*]} run(s) alongside (shown at the end; logs in $OUT/)"
 	fi
 	for l in "${fg[@]}"; do
 		LAYER_NICE=$([ -n "$BG_PID" ] && [ "$l" != static ] && echo "${NK_CHECK_FG_NICE:-10}" || echo 0) \
-			layer "$l" || true
+			fg_layer "$l"
 		report "$l" || fail=1
 	done
 	# A core is free now: the journey may run two scenarios at once.

@@ -37,6 +37,7 @@ chmod +x "$T/make"
 
 t_of() { awk -v l="$1" -v w="$2" '$1 == l && $2 == w { print $3; exit }' "$3"; }
 before() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+now_s() { date +%s.%N; }
 
 FAKE_LOG=$T/log1 MAKE=$T/make B=$T/b bash "$top/tests/check.sh" >"$T/out1" 2>&1
 rc=$?
@@ -101,6 +102,25 @@ if [ "$rc" -eq 130 ] && ! pgrep -f "$T/make" >/dev/null; then
 	it_pass
 else
 	it_fail "rc $rc, left running: $(pgrep -af "$T/make" || true)"
+	for p in $(pgrep -f "$T/make"); do kill "$p" 2>/dev/null; done
+fi
+
+it_case "TERM during a foreground layer: stops at once, that layer's make stopped too"
+sed -i 's/^\*) sleep 0.2 ;;$/*) sleep "${FAKE_FG:-0.2}" ;;/' "$T/make"
+NK_CHECK_SERIAL=1 FAKE_FG=60 FAKE_LOG=$T/log4 MAKE=$T/make B=$T/b bash "$top/tests/check.sh" >"$T/out4" 2>&1 &
+cp=$!
+for _ in $(seq 100); do grep -qs "^prerequisites start" "$T/log4" && break; sleep 0.1; done
+t0=$(now_s)
+kill -TERM "$cp"
+wait "$cp"
+rc=$?
+took=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')
+for _ in $(seq 50); do pgrep -f "$T/make" >/dev/null || break; sleep 0.1; done
+if [ "$rc" -eq 130 ] && before "$took" 10 && ! pgrep -f "$T/make" >/dev/null &&
+	! grep -q "^prerequisites end" "$T/log4"; then
+	it_pass
+else
+	it_fail "rc $rc after $took s, left running: $(pgrep -af "$T/make" || true)"
 	for p in $(pgrep -f "$T/make"); do kill "$p" 2>/dev/null; done
 fi
 
