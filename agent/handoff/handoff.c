@@ -25,6 +25,7 @@
 #include "cpio.h"
 #include "fileio.h"
 #include "json.h"
+#include "lines.h"
 #include "linkdns.h"
 #include "netunits.h"
 #include "sshdconf.h"
@@ -200,7 +201,8 @@ keyset_add_text(struct handoff *h, struct keyset *k, const char *origin, const u
     size_t len, int strict, size_t *added, struct nk_err *e)
 {
 	static char key[SSHKEY_LINE_MAX_BYTES + 1];
-	const char *p = (const char *)buf, *nl;
+	struct lines l;
+	const char *p;
 	struct nk_err le = { "" }, first = { "" };
 	size_t n, lineno = 0, bad = 0, before = k->n;
 	int rc;
@@ -212,9 +214,8 @@ keyset_add_text(struct handoff *h, struct keyset *k, const char *origin, const u
 		note(h, "ssh: %s: not a text file; skipped", origin);
 		return 0;
 	}
-	while (len > 0) {
-		nl = memchr(p, '\n', len);
-		n = nl != NULL ? (size_t)(nl - p) : len;
+	lines_init(&l, buf, len, len);
+	while (lines_next(&l, &p, &n)) {
 		lineno++;
 		rc = sshkey_parse(p, n, key, sizeof(key), &le);
 		if (rc == 1 && (rc = keyset_add(k, key, e)) != 0)
@@ -225,10 +226,6 @@ keyset_add_text(struct handoff *h, struct keyset *k, const char *origin, const u
 			if (bad++ == 0)
 				snprintf(first.msg, sizeof(first.msg), "line %zu: %s", lineno, le.msg);
 		}
-		if (nl == NULL)
-			break;
-		len -= n + 1;
-		p = nl + 1;
 	}
 	if (bad > 0)
 		note(h, "ssh: %s: %zu line%s skipped (%s)", origin, bad, bad > 1 ? "s" : "",
@@ -289,22 +286,23 @@ home_of(const char *root, const char *user, char *home, size_t cap)
 {
 	struct nk_err re;
 	struct passwd *pw;
+	struct lines l;
 	uint8_t *buf = NULL;
-	const char *p, *nl, *f;
+	const char *p, *end, *f;
 	size_t len, ul = strlen(user), n, field;
 	int found = 0;
 
 	if (read_rooted(root, "/etc/passwd", HANDOFF_PASSWD_MAX_BYTES, &buf, &len, &re) == 0) {
-		for (p = (const char *)buf; !found && p < (const char *)buf + len; p = nl + 1) {
-			if ((nl = memchr(p, '\n', (size_t)((const char *)buf + len - p))) == NULL)
-				nl = (const char *)buf + len;
-			if ((size_t)(nl - p) <= ul || memcmp(p, user, ul) != 0 || p[ul] != ':')
+		lines_init(&l, buf, len, len);
+		while (!found && lines_next(&l, &p, &n)) {
+			end = p + n;
+			if (n <= ul || memcmp(p, user, ul) != 0 || p[ul] != ':')
 				continue;
 			/* name:passwd:uid:gid:gecos:home:shell */
-			for (f = p, field = 0; f < nl && field < 5; f++)
+			for (f = p, field = 0; f < end && field < 5; f++)
 				if (*f == ':')
 					field++;
-			for (n = 0; f + n < nl && f[n] != ':'; n++)
+			for (n = 0; f + n < end && f[n] != ':'; n++)
 				;
 			if (field == 5 && n > 0 && f[0] == '/' && n < cap) {
 				memcpy(home, f, n);

@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "lines.h"
+
 #define LINKDNS_PORT_DNS "53"
 
 static size_t
@@ -84,25 +86,18 @@ key_is(const char *line, size_t n, const char *key, size_t *vat)
 void
 linkdns_parse_state(const uint8_t *buf, size_t len, struct net_dns *out)
 {
-	const char *p = (const char *)buf, *nl;
-	size_t n, k, v;
+	struct lines l;
+	const char *p;
+	size_t k, v;
 
-	if (len > LINKDNS_STATE_MAX_BYTES)
-		len = LINKDNS_STATE_MAX_BYTES;
-	while (len > 0) {
-		nl = memchr(p, '\n', len);
-		n = nl != NULL ? (size_t)(nl - p) : len;
-		k = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
-		if (k <= LINKDNS_LINE_MAX_BYTES && memchr(p, '\0', k) == NULL) {
-			if (key_is(p, k, "DNS=", &v) || key_is(p, k, "SERVERS=", &v))
-				each_token(p + v, k - v, out, 1);
-			else if (key_is(p, k, "DOMAINS=", &v))
-				each_token(p + v, k - v, out, 0);
-		}
-		if (nl == NULL)
-			break;
-		len -= n + 1;
-		p = nl + 1;
+	lines_init(&l, buf, len, LINKDNS_STATE_MAX_BYTES);
+	while (lines_next(&l, &p, &k)) {
+		if (!lines_readable(p, k, LINKDNS_LINE_MAX_BYTES))
+			continue;
+		if (key_is(p, k, "DNS=", &v) || key_is(p, k, "SERVERS=", &v))
+			each_token(p + v, k - v, out, 1);
+		else if (key_is(p, k, "DOMAINS=", &v))
+			each_token(p + v, k - v, out, 0);
 	}
 }
 

@@ -32,6 +32,8 @@
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
+#include "lines.h"
+
 #define NET_MTU_DEFAULT 1500
 #define NET_V6_METRIC_DEFAULT 1024
 #define NET_LIFETIME_FOREVER 0xffffffffu
@@ -255,26 +257,18 @@ static void parse_forwarder_line(const char *line, size_t n, struct net_dns *out
 static void
 each_line(const uint8_t *buf, size_t len, struct net_dns *out, char *resolv_file, size_t cap)
 {
-	const char *p = (const char *)buf, *nl;
+	struct lines l;
+	const char *p;
 	size_t n;
 
-	if (len > NETUNITS_RESOLV_MAX_BYTES)
-		len = NETUNITS_RESOLV_MAX_BYTES;
-	while (len > 0) {
-		nl = memchr(p, '\n', len);
-		n = nl != NULL ? (size_t)(nl - p) : len;
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		if (n <= NETUNITS_LINE_MAX_BYTES && memchr(p, '\0', n) == NULL) {
-			if (resolv_file != NULL)
-				parse_forwarder_line(p, n, out, resolv_file, cap);
-			else
-				parse_line(p, n, out);
-		}
-		if (nl == NULL)
-			break;
-		len -= (size_t)(nl - p) + 1;
-		p = nl + 1;
+	lines_init(&l, buf, len, NETUNITS_RESOLV_MAX_BYTES);
+	while (lines_next(&l, &p, &n)) {
+		if (!lines_readable(p, n, NETUNITS_LINE_MAX_BYTES))
+			continue;
+		if (resolv_file != NULL)
+			parse_forwarder_line(p, n, out, resolv_file, cap);
+		else
+			parse_line(p, n, out);
 	}
 }
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lines.h"
+
 /* A decimal port 1..65535 of exactly n bytes, else 0. */
 static unsigned
 port_of(const char *s, size_t n)
@@ -96,23 +98,14 @@ parse_line(const char *line, size_t n, struct sshd_ports *out)
 void
 sshdconf_parse(const uint8_t *buf, size_t len, struct sshd_ports *out)
 {
-	const char *p = (const char *)buf, *nl;
+	struct lines l;
+	const char *p;
 	size_t n;
 
-	if (len > SSHDCONF_MAX_BYTES)
-		len = SSHDCONF_MAX_BYTES;
-	while (len > 0 && !out->match) {
-		nl = memchr(p, '\n', len);
-		n = nl != NULL ? (size_t)(nl - p) : len;
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		if (n <= SSHDCONF_LINE_MAX_BYTES && memchr(p, '\0', n) == NULL)
+	lines_init(&l, buf, len, SSHDCONF_MAX_BYTES);
+	while (!out->match && lines_next(&l, &p, &n))
+		if (lines_readable(p, n, SSHDCONF_LINE_MAX_BYTES))
 			parse_line(p, n, out);
-		if (nl == NULL)
-			break;
-		len -= (size_t)(nl - p) + 1;
-		p = nl + 1;
-	}
 }
 
 int
