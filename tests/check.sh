@@ -27,7 +27,8 @@
 # comparing timings). No two layers build the same thing at once: the
 # packages and the build come first, the static build before any layer
 # that needs it.
-# Exit status: 0 if every layer passed.
+# Exit status: 0 if every layer passed; 130 on INT or TERM, which stop
+# both streams at once (each layer runs in a process group of its own).
 set -euo pipefail
 
 MAKE=${MAKE:-make}
